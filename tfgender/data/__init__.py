@@ -1,0 +1,1 @@
+"""Dataset readers, sample data and TFRecord conversion: sources -> DataFrame -> TFRecords."""
