@@ -1,0 +1,269 @@
+"""Tests for the model registry, the three architectures and the shared head."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgender.models import MODEL_INFO, MODELS, NORMALIZATIONS, build_model, levi_hassner
+from tfgender.models.head import BASE_LAYER, LOGITS_LAYER
+from tfgender.models.levi_hassner import LocalResponseNormalization
+from tfgender.models.mobilenet_v2 import imagenet_weights_file
+from tfgender.models.resnet50 import IMAGENET_WEIGHTS_FILE as RESNET50_FILE
+
+# Two small sizes per model; ResNet-50 only at tiny ones to keep the suite fast.
+SIZES = {"levi_hassner": (64, 96), "resnet50": (32, 48), "mobilenet_v2": (64, 96)}
+# Keep MobileNetV2 small where the test is not about its width.
+SMALL = {"mobilenet_v2": {"alpha": 0.35}}
+# Keras' own weight saving/loading calls np.array on variables, which NumPy 2 flags; not ours.
+keras_numpy2_warning = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+
+@pytest.fixture
+def policy(request):
+    """Sets the global dtype policy for one test and always restores float32."""
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _images(size: int, batch: int = 2) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+
+
+def test_registry_is_consistent():
+    assert set(MODELS) == set(MODEL_INFO) == {"levi_hassner", "resnet50", "mobilenet_v2"}
+    assert MODEL_INFO["levi_hassner"].default_image_size == 227
+    assert MODEL_INFO["resnet50"].default_image_size == 224
+    assert MODEL_INFO["mobilenet_v2"].default_image_size == 224
+    assert {info.normalization for info in MODEL_INFO.values()} == set(NORMALIZATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("size_index", [0, 1])
+def test_builds_with_float32_logits(name, size_index):
+    size = SIZES[name][size_index]
+    model = build_model(name, size, **SMALL.get(name, {}))
+    assert model.input_shape == (None, size, size, 3)
+    logits = model(_images(size), training=False)
+    assert tuple(logits.shape) == (2, 1)
+    assert logits.dtype == tf.float32
+    assert np.all(np.isfinite(logits.numpy()))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"], indirect=True)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_logits_stay_float32_under_mixed_precision(name, policy):
+    size = SIZES[name][0]
+    model = build_model(name, size, **SMALL.get(name, {}))
+    compute = policy.split("_")[1]
+    # The policy really applies inside the network...
+    inner = model.get_layer(BASE_LAYER) if name != "levi_hassner" else model
+    assert any(layer.compute_dtype == compute for layer in inner.layers)
+    # ...while the logits do not.
+    assert model.get_layer(LOGITS_LAYER).compute_dtype == "float32"
+    logits = model(_images(size), training=True)
+    assert tuple(logits.shape) == (2, 1)
+    assert logits.dtype == tf.float32
+    assert np.all(np.isfinite(logits.numpy()))
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"], indirect=True)
+def test_levi_hassner_trains_under_xla(policy):
+    model = build_model("levi_hassner", 64)
+    images = tf.constant(_images(64, batch=4))
+
+    @tf.function(jit_compile=True)
+    def step(x):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(logits**2)
+        return logits, tape.gradient(loss, model.trainable_variables)
+
+    logits, grads = step(images)
+    assert logits.dtype == tf.float32 and tuple(logits.shape) == (4, 1)
+    assert len(grads) == len(model.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_levi_hassner_parameter_count_at_227():
+    model = build_model("levi_hassner", 227)
+    # conv 1,513,984 + fc6 18,816*512+512 + fc7 512*512+512 + logit 513.
+    assert model.count_params() == 11_411_457
+    # Caffe ceil-mode pooling: 227 -> 56 -> 28 -> 14 -> 7, as in the original model.
+    assert model.get_layer("pool3").output.shape[1:] == (7, 7, 384)
+    assert levi_hassner.feature_map_size(224) == 6
+
+
+def test_levi_hassner_follows_the_paper():
+    model = build_model("levi_hassner", 227)
+    convs = [model.get_layer(f"conv{i}") for i in (1, 2, 3)]
+    assert [c.filters for c in convs] == [96, 256, 384]
+    assert [c.kernel_size for c in convs] == [(7, 7), (5, 5), (3, 3)]
+    assert [c.strides for c in convs] == [(4, 4), (1, 1), (1, 1)]
+    assert model.get_layer("conv2").output.shape[1:3] == (28, 28)  # pad 2 keeps the size
+    assert [model.get_layer(f"fc_dense_{i}").units for i in (0, 1)] == [512, 512]
+    assert [model.get_layer(f"fc_dropout_{i}").rate for i in (0, 1)] == [0.5, 0.5]
+    norms = [layer for layer in model.layers if isinstance(layer, LocalResponseNormalization)]
+    assert [n.name for n in norms] == ["norm1", "norm2"]
+    std = float(np.std(model.get_layer("fc_dense_0").kernel.numpy()))
+    assert std == pytest.approx(0.01, rel=0.05)
+
+
+def _caffe_lrn(x, size, alpha, beta, k):
+    half = size // 2
+    squares = np.pad(x**2, [(0, 0)] * 3 + [(half, half)])
+    window = sum(squares[..., i : i + x.shape[-1]] for i in range(size))
+    return x / (k + alpha / size * window) ** beta
+
+
+def test_lrn_matches_caffe_formula_and_round_trips():
+    # Large values so the normalisation visibly changes the input.
+    x = np.random.default_rng(1).uniform(0, 300, (2, 3, 3, 11)).astype("float32")
+    layer = LocalResponseNormalization(5, 1e-4, 0.75, name="lrn")
+    expected = _caffe_lrn(x.astype("float64"), 5, 1e-4, 0.75, 1.0)
+    assert not np.allclose(expected, x, rtol=1e-2)
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(clone, LocalResponseNormalization)
+    assert (clone.size, clone.alpha, clone.beta, clone.k) == (5, 1e-4, 0.75, 1.0)
+    with pytest.raises(ValueError, match="odd"):
+        LocalResponseNormalization(4)
+
+
+@keras_numpy2_warning
+def test_levi_hassner_saves_and_loads(tmp_path):
+    model = build_model("levi_hassner", 64)
+    path = str(tmp_path / "lh.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    images = _images(64)
+    np.testing.assert_allclose(restored(images), model(images), rtol=1e-5, atol=1e-6)
+    weights = str(tmp_path / "lh.weights.h5")
+    model.save_weights(weights)
+    reloaded = build_model("levi_hassner", 64, weights=weights)
+    np.testing.assert_allclose(reloaded(images), model(images), rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_model_lists_known_names():
+    with pytest.raises(ValueError, match="levi_hassner, mobilenet_v2, resnet50"):
+        build_model("alexnet", 224)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_too_small_image_size_says_the_minimum(name):
+    minimum = MODEL_INFO[name].min_image_size
+    with pytest.raises(ValueError, match=f">= {minimum}"):
+        build_model(name, minimum - 1)
+
+
+def test_minimum_sizes_are_the_real_limits():
+    assert MODEL_INFO["levi_hassner"].min_image_size == 35
+    assert levi_hassner.feature_map_size(35) == 1
+    assert levi_hassner.feature_map_size(34) == 0
+    model = build_model("levi_hassner", 35)
+    assert model.get_layer("pool3").output.shape[1:3] == (1, 1)
+    assert tuple(model(_images(35)).shape) == (2, 1)
+    # keras.applications itself refuses anything below 32; the minimum builds.
+    with pytest.raises(ValueError, match="at least 32"):
+        keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(31, 31, 3))
+    assert tuple(build_model("mobilenet_v2", 32, alpha=0.35)(_images(32)).shape) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "file_name"),
+    [("resnet50", RESNET50_FILE), ("mobilenet_v2", imagenet_weights_file(224, 1.0))],
+)
+def test_imagenet_weights_missing_from_cache(name, file_name, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as error:
+        build_model(name, 224, weights="imagenet")
+    message = str(error.value)
+    assert file_name in message
+    assert os.path.join(str(tmp_path), "models") in message
+
+
+def test_imagenet_file_names_match_keras():
+    assert RESNET50_FILE == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert imagenet_weights_file(128, 0.35) == (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_128_no_top.h5"
+    )
+    # Sizes without published weights fall back to the 224 file, as in Keras.
+    assert imagenet_weights_file(100, 1.0).endswith("_1.0_224_no_top.h5")
+    with pytest.raises(ValueError, match="alpha"):
+        imagenet_weights_file(224, 0.6)
+
+
+@keras_numpy2_warning
+def test_imagenet_weights_load_from_the_cache(tmp_path, monkeypatch):
+    # A stand-in for the downloaded file: a legacy .h5 of a MobileNetV2 base.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    source = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(96, 96, 3), alpha=0.35, pooling="avg"
+    )
+    source.save(str(tmp_path / "models" / imagenet_weights_file(96, 0.35)))
+    model = build_model("mobilenet_v2", 96, alpha=0.35, weights="imagenet")
+    for got, want in zip(model.get_layer(BASE_LAYER).weights, source.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@keras_numpy2_warning
+def test_base_weights_load_from_a_path(tmp_path):
+    source = build_model("mobilenet_v2", 64, alpha=0.35).get_layer(BASE_LAYER)
+    path = str(tmp_path / "base.weights.h5")
+    source.save_weights(path)
+    model = build_model("mobilenet_v2", 64, alpha=0.35, weights=path)
+    for got, want in zip(model.get_layer(BASE_LAYER).weights, source.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        build_model("mobilenet_v2", 64, weights=str(tmp_path / "missing.weights.h5"))
+
+
+def test_levi_hassner_rejects_pretrained_options():
+    with pytest.raises(ValueError, match="ImageNet"):
+        build_model("levi_hassner", 64, weights="imagenet")
+    with pytest.raises(ValueError, match="freeze_base"):
+        build_model("levi_hassner", 64, freeze_base=True)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
+def test_freeze_base_leaves_only_the_head_trainable(name):
+    size = SIZES[name][0]
+    model = build_model(name, size, freeze_base=True, **SMALL.get(name, {}))
+    base = model.get_layer(BASE_LAYER)
+    assert not base.trainable and base.trainable_weights == []
+    head_weights = [
+        id(w) for layer in model.layers if layer is not base for w in layer.trainable_weights
+    ]
+    assert head_weights and sorted(map(id, model.trainable_weights)) == sorted(head_weights)
+    # Three hidden Dense layers and the logit, kernel and bias each.
+    assert len(head_weights) == 8
+    base.trainable = True  # The training loop unfreezes it this way.
+    assert len(model.trainable_weights) > len(head_weights)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_weight_decay_adds_regularisation_losses(name):
+    size = SIZES[name][0]
+    assert build_model(name, size, **SMALL.get(name, {})).losses == []
+    model = build_model(name, size, weight_decay=1e-4, **SMALL.get(name, {}))
+    assert model.losses and all(float(loss) > 0 for loss in model.losses)
+
+
+def test_head_options():
+    model = build_model(
+        "mobilenet_v2", 64, alpha=0.35, head_units=(32, 16), dropout=(0.25,), activation="tanh"
+    )
+    assert [model.get_layer(f"head_dense_{i}").units for i in (0, 1)] == [32, 16]
+    assert model.get_layer("head_dense_1").activation is keras.activations.tanh
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [d.rate for d in dropouts] == [0.25]
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("mobilenet_v2", 64, alpha=0.35, head_units=(8,), dropout=(0.5, 0.5))

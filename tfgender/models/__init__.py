@@ -1,0 +1,90 @@
+"""The model registry: architecture name -> builder, input facts, and ``build_model``.
+
+Every builder takes ``(image_size, *, head_units, dropout, weight_decay, activation, weights,
+freeze_base, **unused)`` and returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
+float32 logits, also under a mixed precision policy.
+
+``ModelInfo.normalization`` names the input normalisation that ``tfgender/augment.py``
+implements for each architecture:
+
+- ``"levi_hassner_mean"``: subtract a per-channel mean from [0, 255] pixels. The original
+  Caffe model subtracted a BGR mean image; the network is trained from scratch here, so the
+  channel order is not required to be BGR.
+- ``"resnet50_caffe"``: ``keras.applications.resnet50.preprocess_input`` semantics (RGB ->
+  BGR, then subtract the ImageNet channel means), which the ImageNet weights expect.
+- ``"mobilenet_v2"``: scale [0, 255] pixels to [-1, 1], which the ImageNet weights expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+
+from tfgender.models import levi_hassner, mobilenet_v2, resnet50
+from tfgender.models.head import check_image_size
+
+NORMALIZATIONS = ("levi_hassner_mean", "resnet50_caffe", "mobilenet_v2")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the input pipeline must know about an architecture.
+
+    Attributes:
+        default_image_size: Input side the architecture was designed for.
+        min_image_size: Smallest input side it accepts without the feature map collapsing.
+        normalization: Key of the input normalisation in ``tfgender.augment``.
+    """
+
+    default_image_size: int
+    min_image_size: int
+    normalization: str
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {self.normalization!r}")
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {
+    "levi_hassner": levi_hassner.build_levi_hassner,
+    "resnet50": resnet50.build_resnet50,
+    "mobilenet_v2": mobilenet_v2.build_mobilenet_v2,
+}
+
+MODEL_INFO: dict[str, ModelInfo] = {
+    "levi_hassner": ModelInfo(
+        levi_hassner.DEFAULT_IMAGE_SIZE, levi_hassner.MIN_IMAGE_SIZE, "levi_hassner_mean"
+    ),
+    "resnet50": ModelInfo(resnet50.DEFAULT_IMAGE_SIZE, resnet50.MIN_IMAGE_SIZE, "resnet50_caffe"),
+    "mobilenet_v2": ModelInfo(
+        mobilenet_v2.DEFAULT_IMAGE_SIZE, mobilenet_v2.MIN_IMAGE_SIZE, "mobilenet_v2"
+    ),
+}
+
+
+def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
+    """Builds a registered architecture.
+
+    Args:
+        name: A key of ``MODELS``.
+        image_size: Input side in pixels, at least ``MODEL_INFO[name].min_image_size``.
+        **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,
+            ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2, ``alpha``.
+
+    Returns:
+        An uncompiled ``keras.Model`` ending in ``(batch, 1)`` float32 logits.
+
+    Raises:
+        ValueError: Unknown ``name`` (the message lists the known ones) or ``image_size``
+            below the minimum (the message says it).
+        FileNotFoundError: Requested weights are not available locally.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    check_image_size(name, image_size, MODEL_INFO[name].min_image_size)
+    return MODELS[name](image_size, **kwargs)
+
+
+__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "build_model"]

@@ -1,0 +1,199 @@
+"""Pieces the model builders share: the dense head, input-size checks, base-weight loading."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+
+LOGITS_LAYER = "logits"
+BASE_LAYER = "base"
+
+
+def kernel_regularizer(weight_decay: float) -> keras.regularizers.Regularizer | None:
+    """Returns ``L2(weight_decay)``, or None when ``weight_decay`` is 0.
+
+    Keras' ``L2(wd)`` adds ``wd * sum(w**2)`` to the loss, so its gradient is ``2 * wd * w``;
+    a Caffe ``weight_decay`` of ``lam`` (gradient ``lam * w``) corresponds to ``wd = lam / 2``.
+
+    Args:
+        weight_decay: L2 coefficient; must be >= 0.
+
+    Returns:
+        A regularizer, or None so that no zero-valued loss terms are added.
+
+    Raises:
+        ValueError: ``weight_decay`` is negative.
+    """
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    return keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
+
+
+def add_dense_head(
+    features: keras.KerasTensor,
+    *,
+    units: Sequence[int] = (1024, 512, 256),
+    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    weight_decay: float = 0.0,
+    activation: str = "relu",
+    kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+    bias_initializer: str | keras.initializers.Initializer = "zeros",
+    prefix: str = "head",
+) -> keras.KerasTensor:
+    """Applies ``Dense(units[i], activation) -> Dropout(dropout[i])`` per width, then one logit.
+
+    Args:
+        features: A rank-2 symbolic tensor ``(batch, features)``.
+        units: Widths of the hidden Dense layers, in order; may be empty (logistic regression).
+        dropout: Dropout rate after each hidden layer. May be shorter than ``units``: the missing
+            rates are 0, and a rate of 0 adds no Dropout layer.
+        weight_decay: L2 coefficient on every kernel of the head, logit included (0 = none).
+        activation: Activation of the hidden layers (any Keras activation name).
+        kernel_initializer: Initializer for every kernel of the head.
+        bias_initializer: Initializer for every bias of the head.
+        prefix: Layer-name prefix of the hidden layers (``{prefix}_dense_{i}``, ...).
+
+    Returns:
+        ``(batch, 1)`` float32 logits. The last Dense layer has ``dtype="float32"`` so the logits
+        (and the loss computed from them) stay float32 under a mixed precision policy.
+
+    Raises:
+        ValueError: ``dropout`` is longer than ``units`` or a rate is outside [0, 1).
+    """
+    if len(dropout) > len(units):
+        raise ValueError(f"got {len(dropout)} dropout rates for {len(units)} hidden layers")
+    if any(not 0.0 <= rate < 1.0 for rate in dropout):
+        raise ValueError(f"dropout rates must be in [0, 1), got {tuple(dropout)}")
+    rates = tuple(dropout) + (0.0,) * (len(units) - len(dropout))
+    x = features
+    for i, (width, rate) in enumerate(zip(units, rates, strict=True)):
+        x = keras.layers.Dense(
+            width,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer(weight_decay),
+            name=f"{prefix}_dense_{i}",
+        )(x)
+        if rate > 0:
+            x = keras.layers.Dropout(rate, name=f"{prefix}_dropout_{i}")(x)
+    return keras.layers.Dense(
+        1,
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        kernel_regularizer=kernel_regularizer(weight_decay),
+        dtype="float32",
+        name=LOGITS_LAYER,
+    )(x)
+
+
+def check_image_size(name: str, image_size: int, minimum: int) -> None:
+    """Raises a ValueError naming the minimum when ``image_size`` is below it.
+
+    Args:
+        name: Model name, for the message.
+        image_size: Requested input side in pixels.
+        minimum: Smallest side the architecture accepts.
+
+    Raises:
+        ValueError: ``image_size`` is not an int or is smaller than ``minimum``.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int):
+        raise ValueError(f"image_size must be an int, got {image_size!r}")
+    if image_size < minimum:
+        raise ValueError(
+            f"{name} needs image_size >= {minimum} (smaller inputs collapse the feature map "
+            f"to zero size), got {image_size}"
+        )
+
+
+def keras_models_dir() -> str:
+    """Returns the directory keras.applications caches weights in: ``$KERAS_HOME/models``.
+
+    Read at call time (Keras reads ``KERAS_HOME`` once, at import), defaulting to
+    ``~/.keras/models`` like Keras.
+    """
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(os.path.expanduser(home), "models")
+
+
+def resolve_base_weights(weights: str | None, imagenet_file: str, name: str) -> str | None:
+    """Turns a builder's ``weights`` argument into a local file path, never downloading.
+
+    Args:
+        weights: None (random initialisation), ``"imagenet"`` (the file keras.applications
+            would have downloaded, looked up in the local Keras cache only), or a path to a
+            ``.h5`` / ``.weights.h5`` file for the base model.
+        imagenet_file: The exact file name keras.applications uses for these weights.
+        name: Model name, for messages.
+
+    Returns:
+        None for random initialisation, else the path of an existing weights file.
+
+    Raises:
+        FileNotFoundError: The file is missing; the message names it and, for ImageNet
+            weights, the directory to place it in.
+    """
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        directory = keras_models_dir()
+        path = os.path.join(directory, imagenet_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{name} ImageNet weights are loaded from the local Keras cache only (no "
+                f"download): place {imagenet_file} in {directory} (or set KERAS_HOME)"
+            )
+        return path
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"{name} base weights file not found: {weights}")
+    return weights
+
+
+def attach_head(
+    base: keras.Model,
+    image_size: int,
+    *,
+    name: str,
+    freeze_base: bool,
+    head_units: Sequence[int],
+    dropout: Sequence[float],
+    weight_decay: float,
+    activation: str,
+) -> keras.Model:
+    """Wraps a pooled feature extractor and the dense head into one model.
+
+    The base stays one nested layer (it must be named ``BASE_LAYER``) so the training loop
+    can freeze and unfreeze it with ``model.get_layer("base").trainable = ...``. Keras 3 runs
+    BatchNormalization of a non-trainable base in inference mode, as fine-tuning needs.
+
+    Args:
+        base: A model from ``(size, size, 3)`` images to ``(batch, features)``.
+        image_size: Input side in pixels.
+        name: Name of the returned model.
+        freeze_base: Sets ``base.trainable = False`` when True.
+        head_units: See ``add_dense_head``.
+        dropout: See ``add_dense_head``.
+        weight_decay: See ``add_dense_head``; applied to the head only.
+        activation: See ``add_dense_head``.
+
+    Returns:
+        An uncompiled model ending in ``(batch, 1)`` float32 logits.
+
+    Raises:
+        ValueError: ``base`` is not named ``BASE_LAYER``.
+    """
+    if base.name != BASE_LAYER:
+        raise ValueError(f"the base model must be named {BASE_LAYER!r}, got {base.name!r}")
+    base.trainable = not freeze_base
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
+    logits = add_dense_head(
+        base(inputs),
+        units=head_units,
+        dropout=dropout,
+        weight_decay=weight_decay,
+        activation=activation,
+    )
+    return keras.Model(inputs, logits, name=name)

@@ -1,0 +1,234 @@
+"""The Levi & Hassner (2015) three-convolution network for age and gender classification.
+
+Layers, as in the paper and its Caffe deploy files, with ``size`` the input side:
+
+    conv1 96 x 7x7 stride 4 (no padding) -> ReLU -> max-pool 3x3 stride 2 -> LRN
+    conv2 256 x 5x5 pad 2               -> ReLU -> max-pool 3x3 stride 2 -> LRN
+    conv3 384 x 3x3 pad 1               -> ReLU -> max-pool 3x3 stride 2
+    flatten -> FC 512 -> ReLU -> dropout -> FC 512 -> ReLU -> dropout -> 1 logit
+
+Pooling follows Caffe's ceil rounding (``ceil((h - 3) / 2) + 1`` outputs), so a 227 input
+gives 56 -> 28 -> 14 -> 7 and a 7x7x384 = 18,816-wide flattened feature map, as in the
+original model; Keras' "valid" pooling would give 6x6 instead.
+
+Parameter count with one logit at 227x227: 11,411,457 (conv 1,513,984; fc6 9,634,304;
+fc7 262,656; logit 513); at 224x224 the map is 6x6 and the count is 8,855,553. The
+115M-parameter variant attributed to the original study cannot come from this layer list at
+227: with 512-wide FC layers ~115M needs a 24x24x384 flattened map (an input of about 771
+pixels), or at 227 it needs FC layers ~4,800 wide (4,096 gives 95.4M). A much larger
+flattened map or FC width is therefore the likely cause; we have not found the 115M
+configuration itself.
+
+Initialisation follows the paper: every kernel is drawn from a zero-mean Gaussian with
+standard deviation 0.01. Biases start at zero (the paper does not say; our choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from tfgender.models.head import add_dense_head, check_image_size, kernel_regularizer
+
+DEFAULT_IMAGE_SIZE = 227
+FC_UNITS = (512, 512)
+INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
+# (filters, kernel, stride, padding) of conv1..conv3.
+_CONVS = ((96, 7, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
+_POOL_SIZE, _POOL_STRIDE = 3, 2
+
+
+def _conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _caffe_pool_output_size(size: int) -> int:
+    # Caffe rounds pooling output up: ceil((size - k) / s) + 1 (integer form of ceil).
+    if size < 1:
+        return 0
+    return -(-(size - _POOL_SIZE) // _POOL_STRIDE) + 1
+
+
+def feature_map_size(image_size: int) -> int:
+    """Returns the side of the final (pool3) feature map for a square input, 0 if it collapses.
+
+    Args:
+        image_size: Input height = width in pixels.
+
+    Returns:
+        The spatial side of the map that is flattened into fc6 (7 at 227, 6 at 224).
+    """
+    size = image_size
+    for _, kernel, stride, pad in _CONVS:
+        size = _caffe_pool_output_size(_conv_output_size(size, kernel, stride, pad))
+    return max(size, 0)
+
+
+def _smallest_input() -> int:
+    size = 1
+    while feature_map_size(size) < 1:
+        size += 1
+    return size
+
+
+# 35: conv1 gives 8, the pools 4 -> 2 -> 1. Derived from the same arithmetic as the model.
+MIN_IMAGE_SIZE = _smallest_input()
+
+
+@keras.saving.register_keras_serializable(package="tfgender")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Caffe's across-channel LRN: ``x / (k + alpha / size * sum_window(x**2)) ** beta``.
+
+    Caffe divides ``alpha`` by the window ``size``; ``tf.nn.local_response_normalization``
+    does not, and takes a half-width, so Caffe's (size 5, alpha 1e-4, beta 0.75) is TF's
+    (depth_radius 2, alpha 1e-4 / 5, beta 0.75, bias 1). The arguments are kept in Caffe's
+    form so they read like the paper.
+
+    The normalisation runs in float32 and is cast back: under mixed precision the squared
+    sum raised to a fractional power loses too much in bfloat16/float16, and the TF kernel
+    does not accept bfloat16 on every device. The op has an XLA lowering, so the layer also
+    works inside ``tf.function(jit_compile=True)``.
+    """
+
+    def __init__(
+        self,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 1.0,
+        **kwargs,
+    ):
+        """Initialises the layer.
+
+        Args:
+            size: Number of channels in the window (odd), Caffe's ``local_size``.
+            alpha: Caffe's scale, divided by ``size`` before use.
+            beta: Exponent.
+            k: Additive constant (TF's ``bias``).
+            **kwargs: Standard ``keras.layers.Layer`` arguments (name, dtype, ...).
+
+        Raises:
+            ValueError: ``size`` is not a positive odd number.
+        """
+        super().__init__(**kwargs)
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"LRN size must be a positive odd number, got {size}")
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def call(self, inputs):
+        outputs = tf.nn.local_response_normalization(
+            tf.cast(inputs, tf.float32),
+            depth_radius=(self.size - 1) // 2,
+            bias=self.k,
+            alpha=self.alpha / self.size,
+            beta=self.beta,
+        )
+        return tf.cast(outputs, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k})
+        return config
+
+
+def _caffe_max_pool(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """3x3/2 max pooling with Caffe's ceil rounding.
+
+    Pads the bottom/right edge just enough for the extra window Caffe takes. The padding is
+    zeros, which equals Caffe's "ignore out-of-bounds" rule only because every pooled tensor
+    here follows a ReLU (all values >= 0).
+    """
+    size = x.shape[1]
+    out = _caffe_pool_output_size(size)
+    extra = (out - 1) * _POOL_STRIDE + _POOL_SIZE - size
+    if extra > 0:
+        x = keras.layers.ZeroPadding2D(((0, extra), (0, extra)), name=f"{name}_pad")(x)
+    return keras.layers.MaxPooling2D(_POOL_SIZE, _POOL_STRIDE, padding="valid", name=name)(x)
+
+
+def build_levi_hassner(
+    image_size: int,
+    *,
+    head_units: Sequence[int] = (1024, 512, 256),
+    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    weight_decay: float = 0.0,
+    activation: str = "relu",
+    weights: str | None = None,
+    freeze_base: bool = False,
+    **unused,
+) -> keras.Model:
+    """Builds the Levi & Hassner network ending in one float32 logit.
+
+    The architecture is fixed: ``head_units`` and ``activation`` are accepted so every
+    builder shares one signature, and ignored (the FC layers are 512-512 ReLU as published).
+
+    Args:
+        image_size: Input side in pixels; 227 in the paper, at least ``MIN_IMAGE_SIZE`` (35).
+        head_units: Ignored.
+        dropout: Dropout after fc6 and fc7: the first two rates are used (missing ones = 0).
+        weight_decay: L2 coefficient (Keras convention, see ``head.kernel_regularizer``) on
+            every conv and dense kernel.
+        activation: Ignored (the paper uses ReLU throughout).
+        weights: None for the paper's random initialisation, or a path to a ``.weights.h5``
+            / ``.h5`` file saved from this model.
+        freeze_base: Must be False: this network has no pretrained base to freeze.
+        **unused: Other builders' options (e.g. ``alpha``), ignored.
+
+    Returns:
+        An uncompiled ``keras.Model`` from ``(batch, size, size, 3)`` float images to
+        ``(batch, 1)`` float32 logits.
+
+    Raises:
+        ValueError: ``image_size`` is too small, ``weights="imagenet"`` or ``freeze_base``.
+        FileNotFoundError: ``weights`` names a file that does not exist.
+    """
+    del head_units, activation, unused
+    check_image_size("levi_hassner", image_size, MIN_IMAGE_SIZE)
+    if weights == "imagenet":
+        raise ValueError("levi_hassner has no ImageNet weights; use weights=None or a path")
+    if freeze_base:
+        raise ValueError("levi_hassner has no pretrained base; freeze_base must be False")
+    if weights is not None and not tf.io.gfile.exists(weights):
+        raise FileNotFoundError(f"levi_hassner weights file not found: {weights}")
+
+    init = keras.initializers.RandomNormal(stddev=INIT_STDDEV)
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
+    x = inputs
+    for i, (filters, kernel, stride, pad) in enumerate(_CONVS, start=1):
+        if pad:
+            x = keras.layers.ZeroPadding2D(pad, name=f"conv{i}_pad")(x)
+        x = keras.layers.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            padding="valid",
+            activation="relu",
+            kernel_initializer=init,
+            kernel_regularizer=kernel_regularizer(weight_decay),
+            name=f"conv{i}",
+        )(x)
+        x = _caffe_max_pool(x, name=f"pool{i}")
+        if i < len(_CONVS):  # The paper normalises after pool1 and pool2 only.
+            x = LocalResponseNormalization(5, 1e-4, 0.75, name=f"norm{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    logits = add_dense_head(
+        x,
+        units=FC_UNITS,
+        dropout=tuple(dropout)[: len(FC_UNITS)],
+        weight_decay=weight_decay,
+        activation="relu",
+        kernel_initializer=init,
+        prefix="fc",
+    )
+    model = keras.Model(inputs, logits, name="levi_hassner")
+    if weights is not None:
+        model.load_weights(weights)
+    return model

@@ -1,0 +1,112 @@
+"""MobileNetV2 (keras.applications) as a pooled feature extractor under the shared dense head."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import keras
+
+from tfgender.models.head import BASE_LAYER, attach_head, check_image_size, resolve_base_weights
+
+DEFAULT_IMAGE_SIZE = 224
+# keras.applications refuses smaller inputs; 32 is also MobileNetV2's total stride.
+MIN_IMAGE_SIZE = 32
+# Sizes and width multipliers keras.applications publishes ImageNet weights for.
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+
+
+def imagenet_weights_file(image_size: int, alpha: float = 1.0) -> str:
+    """Returns the exact file name keras.applications.MobileNetV2 downloads (no top).
+
+    Like Keras, sizes without published weights use the 224 file; convolution weights do
+    not depend on the input size, so they load into any size.
+
+    Args:
+        image_size: Input side in pixels.
+        alpha: Width multiplier, one of ``IMAGENET_ALPHAS``.
+
+    Returns:
+        E.g. ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5``.
+
+    Raises:
+        ValueError: No ImageNet weights exist for ``alpha``.
+    """
+    if alpha not in IMAGENET_ALPHAS:
+        raise ValueError(
+            f"MobileNetV2 ImageNet weights need alpha in {IMAGENET_ALPHAS}, got {alpha}"
+        )
+    rows = image_size if image_size in IMAGENET_SIZES else 224
+    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
+
+
+def build_mobilenet_v2(
+    image_size: int,
+    *,
+    head_units: Sequence[int] = (1024, 512, 256),
+    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    weight_decay: float = 0.0,
+    activation: str = "relu",
+    weights: str | None = None,
+    freeze_base: bool = False,
+    alpha: float = 1.0,
+    **unused,
+) -> keras.Model:
+    """Builds MobileNetV2 (global average pooled) + dense head ending in one float32 logit.
+
+    The base is always constructed with ``weights=None`` and weights are then loaded from a
+    local file, so nothing is ever downloaded. Inputs must be scaled to [-1, 1].
+
+    Args:
+        image_size: Input side in pixels, at least 32.
+        head_units: Widths of the hidden Dense layers of the head.
+        dropout: Dropout rate after each hidden Dense layer (may be shorter; 0 = none).
+        weight_decay: L2 coefficient on the head's kernels (the base is not regularised).
+        activation: Activation of the head's hidden layers.
+        weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
+            to a ``.h5`` / ``.weights.h5`` file for the base.
+        freeze_base: Make the base non-trainable, leaving only the head to train.
+        alpha: Width multiplier of the base.
+        **unused: Other builders' options, ignored.
+
+    Returns:
+        An uncompiled ``keras.Model`` whose nested MobileNetV2 layer is named ``"base"``.
+
+    Raises:
+        ValueError: ``image_size`` is below 32, or ImageNet weights requested for an
+            ``alpha`` without them.
+        FileNotFoundError: The requested weights file is not present locally.
+    """
+    del unused
+    check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
+    imagenet_file = None
+    if weights == "imagenet":
+        imagenet_file = imagenet_weights_file(image_size, alpha)
+        if image_size not in IMAGENET_SIZES:
+            warnings.warn(
+                f"no MobileNetV2 ImageNet weights for {image_size}x{image_size}; loading the "
+                "224x224 ones (same convolution shapes)",
+                stacklevel=2,
+            )
+    path = resolve_base_weights(weights, imagenet_file or "", "mobilenet_v2")
+    base = keras.applications.MobileNetV2(
+        include_top=False,
+        weights=None,
+        input_shape=(image_size, image_size, 3),
+        alpha=alpha,
+        pooling="avg",
+        name=BASE_LAYER,
+    )
+    if path is not None:
+        base.load_weights(path)
+    return attach_head(
+        base,
+        image_size,
+        name="mobilenet_v2",
+        freeze_base=freeze_base,
+        head_units=head_units,
+        dropout=dropout,
+        weight_decay=weight_decay,
+        activation=activation,
+    )

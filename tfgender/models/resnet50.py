@@ -1,0 +1,75 @@
+"""ResNet-50 (keras.applications) as a pooled feature extractor under the shared dense head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from tfgender.models.head import BASE_LAYER, attach_head, check_image_size, resolve_base_weights
+
+DEFAULT_IMAGE_SIZE = 224
+# keras.applications refuses smaller inputs; 32 is also ResNet-50's total stride, so the
+# last stage's map is 1x1 there.
+MIN_IMAGE_SIZE = 32
+# The exact name keras.applications.ResNet50 downloads for include_top=False.
+IMAGENET_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def build_resnet50(
+    image_size: int,
+    *,
+    head_units: Sequence[int] = (1024, 512, 256),
+    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    weight_decay: float = 0.0,
+    activation: str = "relu",
+    weights: str | None = None,
+    freeze_base: bool = False,
+    **unused,
+) -> keras.Model:
+    """Builds ResNet-50 (global average pooled) + dense head ending in one float32 logit.
+
+    The base is always constructed with ``weights=None`` and weights are then loaded from a
+    local file, so nothing is ever downloaded. Inputs must be normalised the Caffe way
+    (``keras.applications.resnet50.preprocess_input``: RGB -> BGR, ImageNet mean subtracted).
+
+    Args:
+        image_size: Input side in pixels, at least 32.
+        head_units: Widths of the hidden Dense layers of the head.
+        dropout: Dropout rate after each hidden Dense layer (may be shorter; 0 = none).
+        weight_decay: L2 coefficient on the head's kernels (the base is not regularised).
+        activation: Activation of the head's hidden layers.
+        weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
+            to a ``.h5`` / ``.weights.h5`` file for the base.
+        freeze_base: Make the base non-trainable, leaving only the head to train.
+        **unused: Other builders' options (e.g. ``alpha``), ignored.
+
+    Returns:
+        An uncompiled ``keras.Model`` whose nested ResNet-50 layer is named ``"base"``.
+
+    Raises:
+        ValueError: ``image_size`` is below 32.
+        FileNotFoundError: The requested weights file is not present locally.
+    """
+    del unused
+    check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
+    path = resolve_base_weights(weights, IMAGENET_WEIGHTS_FILE, "resnet50")
+    base = keras.applications.ResNet50(
+        include_top=False,
+        weights=None,
+        input_shape=(image_size, image_size, 3),
+        pooling="avg",
+        name=BASE_LAYER,
+    )
+    if path is not None:
+        base.load_weights(path)
+    return attach_head(
+        base,
+        image_size,
+        name="resnet50",
+        freeze_base=freeze_base,
+        head_units=head_units,
+        dropout=dropout,
+        weight_decay=weight_decay,
+        activation=activation,
+    )
