@@ -86,9 +86,11 @@ def read_fold_file(path: str | os.PathLike) -> list[dict]:
                 f"found {len(fields)}")
         row = dict(zip(FOLD_COLUMNS, fields, strict=True))
         for key in ("user_id", "original_image"):
-            # A separator would let the image path leave the album folder.
-            if not row[key] or "/" in row[key] or "\\" in row[key] or row[key] in (".", ".."):
-                raise format_error(path, number, f"{key} {row[key]!r} is not a file name")
+            if not row[key]:
+                raise format_error(path, number, f"{key} is empty")
+        # A user_id or image name with separators (``..``) is kept: conversion resolves every
+        # path and reports one that leaves the data directory as a skipped image, naming it,
+        # rather than failing the whole fold file.
         try:
             row["face_id"] = int(row["face_id"])
         except ValueError:

@@ -80,7 +80,9 @@ def make_example(*, encoded: bytes, height: int, width: int, label: int, source_
         AGE: _bytes(age),
     }
     example = tf.train.Example(features=tf.train.Features(feature=feature))
-    return example.SerializeToString()
+    # Feature maps serialize in hash order unless asked: deterministic output makes shards
+    # byte-identical across processes, worker counts and reruns.
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

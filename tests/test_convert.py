@@ -1,0 +1,232 @@
+"""Tests of tfgender/data/convert.py and bin/convert_tfrecords: round trips, bad input, resume."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import fakes
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgender.data import convert, image_check
+from tfgender.data import records as rec
+from tfgender.flags import ConvertConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_UTK = os.path.join(REPO, "..", "shared", "data", "utkface_sample")
+
+
+def _config(data_dir, out_dir, **kw) -> ConvertConfig:
+    kw.setdefault("progress", False)
+    kw.setdefault("source", "utkface")
+    return ConvertConfig(data_dir=str(data_dir), out_dir=str(out_dir), **kw)
+
+
+def _read_records(out_dir) -> list[dict]:
+    manifest = convert.load_manifest(str(out_dir))
+    files = [os.path.join(out_dir, s["file"]) for s in manifest["shards"]]
+    out = []
+    for raw in tf.data.TFRecordDataset(files):
+        ex = rec.parse_example(raw)
+        out.append({k: v.numpy() for k, v in ex.items()})
+    return out
+
+
+def _shard_bytes(out_dir) -> dict[str, bytes]:
+    return {os.path.basename(p): open(p, "rb").read()
+            for p in sorted(glob.glob(os.path.join(out_dir, "*.tfrecord")))}
+
+
+def test_round_trip_keeps_bytes_labels_and_ids(tmp_path):
+    names = fakes.write_utkface_tree(str(tmp_path / "utk"), 12)
+    manifest = convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_shards=2,
+                                       test_fraction=0.25, val_fraction=0.25))
+    records = _read_records(tmp_path / "out")
+    assert manifest["num_records"] == len(records) == 12
+    assert manifest["num_skipped"] == 0
+    by_id = {r[rec.SOURCE_ID].decode(): r for r in records}
+    assert sorted(by_id) == names
+    for name, r in by_id.items():
+        gender = int(name.split("_")[1])
+        assert r[rec.LABEL] == 1 - gender  # UTKFace 0 = male -> label 1
+        source = open(tmp_path / "utk" / name, "rb").read()
+        assert r[rec.ENCODED] == source  # no --image_size: the original bytes are kept
+        pixels = tf.io.decode_jpeg(r[rec.ENCODED]).numpy()
+        np.testing.assert_array_equal(pixels, tf.io.decode_jpeg(source).numpy())
+        assert (r[rec.HEIGHT], r[rec.WIDTH]) == (32, 32)
+        assert r[rec.GROUP].decode() == name.split(".")[0]
+    splits = {r[rec.SPLIT].decode() for r in records}
+    assert splits == {"train", "val", "test"}
+    counts = manifest["counts"]
+    assert counts["label"]["1"] + counts["label"]["0"] == 12
+    assert sum(counts["split"].values()) == 12
+    assert sum(s["num_records"] for s in manifest["shards"]) == 12
+    for shard in manifest["shards"]:
+        assert shard["sha256"] == convert._file_sha256(str(tmp_path / "out" / shard["file"]))
+
+
+def test_resize_at_conversion(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 4, size=80)
+    convert.convert(_config(tmp_path / "utk", tmp_path / "out", image_size=24,
+                            test_fraction=0.0, val_fraction=0.0))
+    for r in _read_records(tmp_path / "out"):
+        image = tf.io.decode_jpeg(r[rec.ENCODED]).numpy()
+        assert image.shape == (24, 24, 3) == (r[rec.HEIGHT], r[rec.WIDTH], 3)
+
+
+def _write_bad_files(root):
+    """One file per bad-input case, each with a valid UTKFace name; returns name -> reason part."""
+    good = fakes.jpeg_bytes(32)
+    cases = {
+        "30_0_0_20170101000000001.jpg.chip.jpg": (b"", "zero-byte"),
+        "30_1_0_20170101000000002.jpg.chip.jpg": (good[: len(good) // 2], "truncated"),
+        "30_0_1_20170101000000003.jpg.chip.jpg": (b"\xff\xd8\xff\xe0" + os.urandom(300),
+                                                  "corrupt"),
+        "30_1_1_20170101000000004.jpg.chip.jpg": (b"\x89PNG\r\n\x1a\n" + os.urandom(64),
+                                                  "not JPEG content (PNG)"),
+        "30_0_2_20170101000000005.jpg.chip.jpg": (fakes.bomb_jpeg(), "decompression bomb"),
+    }
+    for name, (data, _) in cases.items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+    return {name: reason for name, (_, reason) in cases.items()}
+
+
+def test_bad_images_are_reported_and_skipped(tmp_path, capfd):
+    root = tmp_path / "utk"
+    fakes.write_utkface_tree(str(root), 6)
+    bad = _write_bad_files(str(root))
+    manifest = convert.convert(_config(root, tmp_path / "out", max_image_pixels=10_000_000))
+    skipped = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert set(skipped) == set(bad)
+    for name, reason in bad.items():
+        assert reason in skipped[name] or (reason == "corrupt" and "JPEG" in skipped[name]), (
+            name, skipped[name])
+    assert manifest["num_records"] == 6
+    assert manifest["num_records"] + manifest["num_skipped"] == manifest["num_rows_read"]
+    err = capfd.readouterr().err
+    for name in bad:
+        assert name in err
+    assert "converted 6, skipped 5 of 11 rows read" in err
+
+
+def test_escaping_and_absolute_paths_are_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "outside.jpg").write_bytes(fakes.jpeg_bytes(8))
+    with pytest.raises(image_check.ImageCheckError, match="leaves the data directory"):
+        image_check.resolve_inside(str(tmp_path / "data"), "../outside.jpg")
+    with pytest.raises(image_check.ImageCheckError, match="absolute"):
+        image_check.resolve_inside(str(tmp_path / "data"), str(tmp_path / "outside.jpg"))
+    os.symlink(tmp_path / "outside.jpg", tmp_path / "data" / "link.jpg")
+    with pytest.raises(image_check.ImageCheckError, match="leaves the data directory"):
+        image_check.resolve_inside(str(tmp_path / "data"), "link.jpg")
+
+
+def test_adience_row_escaping_data_dir_is_skipped(tmp_path):
+    data = tmp_path / "adience"
+    data.mkdir()
+    header = ("user_id\toriginal_image\tface_id\tage\tgender\tx\ty\tdx\tdy\ttilt_ang\t"
+              "fiducial_yaw_angle\tfiducial_score")
+    rows = {0: [("u0", "a.jpg", 1, "m"), ("../../..", "evil.jpg", 2, "f")],
+            1: [("u1", "b.jpg", 3, "f"), ("u1", "missing.jpg", 4, "m")]}
+    for fold in range(5):
+        lines = [header] + [f"{u}\t{img}\t{fid}\t(25, 32)\t{g}\t0\t0\t10\t10\t0\t0\t50"
+                            for u, img, fid, g in rows.get(fold, [])]
+        (data / f"fold_{fold}_data.txt").write_text("\n".join(lines) + "\n")
+    for u, img, fid in (("u0", "a.jpg", 1), ("u1", "b.jpg", 3)):
+        (data / "aligned" / u).mkdir(parents=True, exist_ok=True)
+        (data / "aligned" / u / f"landmark_aligned_face.{fid}.{img}").write_bytes(
+            fakes.jpeg_bytes(16))
+    manifest = convert.convert(_config(data, tmp_path / "out", source="adience"))
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert manifest["num_records"] == 2
+    assert any("leaves the data directory" in r for r in reasons.values())
+    assert any(r == "missing file" for r in reasons.values())
+    assert {s["fold"] for s in manifest["shards"]} == {0, 1}
+
+
+def test_output_identical_for_one_and_two_workers(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 16)
+    convert.convert(_config(tmp_path / "utk", tmp_path / "w1", num_shards=2, num_workers=1))
+    convert.convert(_config(tmp_path / "utk", tmp_path / "w2", num_shards=2, num_workers=2))
+    one, two = _shard_bytes(tmp_path / "w1"), _shard_bytes(tmp_path / "w2")
+    assert len(one) == 6  # train, val, test x 2 shards
+    assert one == two
+
+
+def test_non_empty_out_dir_is_refused_without_overwrite(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 4)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(convert.ConversionError, match="--overwrite"):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out"))
+    convert.convert(_config(tmp_path / "utk", tmp_path / "out", overwrite=True))
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"  # not ours: left alone
+    with pytest.raises(convert.ConversionError, match="complete conversion"):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out"))
+
+
+def _cli(*args):
+    return [os.path.join(REPO, "bin", "convert_tfrecords"), *args]
+
+
+def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 3)
+    (tmp_path / "utk" / "40_0_0_20170101000000009.jpg.chip.jpg").write_bytes(b"")
+    args = ["--source=utkface", f"--data_dir={tmp_path / 'utk'}", "--noprogress"]
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}",
+                               "--max_skipped_fraction=0.1"), capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "max_skipped_fraction" in proc.stderr
+    assert json.load(open(tmp_path / "a" / "manifest.json"))["num_skipped"] == 1
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'b'}",
+                               "--max_skipped_fraction=0.5"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_killed_conversion_reruns_to_identical_shards(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 160, size=160)
+    args = ["--source=utkface", f"--data_dir={tmp_path / 'utk'}", "--num_shards=4",
+            "--image_size=96", "--noprogress", "--test_fraction=0", "--val_fraction=0"]
+    clean = tmp_path / "clean"
+    subprocess.run(_cli(*args, f"--out_dir={clean}"), check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*args, f"--out_dir={killed}"), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not glob.glob(str(killed / ".progress" / "*.tfrecord.json")):
+        assert proc.poll() is None and time.time() < deadline, "conversion ended before the kill"
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "manifest.json").exists(), "the run finished before it was killed"
+    proc = subprocess.run(_cli(*args, f"--out_dir={killed}"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Resuming: " in proc.stderr
+    assert _shard_bytes(killed) == _shard_bytes(clean)
+    assert not glob.glob(str(killed / ".*.tmp"))
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_UTK), reason="../shared/data/utkface_sample absent")
+def test_real_utkface_sample_converts_completely(tmp_path):
+    manifest = convert.convert(_config(SHARED_UTK, tmp_path / "out", num_workers=2))
+    assert manifest["num_records"] == 2000
+    assert manifest["num_skipped"] == 0
+    assert manifest["counts"]["label"] == {"0": 1000, "1": 1000}
+    assert set(manifest["counts"]["split"]) == {"train", "val", "test"}
+
+
+def test_manifest_missing_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        convert.load_manifest(str(tmp_path))
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))

@@ -1,0 +1,1 @@
+"""Command-line programs: each parses flags, builds a config and calls one library function."""

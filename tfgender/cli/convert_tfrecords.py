@@ -1,0 +1,36 @@
+"""bin/convert_tfrecords: a dataset's label files and JPEGs -> sharded TFRecords + manifest."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import flags
+from tfgender.data import convert as convert_lib
+from tfgender.data import schema
+
+flags.define_convert_flags()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flags.convert_config_from_flags()
+    try:
+        manifest = convert_lib.convert(config)
+    except (convert_lib.ConversionError, schema.DataFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows = manifest["num_rows_read"]
+    fraction = manifest["num_skipped"] / rows if rows else 1.0
+    if fraction > config.max_skipped_fraction:
+        print(f"error: skipped {manifest['num_skipped']} of {rows} rows ({fraction:.1%}), above "
+              f"--max_skipped_fraction={config.max_skipped_fraction:g}; see 'skipped' in "
+              f"{config.out_dir}/manifest.json", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> None:
+    app.run(main)

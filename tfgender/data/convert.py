@@ -1,0 +1,389 @@
+"""Converts a dataset into sharded TFRecords and a manifest: safe to kill, resumable, reproducible.
+
+Steps, in order:
+1. read the source into the one DataFrame schema (``data/readers.py``);
+2. give sources without a split a deterministic grouped train/val/test split;
+3. plan shards: one record set per Adience fold (any fold can be the test fold) or per split,
+   rows shuffled with the split seed (so shards mix labels) and cut into shards of about
+   ``shard_size_mb``;
+4. write each shard under a temporary name, rename it when complete and record its checksum in
+   ``.progress/`` (a rerun of the same command skips completed shards; shard contents depend only
+   on the plan, never on ``num_workers``);
+5. write ``manifest.json`` last: a directory with a manifest is a complete conversion.
+
+Every image that cannot be converted (missing, empty, truncated, corrupt, not JPEG, wrong
+extension, a decompression bomb, a path leaving the data directory) is reported with its path
+and reason on stderr and in the manifest, and skipped.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import glob
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import queue as queue_lib
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+
+from tfgender import progress as progress_lib
+from tfgender.data import image_check, readers, splits
+from tfgender.data import records as rec
+
+MANIFEST = "manifest.json"
+PROGRESS_DIR = ".progress"
+PLAN_FILE = "plan.json"
+# Config fields that do not change the output: a rerun that differs only in these resumes.
+_RUNTIME_FIELDS = ("num_workers", "progress", "overwrite", "max_skipped_fraction")
+
+
+class ConversionError(RuntimeError):
+    """The conversion cannot start or finish; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    """One shard to write: its file name, record set and rows (dicts of schema columns)."""
+
+    name: str
+    set_name: str
+    split: str
+    fold: int
+    rows: tuple
+
+
+def _reader_options(config) -> dict:
+    if config.source == "adience":
+        return {"frontal": config.adience_frontal, "image_set": config.adience_image_set}
+    if config.source == "celeba":
+        return {"attributes": config.celeba_attributes}
+    return {}
+
+
+def _set_name(source: str, split: str, fold: int) -> str:
+    if source == "adience":
+        return f"fold{fold}"
+    return split or "unsplit"
+
+
+def _estimate_bytes(frame: pd.DataFrame, data_dir: str, image_size: int) -> float:
+    """Estimates the encoded bytes of ``frame``'s images after conversion (for shard sizing)."""
+    sizes = []
+    for path in frame["path"]:
+        try:
+            sizes.append(os.path.getsize(os.path.join(data_dir, path)))
+        except OSError:
+            sizes.append(0)
+    total = float(sum(sizes))
+    if image_size <= 0 or not len(frame):
+        return total
+    # Scale by the pixel ratio of a few images' headers: resizing shrinks the files.
+    ratios = []
+    for path in frame["path"].head(16):
+        try:
+            with open(os.path.join(data_dir, path), "rb") as f:
+                width, height = image_check.jpeg_size(f.read(1 << 16))
+            ratios.append(min(1.0, image_size * image_size / (width * height)))
+        except (OSError, image_check.ImageCheckError):
+            continue
+    return total * (float(np.mean(ratios)) if ratios else 1.0)
+
+
+def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
+    """Cuts ``frame`` into shard tasks, deterministically from the config.
+
+    Returns:
+        Shard tasks sorted by file name.
+    """
+    tasks = []
+    keys = frame.apply(lambda r: _set_name(config.source, r["split"], r["fold"]), axis=1)
+    for set_name in sorted(keys.unique()):
+        part = frame[keys == set_name]
+        # A seeded shuffle, so every shard mixes labels and groups whatever the source order.
+        order = np.random.RandomState(config.split_seed).permutation(len(part))
+        part = part.iloc[order]
+        if config.num_shards > 0:
+            num = config.num_shards
+        else:
+            est = _estimate_bytes(part, config.data_dir, config.image_size)
+            num = max(1, math.ceil(est / (config.shard_size_mb * 1e6)))
+        num = max(1, min(num, len(part)))
+        rows = part[["path", "label", "group", "fold", "split", "age"]].to_dict("records")
+        for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
+            first = part.iloc[0]
+            tasks.append(ShardTask(
+                name=rec.shard_name(set_name, index, num), set_name=set_name,
+                split=str(first["split"]), fold=int(first["fold"]) if config.source == "adience"
+                else -1, rows=tuple(rows[i] for i in chunk)))
+    return sorted(tasks, key=lambda t: t.name)
+
+
+def _fingerprint(config, tasks: list[ShardTask]) -> str:
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _RUNTIME_FIELDS}
+    fields["data_dir"] = os.path.abspath(config.data_dir)
+    fields["out_dir"] = None
+    payload = json.dumps({"config": fields, "shards": [
+        [t.name, [r["path"] for r in t.rows]] for t in tasks]}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _write_json_atomic(path: str, payload: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _remove_outputs(out_dir: str) -> None:
+    """Removes what a conversion writes (and only that) from ``out_dir``."""
+    for path in glob.glob(os.path.join(out_dir, "*.tfrecord")) + glob.glob(
+            os.path.join(out_dir, ".*.tmp")):
+        os.remove(path)
+    for name in (MANIFEST, MANIFEST + ".tmp"):
+        if os.path.exists(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
+    shutil.rmtree(os.path.join(out_dir, PROGRESS_DIR), ignore_errors=True)
+
+
+def _prepare_out_dir(config, fingerprint: str) -> bool:
+    """Makes ``out_dir`` ready; returns True when an interrupted identical run is resumed."""
+    out_dir = config.out_dir
+    os.makedirs(out_dir, exist_ok=True)
+    plan_path = os.path.join(out_dir, PROGRESS_DIR, PLAN_FILE)
+    has_manifest = os.path.exists(os.path.join(out_dir, MANIFEST))
+    resumable = False
+    if os.path.exists(plan_path) and not has_manifest:
+        with open(plan_path) as f:
+            resumable = json.load(f).get("fingerprint") == fingerprint
+    if resumable:
+        for tmp in glob.glob(os.path.join(out_dir, ".*.tmp")):
+            os.remove(tmp)
+        return True
+    if os.listdir(out_dir):
+        if not config.overwrite:
+            what = ("a complete conversion" if has_manifest else
+                    "an interrupted conversion with different settings"
+                    if os.path.exists(plan_path) else "other files")
+            raise ConversionError(
+                f"--out_dir {out_dir} is not empty (it holds {what}); pass --overwrite to "
+                "replace the conversion there, or choose another directory")
+        _remove_outputs(out_dir)
+    os.makedirs(os.path.join(out_dir, PROGRESS_DIR), exist_ok=True)
+    _write_json_atomic(plan_path, {"fingerprint": fingerprint})
+    return False
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _completed_shard(out_dir: str, name: str) -> dict | None:
+    """Returns a shard's recorded result when the shard on disk is complete and intact."""
+    sidecar = os.path.join(out_dir, PROGRESS_DIR, name + ".json")
+    path = os.path.join(out_dir, name)
+    if not (os.path.exists(sidecar) and os.path.exists(path)):
+        return None
+    with open(sidecar) as f:
+        result = json.load(f)
+    return result if _file_sha256(path) == result["sha256"] else None
+
+
+def _encode_image(data: bytes, width: int, height: int, image_size: int, quality: int):
+    """Decodes (which validates every byte) and optionally resizes; returns (bytes, h, w)."""
+    import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
+
+    if image_size <= 0:
+        image = tf.io.decode_jpeg(data, channels=3)
+        return data, int(image.shape[0]), int(image.shape[1])
+    short = min(width, height)
+    # DCT-domain downscaling while decoding is far cheaper than decoding at full size.
+    ratio = next((r for r in (8, 4, 2) if short // r >= image_size), 1)
+    image = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
+    h, w = int(image.shape[0]), int(image.shape[1])
+    scale = image_size / min(h, w)
+    new_h, new_w = max(image_size, round(h * scale)), max(image_size, round(w * scale))
+    resized = tf.image.resize(image, [new_h, new_w], antialias=True)
+    top, left = (new_h - image_size) // 2, (new_w - image_size) // 2
+    square = resized[top:top + image_size, left:left + image_size]
+    square = tf.cast(tf.clip_by_value(tf.round(square), 0, 255), tf.uint8)
+    encoded = tf.io.encode_jpeg(square, quality=quality).numpy()
+    return encoded, image_size, image_size
+
+
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(progress_queue) -> None:
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = progress_queue
+    import tensorflow as tf  # noqa: PLC0415
+
+    # One thread per worker process: the processes are the parallelism.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def write_shard(task: ShardTask, config, tick=None) -> dict:
+    """Writes one shard (temporary name, then rename) and records it in ``.progress/``.
+
+    Args:
+        task: the shard to write.
+        config: the ConvertConfig.
+        tick: called with a count of images done (progress); defaults to the worker queue.
+
+    Returns:
+        ``{file, split, fold, num_records, sha256, skipped, labels}``.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    tick = tick or (lambda n: _PROGRESS_QUEUE.put(n) if _PROGRESS_QUEUE is not None else None)
+    final = os.path.join(config.out_dir, task.name)
+    tmp = os.path.join(config.out_dir, f".{task.name}.tmp")
+    skipped, labels, num = [], collections.Counter(), 0
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for row in task.rows:
+            try:
+                full = image_check.resolve_inside(config.data_dir, row["path"])
+                data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels)
+                encoded, h, w = _encode_image(data, width, height, config.image_size,
+                                              config.jpeg_quality)
+            except image_check.ImageCheckError as err:
+                skipped.append({"path": row["path"], "reason": str(err)})
+            except tf.errors.OpError as err:
+                reason = "corrupt or truncated JPEG: " + err.message.split("\n")[0][:200]
+                skipped.append({"path": row["path"], "reason": reason})
+            else:
+                writer.write(rec.make_example(
+                    encoded=encoded, height=h, width=w, label=row["label"],
+                    source_id=row["path"], group=row["group"], fold=row["fold"],
+                    split=row["split"], age=row["age"]))
+                labels[str(row["label"])] += 1
+                num += 1
+            tick(1)
+    os.replace(tmp, final)
+    result = {"file": task.name, "split": task.split, "fold": task.fold, "num_records": num,
+              "sha256": _file_sha256(final), "skipped": skipped, "labels": dict(labels)}
+    _write_json_atomic(os.path.join(config.out_dir, PROGRESS_DIR, task.name + ".json"), result)
+    return result
+
+
+def _run_tasks(tasks: list[ShardTask], config, bar: progress_lib.Progress) -> list[dict]:
+    if config.num_workers <= 1 or len(tasks) <= 1:
+        return [write_shard(t, config, tick=bar.update) for t in tasks]
+    ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
+    progress_queue = ctx.Queue()
+    results = {}
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=config.num_workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(progress_queue,)) as pool:
+        futures = {pool.submit(write_shard, t, config): t.name for t in tasks}
+        pending = set(futures)
+        while pending:
+            done, pending = concurrent.futures.wait(pending, timeout=0.2)
+            for future in done:
+                results[futures[future]] = future.result()
+            while True:
+                try:
+                    bar.update(progress_queue.get_nowait())
+                except queue_lib.Empty:
+                    break
+    return [results[t.name] for t in tasks]
+
+
+def _counts(frame_records: pd.DataFrame) -> dict:
+    return {
+        "split": {k or "none": int(v) for k, v in frame_records["split"].value_counts().items()},
+        "fold": {str(k): int(v) for k, v in frame_records["fold"].value_counts().items()},
+        "label": {str(k): int(v) for k, v in frame_records["label"].value_counts().items()},
+    }
+
+
+def convert(config) -> dict:
+    """Converts ``config.data_dir`` into TFRecords in ``config.out_dir``.
+
+    Args:
+        config: a ``flags.ConvertConfig``.
+
+    Returns:
+        The manifest (also written to ``out_dir/manifest.json``).
+
+    Raises:
+        ConversionError: when ``out_dir`` holds something else and ``overwrite`` is off.
+        schema.DataFormatError: when a label file is malformed (names the file and line).
+    """
+    result = readers.read_source(config.source, config.data_dir, **_reader_options(config))
+    frame = result.frame
+    if config.source != "adience" and not (frame["split"] != "").any():
+        frame = splits.assign_grouped_split(frame, val_fraction=config.val_fraction,
+                                            test_fraction=config.test_fraction,
+                                            seed=config.split_seed)
+    tasks = plan_shards(frame, config)
+    resumed = _prepare_out_dir(config, _fingerprint(config, tasks))
+    done = {t.name: _completed_shard(config.out_dir, t.name) for t in tasks} if resumed else {}
+    todo = [t for t in tasks if not done.get(t.name)]
+    if resumed:
+        print(f"Resuming: {len(tasks) - len(todo)} of {len(tasks)} shards already complete",
+              file=sys.stderr)
+    bar = progress_lib.Progress(sum(len(t.rows) for t in todo), desc="convert",
+                                enabled=config.progress)
+    fresh = {r["file"]: r for r in _run_tasks(todo, config, bar)}
+    bar.close()
+    shard_results = [done.get(t.name) or fresh[t.name] for t in tasks]
+
+    skipped = list(result.skipped) + [s for r in shard_results for s in r["skipped"]]
+    for item in skipped:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    bad_paths = {s["path"] for s in skipped}
+    converted = frame[~frame["path"].isin(bad_paths)]
+    num_records = sum(r["num_records"] for r in shard_results)
+    manifest = {
+        "schema_version": rec.SCHEMA_VERSION,
+        "source": config.source,
+        "flags": dataclasses.asdict(config),
+        "image_size": config.image_size,
+        "num_rows_read": int(result.rows_read),
+        "num_records": int(num_records),
+        "num_skipped": len(skipped),
+        "dropped": dict(result.dropped),
+        "counts": _counts(converted),
+        "shards": [{k: r[k] for k in ("file", "split", "fold", "num_records", "sha256")}
+                   for r in shard_results],
+        "skipped": skipped,
+    }
+    _write_json_atomic(os.path.join(config.out_dir, MANIFEST), manifest)
+    shutil.rmtree(os.path.join(config.out_dir, PROGRESS_DIR), ignore_errors=True)
+    dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(result.dropped.items()))
+    print(f"converted {num_records:,}, skipped {len(skipped):,} of {result.rows_read:,} rows read"
+          + (f" ({sum(result.dropped.values()):,} dropped by the protocol: {dropped})"
+             if dropped else "") + f" -> {config.out_dir}", file=sys.stderr)
+    return manifest
+
+
+def load_manifest(path: str) -> dict:
+    """Reads a manifest from a converted directory or a manifest file path.
+
+    Raises:
+        FileNotFoundError: naming the path when no complete conversion is there.
+    """
+    if os.path.isdir(path):
+        path = os.path.join(path, MANIFEST)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no {MANIFEST} at {path}: not a complete conversion (run bin/convert_tfrecords)")
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,62 @@
+"""A dependency-free progress bar with throughput and ETA, written to stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Counts work done and redraws one status line at most every ``interval`` seconds.
+
+    Args:
+        total: units expected (0 or None when unknown: no bar or ETA is drawn).
+        desc: a short label printed before the bar.
+        unit: what is counted, e.g. ``"img"``.
+        enabled: False makes every method a no-op (tests, non-interactive logs).
+        stream: where to draw; stderr by default so stdout stays machine-readable.
+    """
+
+    def __init__(self, total: int | None, desc: str = "", unit: str = "img",
+                 enabled: bool = True, stream=None, interval: float = 0.25):
+        self.total = total or 0
+        self.desc = desc
+        self.unit = unit
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self.count = 0
+        self.start = time.perf_counter()
+        self._last_draw = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Units per second since the start."""
+        elapsed = time.perf_counter() - self.start
+        return self.count / elapsed if elapsed > 0 else 0.0
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        now = time.perf_counter()
+        if self.enabled and now - self._last_draw >= self.interval:
+            self._last_draw = now
+            self._draw()
+
+    def _draw(self, end: str = "") -> None:
+        rate = self.rate
+        if self.total:
+            frac = min(1.0, self.count / self.total)
+            bar = "#" * int(frac * 30)
+            eta = (self.total - self.count) / rate if rate > 0 else float("inf")
+            eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 1e7 else "--:--:--"
+            line = (f"{self.desc} [{bar:<30}] {self.count}/{self.total} "
+                    f"{rate:,.1f} {self.unit}/s ETA {eta_text}")
+        else:
+            line = f"{self.desc} {self.count} {self.unit} {rate:,.1f} {self.unit}/s"
+        self.stream.write("\r" + line + end)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Draws the final state and ends the line."""
+        if self.enabled:
+            self._draw(end="\n")
