@@ -1,0 +1,44 @@
+"""bin/make_sample_data: draws a sample face dataset in the on-disk format of a real one."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import flags
+from tfgender.data import sample
+
+flags.define_sample_data_flags()
+
+USAGE = """Draws a sample face dataset in the on-disk format of Adience, CelebA or UTKFace.
+
+Usage: make_sample_data --format={adience,celeba,utkface} --out_dir=DIR [--num_images=200]
+       [--image_size=0] [--seed=0] [--adience_folds=DIR] [--jpeg_quality=90] [--flagfile=F]
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flags.sample_data_config_from_flags()
+    try:
+        summary = sample.make_sample_data(config)
+    except (ValueError, OSError) as err:  # bad flag values, a non-empty --out_dir, no folds
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    labels, (width, height) = summary["labels"], summary["image_size"]
+    print(f"wrote {summary['num_images']} {summary['format']} images ({width}x{height}; "
+          f"{labels['male']} male, {labels['female']} female, {labels['unknown']} unknown) and "
+          f"{len(summary['label_files'])} label files to {summary['out_dir']}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/make_sample_data`` and the ``tfgender-make-sample-data`` script."""
+    # --help prints __main__'s docstring; in bin/ that is the sh/python polyglot line.
+    sys.modules["__main__"].__doc__ = USAGE
+    # --helpshort lists the main module's key flags, but ours are defined in tfgender.flags.
+    for flag in flags.FLAGS.get_key_flags_for_module(flags.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main)
