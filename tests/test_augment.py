@@ -1,0 +1,242 @@
+"""Tests for tfgender.augment: geometry, randomness, dtypes, XLA and normalisation semantics."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgender import augment
+
+S = 32
+
+
+@pytest.fixture(scope="module")
+def images():
+    return tf.constant(np.random.default_rng(0).integers(0, 256, (4, S, S, 3), dtype=np.uint8))
+
+
+def _transforms(batch, output_size, *, side=float(S), angle=0.0, flip=1.0, center=S / 2):
+    return augment.affine_transforms(
+        output_size=output_size, center=tf.fill([batch, 2], float(center)),
+        side=tf.fill([batch], side), angle=angle, flip=flip)
+
+
+def _plain(images, seed, **kwargs):
+    """augment_batch with every random operation off unless kwargs turn it on."""
+    options = dict(output_size=S, flip=False, max_rotation_degrees=0.0, brightness_range=None)
+    options.update(kwargs)
+    return augment.augment_batch(images, seed, **options)
+
+
+@pytest.mark.parametrize("implementation", augment.IMPLEMENTATIONS)
+@pytest.mark.parametrize("axis_aligned", [False, True])
+def test_identity_transform_is_exact(images, implementation, axis_aligned):
+    out = augment.resample(images, _transforms(4, S), S, implementation=implementation,
+                           axis_aligned=axis_aligned)
+    np.testing.assert_array_equal(out.numpy(), images.numpy().astype(np.float32))
+
+
+def test_augment_without_random_operations_is_identity(images):
+    out = _plain(images, tf.constant([1, 2]))
+    assert out.dtype == tf.float32
+    np.testing.assert_array_equal(out.numpy(), images.numpy().astype(np.float32))
+
+
+@pytest.mark.parametrize("axis_aligned", [False, True])
+def test_flip_mirrors_and_twice_is_identity(images, axis_aligned):
+    mirror = _transforms(4, S, flip=-1.0)
+    once = augment.resample(images, mirror, S, axis_aligned=axis_aligned)
+    np.testing.assert_array_equal(once.numpy(), images.numpy()[:, :, ::-1].astype(np.float32))
+    twice = augment.resample(once, mirror, S, axis_aligned=axis_aligned)
+    np.testing.assert_array_equal(twice.numpy(), images.numpy().astype(np.float32))
+
+
+def test_random_flip_gives_input_or_mirror(images):
+    batch = tf.tile(images, [2, 1, 1, 1])
+    out = _plain(batch, tf.constant([3, 4]), flip=True).numpy()
+    src = batch.numpy().astype(np.float32)
+    flipped = [np.array_equal(o, s[:, ::-1]) for o, s in zip(out, src, strict=True)]
+    kept = [np.array_equal(o, s) for o, s in zip(out, src, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert any(flipped) and any(kept)  # deterministic for this seed
+
+
+@pytest.mark.parametrize("implementation", augment.IMPLEMENTATIONS)
+def test_positive_90_degrees_matches_np_rot90(implementation):
+    # Asymmetric: a bright bar along the top and a dot near the left edge.
+    image = np.zeros((S, S, 3), np.uint8)
+    image[1, 3:20] = [255, 0, 0]
+    image[10, 2] = [0, 255, 0]
+    image += np.arange(S, dtype=np.uint8)[:, None, None]  # rows differ from columns
+    out = augment.resample(tf.constant(image[None]), _transforms(1, S, angle=math.pi / 2), S,
+                           implementation=implementation)
+    np.testing.assert_allclose(out.numpy()[0], np.rot90(image, k=1).astype(np.float32),
+                               atol=1e-3)
+
+
+def test_lh_crop_is_an_integer_slice_of_the_input(images):
+    out = _plain(images, tf.constant([5, 6]), output_size=24).numpy()
+    src = images.numpy().astype(np.float32)
+    for o, s in zip(out, src, strict=True):
+        matches = [(y, x) for y in range(S - 23) for x in range(S - 23)
+                   if np.array_equal(o, s[y:y + 24, x:x + 24])]
+        assert matches
+
+
+@pytest.mark.parametrize("value", [100, 250])
+def test_brightness_ratio_in_range_and_clipped(value):
+    flat = tf.fill([8, S, S, 3], tf.constant(value, tf.uint8))
+    out = _plain(flat, tf.constant([7, 8]), brightness_range=(0.8, 1.2)).numpy()
+    assert out.min() >= 0 and out.max() <= 255
+    per_image = out.reshape(8, -1)
+    np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image), rtol=1e-6)
+    ratios = per_image[:, 0] / value
+    assert np.all(ratios >= 0.8 - 1e-6) and np.all(ratios <= min(1.2, 255 / value) + 1e-6)
+    assert np.ptp(ratios) > 0.01  # factors vary per image
+    if value == 250:
+        assert np.any(per_image[:, 0] == 255)
+
+
+FULL = dict(output_size=24, crop_scale=(0.6, 1.0), max_rotation_degrees=20.0)
+
+
+def test_same_seed_same_output_different_seed_different(images):
+    a = augment.augment_batch(images, tf.constant([1, 1]), **FULL)
+    b = augment.augment_batch(images, tf.constant([1, 1]), **FULL)
+    c = augment.augment_batch(images, tf.constant([1, 2]), **FULL)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.allclose(a.numpy(), c.numpy())
+
+
+def test_make_step_seed_distinct_and_tf_function_safe():
+    seed_fn = tf.function(augment.make_step_seed, jit_compile=True)
+    seeds = {tuple(augment.make_step_seed(0, tf.constant(step), replica).numpy())
+             for step in range(3) for replica in range(2)}
+    assert len(seeds) == 6
+    np.testing.assert_array_equal(seed_fn(0, tf.constant(2), 1).numpy(),
+                                  augment.make_step_seed(0, 2, 1).numpy())
+    assert augment.make_step_seed(1, 2).shape == (2,)
+    assert not np.array_equal(augment.make_step_seed(1, 2).numpy(),
+                              augment.make_step_seed(0, 2).numpy())
+
+
+@pytest.mark.parametrize("kwargs", [
+    FULL, dict(output_size=24), dict(output_size=24, max_rotation_degrees=0.0),
+    dict(output_size=24, max_rotation_degrees=0.0, crop_scale=(0.5, 0.9)),
+    dict(output_size=40),
+])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16, tf.float16])
+def test_jit_static_shapes_unknown_batch_and_dtypes(images, kwargs, dtype):
+    size = kwargs["output_size"]
+
+    @tf.function(jit_compile=True,
+                 input_signature=[tf.TensorSpec([None, S, S, 3], tf.uint8),
+                                  tf.TensorSpec([2], tf.int64)])
+    def step(x, seed):
+        out = augment.augment_batch(x, seed, dtype=dtype, **kwargs)
+        assert out.shape.as_list() == [None, size, size, 3]
+        assert out.dtype == dtype
+        return out
+
+    seed = augment.make_step_seed(3, 0)
+    compiled = step(images, seed)
+    eager = augment.augment_batch(images, seed, dtype=dtype, **kwargs)
+    assert compiled.shape == (4, size, size, 3)
+    # Same random draws with and without XLA; only rounding to the output dtype may differ.
+    atol = {tf.float32: 1e-2, tf.float16: 0.125, tf.bfloat16: 1.0}[dtype]
+    np.testing.assert_allclose(tf.cast(compiled, tf.float32).numpy(),
+                               tf.cast(eager, tf.float32).numpy(), atol=atol)
+    assert 0 <= tf.reduce_min(compiled) and tf.reduce_max(compiled) <= 255
+
+
+@pytest.mark.parametrize("axis_aligned", [False, True])
+def test_gather_and_projective_agree(images, axis_aligned):
+    rng = np.random.default_rng(1)
+    angle = 0.0 if axis_aligned else tf.constant(rng.uniform(-0.5, 0.5, 4), tf.float32)
+    transforms = augment.affine_transforms(
+        output_size=20, center=tf.constant(rng.uniform(10, 22, (4, 2)), tf.float32),
+        side=tf.constant(rng.uniform(12, 40, 4), tf.float32), angle=angle,
+        flip=tf.constant([1.0, -1.0, 1.0, -1.0]))
+    gather = augment.resample(images, transforms, 20, axis_aligned=axis_aligned)
+    projective = augment.resample(images, transforms, 20, implementation="projective")
+    np.testing.assert_allclose(gather.numpy(), projective.numpy(), atol=0.05)
+
+
+def test_augment_implementations_agree(images):
+    seed = tf.constant([4, 2])
+    for kwargs in (FULL, dict(output_size=24)):
+        gather = augment.augment_batch(images, seed, **kwargs)
+        projective = augment.augment_batch(images, seed, implementation="projective", **kwargs)
+        np.testing.assert_allclose(gather.numpy(), projective.numpy(), atol=0.05)
+
+
+def test_unknown_implementation(images):
+    with pytest.raises(ValueError, match="implementation"):
+        augment.resample(images, _transforms(4, S), S, implementation="bicubic")
+
+
+def test_oversample_crops_geometry():
+    src = np.random.default_rng(2).integers(0, 256, (2, 41, 41, 3), dtype=np.uint8)
+    out = augment.oversample_crops(tf.constant(src), 32).numpy()
+    assert out.shape == (2, 10, 32, 32, 3) and out.dtype == np.uint8
+    slices = [src[:, :32, :32], src[:, :32, 9:], src[:, 9:, :32], src[:, 9:, 9:],
+              src[:, 4:36, 4:36]]
+    for k, expected in enumerate(slices):
+        np.testing.assert_array_equal(out[:, k], expected)
+        np.testing.assert_array_equal(out[:, k + 5], expected[:, :, ::-1])
+
+
+def test_center_crop_and_eval_transform(images):
+    np.testing.assert_array_equal(augment.center_crop(images, 24).numpy(),
+                                  images.numpy()[:, 4:28, 4:28])
+    up = augment.center_crop(images[:, :16, :16], 24)
+    assert up.shape == (4, 24, 24, 3) and up.dtype == tf.uint8
+    same = augment.eval_transform(images, S)
+    assert same.dtype == tf.float32
+    np.testing.assert_array_equal(same.numpy(), images.numpy().astype(np.float32))
+    whole = augment.eval_transform(images, 16, crop_fraction=1.0, dtype=tf.bfloat16)
+    assert whole.shape == (4, 16, 16, 3) and whole.dtype == tf.bfloat16
+    # Halving: each output pixel is the mean of a 2x2 input block.
+    blocks = images.numpy().astype(np.float32).reshape(4, 16, 2, 16, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(tf.cast(whole, tf.float32).numpy(), blocks, atol=1.0)
+
+
+def test_eval_shapes_with_unknown_batch_under_jit():
+    @tf.function(jit_compile=True, input_signature=[tf.TensorSpec([None, S, S, 3], tf.uint8)])
+    def evaluate(x):
+        crops = augment.oversample_crops(x, 24)
+        centre = augment.eval_transform(x, 24, dtype=tf.bfloat16)
+        resized = augment.eval_transform(x, 40, crop_fraction=0.9)
+        assert crops.shape.as_list() == [None, 10, 24, 24, 3]
+        assert centre.shape.as_list() == [None, 24, 24, 3]
+        assert resized.shape.as_list() == [None, 40, 40, 3]
+        return crops, centre, resized
+
+    crops, centre, _ = evaluate(tf.zeros([3, S, S, 3], tf.uint8))
+    assert crops.shape[0] == 3 and centre.dtype == tf.bfloat16
+
+
+@pytest.mark.parametrize("mode, reference", [
+    ("resnet50_caffe", keras.applications.resnet50.preprocess_input),
+    ("mobilenet_v2", keras.applications.mobilenet_v2.preprocess_input),
+])
+def test_normalize_matches_keras(mode, reference):
+    x = np.random.default_rng(3).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    expected = np.asarray(reference(x.copy()))
+    np.testing.assert_allclose(augment.normalize(tf.constant(x), mode).numpy(), expected,
+                               rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", augment.NORMALIZATIONS)
+def test_normalize_keeps_dtype(mode):
+    x = tf.fill([1, 4, 4, 3], tf.constant(128.0, tf.bfloat16))
+    assert augment.normalize(x, mode).dtype == tf.bfloat16
+
+
+def test_levi_hassner_mean_and_unknown_mode():
+    out = augment.normalize(tf.constant([[[123.68, 116.78, 103.94]]]), "levi_hassner_mean")
+    np.testing.assert_allclose(out.numpy(), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="normalization"):
+        augment.normalize(tf.zeros([1, 1, 1, 3]), "imagenet")
