@@ -102,13 +102,13 @@ def _sample_face(rng: np.random.Generator, male: bool, age: int, race: int | Non
     hair_p = [0.35, 0.40, 0.18, 0.07] if race == 0 else [0.85, 0.13, 0.01, 0.01]
     hair = "gray" if age > 50 and rng.random() < (age - 45) / 40 else rng.choice(hair_names,
                                                                                 p=hair_p)
-    long_p = (0.12 if male else 0.72) if not child else (0.15 if male else 0.6)
-    cue = 0.5 if child else 1.0  # children's faces carry weaker gender cues
+    long_p = (0.1 if male else 0.78) if not child else (0.15 if male else 0.65)
+    cue = 0.7 if child else 1.0  # children's faces carry weaker gender cues
     sign = 1.0 if male else -1.0
     beard = ""
-    if male and adult and rng.random() < 0.45:
+    if male and adult and rng.random() < 0.55:
         beard = rng.choice(["stubble", "mustache", "goatee", "full"], p=[0.5, 0.15, 0.15, 0.2])
-    lipstick = (not male) and age >= 15 and rng.random() < 0.45
+    lipstick = (not male) and age >= 15 and rng.random() < 0.55
     lip = (np.array((0.75, 0.12, 0.22)) * rng.uniform(0.7, 1.1) if lipstick else
            np.array((0.78, 0.45, 0.42)) * rng.uniform(0.8, 1.05) - (0.05 if male else 0.0))
     return {
