@@ -31,10 +31,8 @@ def _plain(images, seed, **kwargs):
 
 
 @pytest.mark.parametrize("implementation", augment.IMPLEMENTATIONS)
-@pytest.mark.parametrize("axis_aligned", [False, True])
-def test_identity_transform_is_exact(images, implementation, axis_aligned):
-    out = augment.resample(images, _transforms(4, S), S, implementation=implementation,
-                           axis_aligned=axis_aligned)
+def test_identity_transform_is_exact(images, implementation):
+    out = augment.resample(images, _transforms(4, S), S, implementation=implementation)
     np.testing.assert_array_equal(out.numpy(), images.numpy().astype(np.float32))
 
 
@@ -44,12 +42,12 @@ def test_augment_without_random_operations_is_identity(images):
     np.testing.assert_array_equal(out.numpy(), images.numpy().astype(np.float32))
 
 
-@pytest.mark.parametrize("axis_aligned", [False, True])
-def test_flip_mirrors_and_twice_is_identity(images, axis_aligned):
+@pytest.mark.parametrize("implementation", augment.IMPLEMENTATIONS)
+def test_flip_mirrors_and_twice_is_identity(images, implementation):
     mirror = _transforms(4, S, flip=-1.0)
-    once = augment.resample(images, mirror, S, axis_aligned=axis_aligned)
+    once = augment.resample(images, mirror, S, implementation=implementation)
     np.testing.assert_array_equal(once.numpy(), images.numpy()[:, :, ::-1].astype(np.float32))
-    twice = augment.resample(once, mirror, S, axis_aligned=axis_aligned)
+    twice = augment.resample(once, mirror, S, implementation=implementation)
     np.testing.assert_array_equal(twice.numpy(), images.numpy().astype(np.float32))
 
 
@@ -151,22 +149,22 @@ def test_jit_static_shapes_unknown_batch_and_dtypes(images, kwargs, dtype):
     assert 0 <= tf.reduce_min(compiled) and tf.reduce_max(compiled) <= 255
 
 
-@pytest.mark.parametrize("axis_aligned", [False, True])
-def test_gather_and_projective_agree(images, axis_aligned):
+@pytest.mark.parametrize("rotate", [False, True])
+def test_gather_and_projective_agree(images, rotate):
     rng = np.random.default_rng(1)
-    angle = 0.0 if axis_aligned else tf.constant(rng.uniform(-0.5, 0.5, 4), tf.float32)
+    angle = tf.constant(rng.uniform(-0.5, 0.5, 4), tf.float32) if rotate else 0.0
     transforms = augment.affine_transforms(
         output_size=20, center=tf.constant(rng.uniform(10, 22, (4, 2)), tf.float32),
         side=tf.constant(rng.uniform(12, 40, 4), tf.float32), angle=angle,
         flip=tf.constant([1.0, -1.0, 1.0, -1.0]))
-    gather = augment.resample(images, transforms, 20, axis_aligned=axis_aligned)
+    gather = augment.resample(images, transforms, 20)
     projective = augment.resample(images, transforms, 20, implementation="projective")
     np.testing.assert_allclose(gather.numpy(), projective.numpy(), atol=0.05)
 
 
 def test_augment_implementations_agree(images):
     seed = tf.constant([4, 2])
-    for kwargs in (FULL, dict(output_size=24)):
+    for kwargs in (FULL, dict(output_size=24), dict(output_size=24, max_rotation_degrees=0.0)):
         gather = augment.augment_batch(images, seed, **kwargs)
         projective = augment.augment_batch(images, seed, implementation="projective", **kwargs)
         np.testing.assert_allclose(gather.numpy(), projective.numpy(), atol=0.05)
@@ -240,3 +238,8 @@ def test_levi_hassner_mean_and_unknown_mode():
     np.testing.assert_allclose(out.numpy(), 0.0, atol=1e-5)
     with pytest.raises(ValueError, match="normalization"):
         augment.normalize(tf.zeros([1, 1, 1, 3]), "imagenet")
+
+
+def test_invalid_crop_scale(images):
+    with pytest.raises(ValueError, match="crop_scale"):
+        augment.augment_batch(images, tf.constant([0, 0]), output_size=24, crop_scale=(0.5, 1.5))

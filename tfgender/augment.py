@@ -85,8 +85,7 @@ def affine_transforms(*, output_size: int, center, side, angle=0.0, flip=1.0) ->
     return tf.stack([a0, a1, a2, b0, b1, b2], axis=1)
 
 
-def resample(images, transforms, output_size: int, *, implementation: str = "gather",
-             axis_aligned: bool = False) -> tf.Tensor:
+def resample(images, transforms, output_size: int, *, implementation: str = "gather") -> tf.Tensor:
     """Bilinearly resamples each image through its affine map, clamping at the edges.
 
     Args:
@@ -95,8 +94,6 @@ def resample(images, transforms, output_size: int, *, implementation: str = "gat
         output_size: Side of the square output.
         implementation: "gather" (XLA-compilable, the fast one) or "projective"
             (``tf.raw_ops.ImageProjectiveTransformV3``, not XLA-compilable, for comparison).
-        axis_aligned: Promise that a1 == b0 == 0 (no rotation); "gather" then interpolates
-            rows and columns separately, which is cheaper.
 
     Returns:
         float32 (B, output_size, output_size, C).
@@ -113,8 +110,6 @@ def resample(images, transforms, output_size: int, *, implementation: str = "gat
             interpolation="BILINEAR", fill_mode="NEAREST")
     if implementation != "gather":
         raise ValueError(f"Unknown implementation {implementation!r}; use one of {IMPLEMENTATIONS}")
-    if axis_aligned:
-        return _resample_separable(images, transforms, output_size)
     return _resample_2d(images, transforms, output_size)
 
 
@@ -142,8 +137,9 @@ def _resample_2d(images, transforms, output_size):
     base = tf.range(batch)[:, None, None] * (height * width)
     top_left = base + y0 * width + x0
     # Measured here (224 px, batch 64, XLA, 2 cores): four gathers of uint8 rows of the flat
-    # (B*H*W, C) image, converted after gathering, beat float32 gathers, one stacked gather
-    # and gathers of pre-built 2x2 patches.
+    # (B*H*W, C) image, converted after gathering, beat float32 gathers, one stacked gather,
+    # per-channel scalar gathers and gathers of pre-built 2x2 patches; a separable rows-then-
+    # columns version was no faster than this once XLA folds a constant zero rotation.
     flat = tf.reshape(images, [-1, channels])
     dx = 1 if width > 1 else 0
     dy = width if height > 1 else 0
@@ -157,19 +153,6 @@ def _resample_2d(images, transforms, output_size):
     return _lerp(top, bottom, wy)
 
 
-def _resample_separable(images, transforms, output_size):
-    _, height, width, _ = images.shape
-    grid = tf.range(output_size, dtype=tf.float32)
-    x0, wx = _neighbours(transforms[:, 0:1] * grid + transforms[:, 2:3], width)  # (B, O)
-    y0, wy = _neighbours(transforms[:, 4:5] * grid + transforms[:, 5:6], height)
-    # Whole rows first (contiguous copies), then columns of the already-halved data.
-    rows = [tf.cast(tf.gather(images, tf.minimum(y0 + k, height - 1), axis=1, batch_dims=1),
-                    tf.float32) for k in (0, 1)]
-    rows = _lerp(rows[0], rows[1], wy[:, :, None, None])  # (B, O, W, C)
-    cols = [tf.gather(rows, tf.minimum(x0 + k, width - 1), axis=2, batch_dims=1) for k in (0, 1)]
-    return _lerp(cols[0], cols[1], wx[:, None, :, None])
-
-
 def _crop_and_flip(images, offsets, flip, output_size):
     """Integer-offset crops with optional mirroring: pure gathers, no interpolation."""
     grid = tf.range(output_size)
@@ -177,6 +160,21 @@ def _crop_and_flip(images, offsets, flip, output_size):
     rows = offsets[:, 1:2] + grid
     out = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.cast(tf.gather(out, cols, axis=2, batch_dims=1), tf.float32)
+
+
+def _random_crops(seeds, batch, size: int, output_size: int, crop_scale):
+    """Draws crop windows: integer offsets (or None), centres (B, 2) and sides (B,)."""
+    if crop_scale is None:
+        side = min(output_size, size)
+        offsets = tf.random.stateless_uniform([batch, 2], seeds[0], 0, size - side + 1, tf.int32,
+                                              alg=RNG)
+        return offsets, tf.cast(offsets, tf.float32) + side / 2, tf.fill([batch], float(side))
+    low, high = crop_scale
+    if not 0 < low <= high <= 1:
+        raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
+    sides = _uniform([batch], seeds[0], low, high) * size
+    room = _uniform([batch, 2], seeds[1])  # where the window sits in the space left around it
+    return None, sides[:, None] / 2 + room * (size - sides[:, None]), sides
 
 
 def augment_batch(images, seed, *, output_size: int, flip: bool = True,
@@ -189,8 +187,8 @@ def augment_batch(images, seed, *, output_size: int, flip: bool = True,
     Flip, crop, rotation and resize make one affine map per image, applied by one bilinear
     resample; brightness multiplies the result by a per-image factor and clips to [0, 255].
     With no rotation and ``crop_scale=None`` every sample falls on a pixel centre, so the
-    "gather" implementation skips interpolation entirely; with no rotation it interpolates
-    rows and columns separately.
+    "gather" implementation then crops and mirrors by integer gathers without interpolating
+    (about twice as fast; the result is identical).
 
     Args:
         images: (B, S, S, 3) uint8 (or float in [0, 255]) batch; B may be unknown.
@@ -216,23 +214,12 @@ def augment_batch(images, seed, *, output_size: int, flip: bool = True,
     seeds = tf.random.experimental.stateless_split(seed, 5, alg=RNG)
     mirror = tf.ones([batch])
     if flip:
-        heads = _uniform([batch], seeds[0]) < 0.5
-        mirror = tf.where(heads, -1.0, 1.0)
-    angle = tf.zeros([batch])
+        mirror = tf.where(_uniform([batch], seeds[0]) < 0.5, -1.0, 1.0)
+    angle = tf.zeros([batch])  # a constant XLA folds away: the resample gets cheaper
     if max_rotation_degrees:
         limit = math.radians(max_rotation_degrees)
         angle = _uniform([batch], seeds[1], -limit, limit)
-    if crop_scale is None:
-        side = min(output_size, size)
-        offsets = tf.random.stateless_uniform([batch, 2], seeds[2], 0, size - side + 1, tf.int32,
-                                              alg=RNG)
-        center = tf.cast(offsets, tf.float32) + side / 2
-        sides = tf.fill([batch], float(side))
-    else:
-        low, high = crop_scale
-        sides = _uniform([batch], seeds[2], low, high) * size
-        room = _uniform([batch, 2], seeds[3])
-        center = sides[:, None] / 2 + room * (size - sides[:, None])
+    offsets, center, sides = _random_crops(seeds[2:4], batch, size, output_size, crop_scale)
     exact = (implementation == "gather" and not max_rotation_degrees and crop_scale is None
              and output_size <= size)
     if exact:
@@ -240,8 +227,7 @@ def augment_batch(images, seed, *, output_size: int, flip: bool = True,
     else:
         transforms = affine_transforms(output_size=output_size, center=center, side=sides,
                                        angle=angle, flip=mirror)
-        out = resample(images, transforms, output_size, implementation=implementation,
-                       axis_aligned=not max_rotation_degrees)
+        out = resample(images, transforms, output_size, implementation=implementation)
     if brightness_range is not None:
         low, high = brightness_range
         factor = _uniform([batch], seeds[4], low, high)
@@ -283,7 +269,7 @@ def _resize_to_cover(images, size: int):
     batch = tf.shape(images)[0]
     transforms = affine_transforms(output_size=size, center=tf.fill([batch, 2], height / 2),
                                    side=tf.fill([batch], float(height)))
-    out = resample(images, transforms, size, axis_aligned=True)
+    out = resample(images, transforms, size)
     if images.dtype.is_integer:
         out = tf.round(out)
     return tf.saturate_cast(out, images.dtype)
@@ -346,4 +332,4 @@ def eval_transform(images, output_size: int, *, crop_fraction: float | None = No
     batch = tf.shape(images)[0]
     transforms = affine_transforms(output_size=output_size, center=tf.fill([batch, 2], size / 2),
                                    side=tf.fill([batch], crop_fraction * size))
-    return tf.cast(resample(images, transforms, output_size, axis_aligned=True), dtype)
+    return tf.cast(resample(images, transforms, output_size), dtype)
