@@ -1,1 +1,24 @@
 """Command-line programs: each parses flags, builds a config and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import flags
+
+
+def run_program(main, usage: str) -> None:
+    """Runs an absl ``main`` with a proper ``--help`` text and a useful ``--helpshort``.
+
+    Args:
+        main: the program's ``main(argv)``.
+        usage: the text ``--help`` prints before the flags.
+    """
+    # --help prints __main__'s docstring; in bin/ that is the sh/python polyglot line.
+    sys.modules["__main__"].__doc__ = usage
+    # --helpshort lists the main module's key flags, but ours are defined in tfgender.flags.
+    for flag in flags.FLAGS.get_key_flags_for_module(flags.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main)

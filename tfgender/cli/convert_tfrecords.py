@@ -7,6 +7,7 @@ import sys
 from absl import app
 
 from tfgender import flags
+from tfgender.cli import run_program
 from tfgender.data import convert as convert_lib
 from tfgender.data import schema
 
@@ -32,5 +33,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+USAGE = """Converts a face dataset into sharded TFRecords and manifest.json.
+
+Usage: convert_tfrecords --source={adience,celeba,utkface} --data_dir=DIR --out_dir=OUT
+       [--image_size=0] [--num_workers=1] [--shard_size_mb=100] [--flagfile=F]
+"""
+
+
 def run() -> None:
-    app.run(main)
+    """Entry point of ``bin/convert_tfrecords`` and ``tfgender-convert-tfrecords``."""
+    run_program(main, USAGE)

@@ -7,6 +7,7 @@ import sys
 from absl import app
 
 from tfgender import flags
+from tfgender.cli import run_program
 from tfgender.data import sample
 
 flags.define_sample_data_flags()
@@ -36,9 +37,4 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Entry point of ``bin/make_sample_data`` and the ``tfgender-make-sample-data`` script."""
-    # --help prints __main__'s docstring; in bin/ that is the sh/python polyglot line.
-    sys.modules["__main__"].__doc__ = USAGE
-    # --helpshort lists the main module's key flags, but ours are defined in tfgender.flags.
-    for flag in flags.FLAGS.get_key_flags_for_module(flags.__name__):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    run_program(main, USAGE)
