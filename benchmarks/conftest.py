@@ -1,0 +1,107 @@
+"""Benchmark fixtures: an Adience-shaped 816 px sample converted once per session, and a summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(os.environ.get("TFGENDER_BENCH_DIR", REPO / ".bench_data"))
+NUM_IMAGES = int(os.environ.get("TFGENDER_BENCH_IMAGES", "512"))
+ROUNDS = int(os.environ.get("TFGENDER_BENCH_ROUNDS", "3"))
+IMAGE_SIZE = 224
+BATCH_SIZE = 64
+# The six pipelines, in the order the summary lists them.
+FIGURES = {
+    "idg_augmented": "(1) ImageDataGenerator, flip + rotation + brightness (the study)",
+    "idg_plain": "(2) ImageDataGenerator, rescale only",
+    "tfdata_jpeg_files": "(3) tf.data from JPEG files, parallel DCT-scaled decode",
+    "tfrecord_first_epoch": "(4) create_dataset from TFRecords, no cache",
+    "tfrecord_cached_augmented": "(5) create_dataset cached + augment_batch (XLA), steady state",
+    "keras_image_dataset": "(6) image_dataset_from_directory + Keras augmentation layers",
+}
+# (numerator, denominator, target): what the toolkit's pipeline should gain over the baselines.
+TARGETS = (("tfrecord_cached_augmented", "idg_augmented", 50.0),
+           ("tfrecord_first_epoch", "idg_augmented", 10.0),
+           ("tfrecord_cached_augmented", "keras_image_dataset", 10.0))
+# Images per second measured in this session, filled by the benchmarks.
+RESULTS: dict[str, float] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchData:
+    """The benchmark dataset: raw Adience tree, its conversion and a flat tree for Keras."""
+
+    raw_dir: str
+    records_dir: str
+    keras_dir: str
+    frame: pd.DataFrame  # the labelled rows, ``path`` relative to ``raw_dir``
+    keras_labels: list  # labels of ``keras_dir``'s files in their sorted order
+
+
+def _build_once(final: Path, build) -> None:
+    """Builds into ``<final>.partial`` and renames: an interrupted build is redone, not reused."""
+    if final.exists():
+        return
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    build(partial)
+    partial.rename(final)
+
+
+@pytest.fixture(scope="session")
+def bench_data() -> BenchData:
+    """Draws ``TFGENDER_BENCH_IMAGES`` Adience-format images at the real 816x816 and converts them
+    to TFRecords without resizing (so decoding costs what it costs on the real aligned set).
+    Cached in ``TFGENDER_BENCH_DIR`` across sessions."""
+    from tfgender.data import convert, readers, sample  # noqa: PLC0415 (TF import on use)
+    from tfgender.flags import ConvertConfig, SampleDataConfig  # noqa: PLC0415
+
+    root = BENCH_DIR / f"adience-816px-{NUM_IMAGES}"
+    raw = root / "raw"
+    _build_once(raw, lambda out: sample.make_sample_data(
+        SampleDataConfig("adience", str(out), num_images=NUM_IMAGES, seed=0)))
+    records = root / "tfrecords"
+    if not (records / convert.MANIFEST).exists():
+        # An interrupted conversion with the same settings resumes; anything else is replaced.
+        convert.convert(ConvertConfig(source="adience", data_dir=str(raw), out_dir=str(records),
+                                      image_size=0, overwrite=True, progress=False))
+    frame = readers.read_source("adience", str(raw)).frame.reset_index(drop=True)
+
+    def link_files(out: Path) -> None:
+        # image_dataset_from_directory takes a label list in the sorted order of every image
+        # under a directory; the Adience tree also holds unlabelled images, so link the
+        # labelled ones into a flat directory under names that sort in frame order.
+        out.mkdir(parents=True)
+        for index, path in enumerate(frame["path"]):
+            os.symlink(raw / path, out / f"{index:06d}.jpg")
+
+    _build_once(root / "keras_files", link_files)
+    return BenchData(raw_dir=str(raw), records_dir=str(records),
+                     keras_dir=str(root / "keras_files"), frame=frame,
+                     keras_labels=[int(v) for v in frame["label"]])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Prints the six throughputs and whether the speed-up targets are met."""
+    if not RESULTS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("tfgender input pipeline throughput")
+    write(f"{IMAGE_SIZE}x{IMAGE_SIZE}, batch {BATCH_SIZE}, {NUM_IMAGES} images drawn at 816x816")
+    for key, label in FIGURES.items():
+        value = RESULTS.get(key)
+        write(f"  {label:<66} " + (f"{value:10.1f} img/s" if value else "  not measured"))
+    for top, bottom, target in TARGETS:
+        name = f"  {top} / {bottom}"
+        if not (RESULTS.get(top) and RESULTS.get(bottom)):
+            write(f"{name:<68} not measured (target >= {target:g})")
+            continue
+        ratio = RESULTS[top] / RESULTS[bottom]
+        verdict = "met" if ratio >= target else "NOT met"
+        write(f"{name:<68} {ratio:8.1f}x  target >= {target:g}: {verdict}")

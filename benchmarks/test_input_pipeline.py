@@ -1,0 +1,142 @@
+"""Input pipeline throughput: the study's ImageDataGenerator against tf.data and TFRecords."""
+
+from __future__ import annotations
+
+import os
+
+import conftest  # benchmarks/conftest.py: settings and the results the summary prints
+import keras
+import pytest
+import tensorflow as tf
+
+from tfgender import augment, input_pipeline, legacy
+
+SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE
+# The study's augmentation, used by every augmented pipeline so they do comparable work.
+ROTATION, BRIGHTNESS = legacy.STUDY_ROTATION_RANGE, legacy.STUDY_BRIGHTNESS_RANGE
+
+pytestmark = pytest.mark.benchmark(group="input_pipeline")
+
+
+def _device() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                         for g in gpus)
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def _steps(bench_data) -> int:
+    """Batches per timed round: about one epoch of the sample."""
+    return max(1, len(bench_data.frame) // BATCH)
+
+
+def _measure(benchmark, key: str, consume) -> float:
+    """Times ``consume`` (returns the images it took) after one untimed warm-up round.
+
+    Iterators are built and functions traced before, or in the warm-up round, never in a
+    timed one. Records images per second (timed images / timed seconds) in ``extra_info``.
+    """
+    counts = []
+    benchmark.pedantic(lambda: counts.append(consume()), rounds=conftest.ROUNDS,
+                       iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(device=_device(), image_size=SIZE, batch_size=BATCH,
+                                images_per_round=counts[-1])
+    if benchmark.stats is None:  # --benchmark-disable: nothing was timed
+        return 0.0
+    rate = sum(counts[1:]) / benchmark.stats.stats.total
+    benchmark.extra_info["images_per_second"] = rate
+    conftest.RESULTS[key] = rate
+    return rate
+
+
+def _consume_batches(iterator, steps: int) -> int:
+    images = 0
+    for _ in range(steps):
+        batch = next(iterator)[0]
+        images += int(batch.shape[0])
+    return images
+
+
+def _idg(benchmark, bench_data, key: str, augmented: bool) -> None:
+    iterator = legacy.create_idg_iterator(bench_data.frame, bench_data.raw_dir, batch_size=BATCH,
+                                          image_size=SIZE, augment=augmented)
+    _measure(benchmark, key, lambda: _consume_batches(iterator, _steps(bench_data)))
+
+
+def test_idg_augmented(benchmark, bench_data):
+    _idg(benchmark, bench_data, "idg_augmented", augmented=True)
+
+
+def test_idg_plain(benchmark, bench_data):
+    _idg(benchmark, bench_data, "idg_plain", augmented=False)
+
+
+def test_tfdata_jpeg_files(benchmark, bench_data):
+    paths = [os.path.join(bench_data.raw_dir, p) for p in bench_data.frame["path"]]
+    labels = bench_data.frame["label"].to_numpy().astype("int32")
+
+    def load(path, label):
+        return input_pipeline.decode_and_resize(tf.io.read_file(path), SIZE), label
+
+    dataset = (tf.data.Dataset.from_tensor_slices((paths, labels)).repeat()
+               .shuffle(len(paths), seed=0)
+               .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+               .batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    iterator = iter(dataset)
+    _measure(benchmark, "tfdata_jpeg_files",
+             lambda: _consume_batches(iterator, _steps(bench_data)))
+
+
+def test_tfrecord_first_epoch(benchmark, bench_data):
+    # No cache: every round reads and decodes every record, as the first epoch does.
+    dataset = input_pipeline.create_dataset(bench_data.records_dir, batch_size=BATCH,
+                                            image_size=SIZE, training=True, cache="none")
+    iterator = iter(dataset)
+    _measure(benchmark, "tfrecord_first_epoch",
+             lambda: _consume_batches(iterator, _steps(bench_data)))
+
+
+def test_tfrecord_cached_augmented(benchmark, bench_data):
+    dataset = input_pipeline.create_dataset(bench_data.records_dir, batch_size=BATCH,
+                                            image_size=SIZE, training=True, cache="memory")
+    iterator = iter(dataset)
+
+    @tf.function(jit_compile=True)  # augment.py's gather resample is written for XLA
+    def augment_step(images, step):
+        return augment.augment_batch(images, augment.make_step_seed(0, step), output_size=SIZE,
+                                     max_rotation_degrees=ROTATION, brightness_range=BRIGHTNESS)
+
+    step = [0]
+
+    def consume() -> int:
+        # The warm-up round fills the cache (first epoch) and compiles the step.
+        images, out = 0, None
+        for _ in range(_steps(bench_data)):
+            batch = next(iterator)[0]
+            out = augment_step(batch, tf.constant(step[0], tf.int64))
+            step[0] += 1
+            images += int(out.shape[0])
+        out[0, 0, 0, 0].numpy()  # the last batch is finished, not just dispatched
+        return images
+
+    _measure(benchmark, "tfrecord_cached_augmented", consume)
+
+
+def test_keras_image_dataset(benchmark, bench_data):
+    dataset = keras.utils.image_dataset_from_directory(
+        bench_data.keras_dir, labels=bench_data.keras_labels, label_mode="int",
+        image_size=(SIZE, SIZE), batch_size=BATCH, shuffle=True, seed=0, verbose=False)
+    layers = keras.Sequential([
+        keras.layers.RandomFlip("horizontal"),
+        keras.layers.RandomRotation(ROTATION / 360.0),  # a fraction of a full turn
+        # Keras' brightness is additive (+-factor x 255), not PIL's multiplicative factor:
+        # the same amount of work, a different effect.
+        keras.layers.RandomBrightness(BRIGHTNESS[1] - 1.0, value_range=(0, 255)),
+    ])
+    dataset = (dataset.map(lambda x, y: (layers(x, training=True), y),
+                           num_parallel_calls=tf.data.AUTOTUNE)
+               .repeat().prefetch(tf.data.AUTOTUNE))
+    iterator = iter(dataset)
+    _measure(benchmark, "keras_image_dataset",
+             lambda: _consume_batches(iterator, _steps(bench_data)))
