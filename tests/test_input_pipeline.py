@@ -235,6 +235,14 @@ def test_tf_data_service_yields_the_same_records(utk):
         batches = _collect(dataset)
         pairs = sorted((i, int(v)) for b in batches for i, v in zip(b[0], b[1], strict=True))
         assert pairs == sorted(_source_records(utk).items())
+        # Training without a cache asks the service for every epoch anew.
+        training = _train(utk, cache="none", num_epochs=2, deterministic=False,
+                          data_service_address=dispatcher.target)
+        ids = [i for b in _collect(training) for i in b[0]]
+        per_epoch = ip.steps_per_epoch(utk, split="train", batch_size=4) * 4
+        assert len(ids) == 2 * per_epoch
+        train_ids = set(_source_records(utk, "train"))
+        assert set(ids[:per_epoch]) <= train_ids and set(ids[per_epoch:]) <= train_ids
     finally:
         worker.stop()
         dispatcher.stop()
