@@ -15,3 +15,43 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_records(tmp_path_factory) -> str:
+    """A converted dataset of 120 drawn UTKFace-style faces at 72 px (train/val/test)."""
+    from tfgender.data import convert, sample
+    from tfgender.flags import ConvertConfig, SampleDataConfig
+
+    root = tmp_path_factory.mktemp("sample_records")
+    sample.make_sample_data(SampleDataConfig(format="utkface", out_dir=str(root / "raw"),
+                                             num_images=120, image_size=72, seed=3))
+    convert.convert(ConvertConfig(source="utkface", data_dir=str(root / "raw"),
+                                  out_dir=str(root / "records"), num_shards=2,
+                                  val_fraction=0.2, test_fraction=0.2, progress=False))
+    return str(root / "records")
+
+
+@pytest.fixture(scope="session")
+def toy_records(tmp_path_factory) -> str:
+    """A converted, linearly separable toy set: male images reddish, female bluish (96 px)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tfgender.data import convert
+    from tfgender.flags import ConvertConfig
+
+    root = tmp_path_factory.mktemp("toy_records")
+    raw = root / "raw"
+    raw.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(160):
+        gender = i % 2  # UTKFace: 0 male, 1 female
+        base = np.array([170, 90, 60] if gender == 0 else [60, 90, 170], np.float32)
+        image = np.clip(base + rng.normal(0, 40, size=(48, 48, 3)), 0, 255).astype(np.uint8)
+        name = f"{20 + i % 40}_{gender}_0_20170101{i:09d}.jpg.chip.jpg"
+        (raw / name).write_bytes(tf.io.encode_jpeg(image, quality=95).numpy())
+    convert.convert(ConvertConfig(source="utkface", data_dir=str(raw),
+                                  out_dir=str(root / "records"), val_fraction=0.25,
+                                  test_fraction=0.0, progress=False))
+    return str(root / "records")

@@ -119,3 +119,271 @@ def convert_config_from_flags() -> ConvertConfig:
         max_image_pixels=FLAGS.max_image_pixels,
         max_skipped_fraction=FLAGS.max_skipped_fraction, overwrite=FLAGS.overwrite,
         progress=FLAGS.progress)
+
+
+# --------------------------------------------------------------------------- training
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``train.train_and_evaluate`` needs; see ``define_train_flags`` for meanings."""
+
+    data_dir: str
+    model: str = "mobilenet_v2"
+    image_size: int = 0  # 0: the architecture's default
+    cache_image_size: int = 0  # 0: image_size (Levi & Hassner: 256, cropped to 227)
+    train_split: str = "train"
+    eval_split: str = "val"
+    train_folds: tuple[int, ...] = ()
+    eval_folds: tuple[int, ...] = ()
+    batch_size: int = 64
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: one pass over the training records
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    decay_epochs: float = 10.0
+    decay_rate: float = 0.1
+    weight_decay: float = 0.0
+    decoupled_weight_decay: float = 0.0
+    head_units: tuple[int, ...] = (1024, 512, 256)
+    dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
+    activation: str = "relu"
+    weights: str = ""
+    freeze_base: bool = False
+    freeze_base_epochs: int = 0
+    fine_tune_learning_rate: float = 0.0
+    init_checkpoint: str = ""
+    flip: bool = True
+    max_rotation: float = 15.0
+    brightness: tuple[float, ...] = (0.8, 1.2)
+    crop_scale: tuple[float, ...] = ()
+    cache: str = "auto"
+    shuffle_buffer: int = 10_000
+    precision: str = "auto"
+    jit_compile: str = "auto"
+    steps_per_execution: int = 1
+    seed: int = 0
+    deterministic: bool = False
+    distribution: str = "auto"
+    data_service_address: str = ""
+    early_stopping_patience: int = 0
+    early_stopping_metric: str = "auc"
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 3
+    max_non_finite_steps: int = 20
+    profile_steps: tuple[int, ...] = ()
+    summary_images: int = 4
+    progress: bool = True
+
+
+def define_train_flags() -> None:
+    flags.DEFINE_string("data_dir", None, "A converted dataset (directory with manifest.json).")
+    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, summary.")
+    flags.DEFINE_string("model", "mobilenet_v2",
+                        "Architecture: levi_hassner|resnet50|mobilenet_v2.")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the architecture's default.")
+    flags.DEFINE_integer("cache_image_size", 0,
+                         "Side of the decoded, cached images the augmentation crops from; "
+                         "0: the model input size (Levi & Hassner cropped 227 from 256).")
+    flags.DEFINE_string("train_split", "train", "Split to train on (ignored with --train_folds).")
+    flags.DEFINE_string("eval_split", "val", "Split to evaluate on (ignored with --eval_folds).")
+    flags.DEFINE_list("train_folds", [], "Adience folds to train on, e.g. 0,1,2,3.")
+    flags.DEFINE_list("eval_folds", [], "Adience folds to evaluate on, e.g. 4.")
+    flags.DEFINE_integer("batch_size", 64, "Global batch size.")
+    flags.DEFINE_integer("epochs", 10, "Epochs to train.")
+    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: one pass over the data.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
+    flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd"], "Optimizer.")
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+    flags.DEFINE_enum("schedule", "constant", ["constant", "cosine", "step", "exponential"],
+                      "Learning-rate schedule after warm-up.")
+    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up length in epochs.")
+    flags.DEFINE_float("decay_epochs", 10.0, "Step/exponential decay period in epochs.")
+    flags.DEFINE_float("decay_rate", 0.1, "Step/exponential decay factor per period.")
+    flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on dense kernels, as in the study.")
+    flags.DEFINE_float("decoupled_weight_decay", 0.0, "AdamW/SGD decoupled weight decay.")
+    flags.DEFINE_list("head_units", ["1024", "512", "256"], "Dense head widths.")
+    flags.DEFINE_list("dropout", ["0.5", "0.5", "0.5"], "Dropout after each dense layer.")
+    flags.DEFINE_string("activation", "relu", "Dense head activation.")
+    flags.DEFINE_string("weights", "", "Base weights: empty (random), imagenet, or a file.")
+    flags.DEFINE_bool("freeze_base", False, "Keep the base frozen for the whole run.")
+    flags.DEFINE_integer("freeze_base_epochs", 0,
+                         "Two-phase fine-tuning: epochs with the base frozen, then unfrozen.")
+    flags.DEFINE_float("fine_tune_learning_rate", 0.0,
+                       "Learning rate once the base is unfrozen (the study: 1e-5); 0: keep.")
+    flags.DEFINE_string("init_checkpoint", "",
+                        "Initialise model weights from another run's workdir or checkpoint.")
+    flags.DEFINE_bool("flip", True, "Random horizontal flips.")
+    flags.DEFINE_float("max_rotation", 15.0, "Random rotation range in degrees (+-).")
+    flags.DEFINE_list("brightness", ["0.8", "1.2"], "Multiplicative brightness range; empty: off.")
+    flags.DEFINE_list("crop_scale", [],
+                      "Scale-jitter crop side range as fractions, e.g. 0.8,1.0; empty: a "
+                      "random crop of the model size from the cached image.")
+    flags.DEFINE_string("cache", "auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
+    flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (records).")
+    flags.DEFINE_enum("precision", "auto",
+                      ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                      "Compute precision; auto chooses per device from measurement.")
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+                      "XLA-compile the model step; auto chooses per device.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_integer("seed", 0, "Global seed (initialisation, data order, augmentation).")
+    flags.DEFINE_bool("deterministic", False,
+                      "Deterministic ops and data order: a resumed run ends bit-identical.")
+    flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
+                      "tf.distribute strategy; auto: multi_worker when TF_CONFIG names "
+                      "several workers, mirrored with several GPUs, else default.")
+    flags.DEFINE_string("data_service_address", "",
+                        "Read training data through a tf.data service dispatcher "
+                        "(grpc://host:port), see bin/data_service.")
+    flags.DEFINE_integer("early_stopping_patience", 0,
+                         "Stop after this many epochs without improvement; 0: never.")
+    flags.DEFINE_enum("early_stopping_metric", "auc", ["auc", "accuracy", "loss"],
+                      "Validation metric for early stopping and the best model.")
+    flags.DEFINE_integer("checkpoint_every_steps", 0,
+                         "Checkpoint every N steps as well as at every epoch end; 0: epochs.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+    flags.DEFINE_integer("max_non_finite_steps", 20,
+                         "Stop with an error after this many consecutive non-finite losses.")
+    flags.DEFINE_list("profile_steps", [], "START,END: capture a profiler trace of these steps.")
+    flags.DEFINE_integer("summary_images", 4, "Augmented input images written to TensorBoard.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar per epoch.")
+    flags.mark_flags_as_required(["data_dir", "workdir"])
+
+
+def _ints(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def train_config_from_flags() -> TrainConfig:
+    return TrainConfig(
+        data_dir=FLAGS.data_dir, model=FLAGS.model, image_size=FLAGS.image_size,
+        cache_image_size=FLAGS.cache_image_size, train_split=FLAGS.train_split,
+        eval_split=FLAGS.eval_split, train_folds=_ints(FLAGS.train_folds),
+        eval_folds=_ints(FLAGS.eval_folds), batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch, learning_rate=FLAGS.learning_rate,
+        optimizer=FLAGS.optimizer, momentum=FLAGS.momentum, schedule=FLAGS.schedule,
+        warmup_epochs=FLAGS.warmup_epochs, decay_epochs=FLAGS.decay_epochs,
+        decay_rate=FLAGS.decay_rate, weight_decay=FLAGS.weight_decay,
+        decoupled_weight_decay=FLAGS.decoupled_weight_decay,
+        head_units=_ints(FLAGS.head_units), dropout=_floats(FLAGS.dropout),
+        activation=FLAGS.activation, weights=FLAGS.weights, freeze_base=FLAGS.freeze_base,
+        freeze_base_epochs=FLAGS.freeze_base_epochs,
+        fine_tune_learning_rate=FLAGS.fine_tune_learning_rate,
+        init_checkpoint=FLAGS.init_checkpoint, flip=FLAGS.flip, max_rotation=FLAGS.max_rotation,
+        brightness=_floats(FLAGS.brightness), crop_scale=_floats(FLAGS.crop_scale),
+        cache=FLAGS.cache, shuffle_buffer=FLAGS.shuffle_buffer, precision=FLAGS.precision,
+        jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
+        seed=FLAGS.seed, deterministic=FLAGS.deterministic, distribution=FLAGS.distribution,
+        data_service_address=FLAGS.data_service_address,
+        early_stopping_patience=FLAGS.early_stopping_patience,
+        early_stopping_metric=FLAGS.early_stopping_metric,
+        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+        keep_checkpoints=FLAGS.keep_checkpoints, max_non_finite_steps=FLAGS.max_non_finite_steps,
+        profile_steps=_ints(FLAGS.profile_steps), summary_images=FLAGS.summary_images,
+        progress=FLAGS.progress)
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """What ``evaluate.evaluate`` measures; see ``define_evaluate_flags`` for meanings."""
+
+    data_dir: str
+    workdir: str = ""
+    checkpoint: str = "best"  # best | latest | a checkpoint prefix
+    model_path: str = ""  # a .keras file instead of a run's model (then model_name, image_size)
+    model_name: str = ""
+    image_size: int = 0  # 0: the model's; else must equal it
+    cache_image_size: int = 0  # 0: the run's cache_image_size (else the model input size)
+    split: str = "test"
+    folds: tuple[int, ...] = ()
+    oversample: bool = False
+    batch_size: int = 64
+    output_json: str = ""
+    summary_dir: str = ""  # "" : <workdir>/evaluate/<split or folds>
+
+
+def define_evaluate_flags() -> None:
+    flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
+                        "checkpoints/, summary.json); evaluation summaries go under it.")
+    flags.DEFINE_string("data_dir", None, "A converted dataset (directory with manifest.json).")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: rebuild the model from "
+                        "summary.json and restore the latest checkpoint; or a checkpoint prefix.")
+    flags.DEFINE_string("model_path", "", "Evaluate this .keras file instead of a run's model "
+                        "(needs --model_name and --image_size).")
+    flags.DEFINE_string("model_name", "", "Architecture of --model_path (its normalisation).")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's. A value that does "
+                         "not match the model is an error.")
+    flags.DEFINE_integer("cache_image_size", 0, "Side images are decoded to before the crop; "
+                         "0: the run's --cache_image_size (else the model input size).")
+    flags.DEFINE_string("split", "test", "Split to evaluate (ignored with --folds/--fold).")
+    flags.DEFINE_list("folds", [], "Adience folds to evaluate, pooled, e.g. 4 or 0,1.")
+    flags.DEFINE_integer("fold", -1, "One Adience fold to evaluate: shorthand for --folds=N.")
+    flags.DEFINE_bool("oversample", False, "Also evaluate Levi & Hassner's 10-crop oversampling "
+                      "and report it as the main result.")
+    flags.DEFINE_integer("batch_size", 64, "Images per evaluation step (the timing's batch).")
+    flags.DEFINE_string("output_json", "", "Write the metrics here; default "
+                        "<summary_dir>/metrics.json.")
+    flags.DEFINE_string("summary_dir", "", "TensorBoard output; default "
+                        "<workdir>/evaluate/<split or folds>.")
+    flags.mark_flag_as_required("data_dir")
+
+
+def evaluate_config_from_flags() -> EvaluateConfig:
+    folds = tuple(int(f) for f in FLAGS.folds) or ((FLAGS.fold,) if FLAGS.fold >= 0 else ())
+    return EvaluateConfig(
+        data_dir=FLAGS.data_dir, workdir=FLAGS.workdir, checkpoint=FLAGS.checkpoint,
+        model_path=FLAGS.model_path, model_name=FLAGS.model_name, image_size=FLAGS.image_size,
+        cache_image_size=FLAGS.cache_image_size, split=FLAGS.split, folds=folds,
+        oversample=FLAGS.oversample, batch_size=FLAGS.batch_size,
+        output_json=FLAGS.output_json, summary_dir=FLAGS.summary_dir)
+
+
+# --------------------------------------------------------------------------- prediction
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """What ``predict.predict`` classifies; see ``define_predict_flags`` for meanings."""
+
+    inputs: tuple[str, ...]
+    workdir: str = ""
+    checkpoint: str = "best"
+    model_path: str = ""
+    model_name: str = ""
+    image_size: int = 0
+    cache_image_size: int = 0
+    batch_size: int = 32
+    output: str = ""  # .csv or .json; "" : CSV on stdout
+
+
+def define_predict_flags() -> None:
+    flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
+                        "summary.json).")
+    flags.DEFINE_list("inputs", [], "Image files or folders (searched recursively for "
+                      ".jpg/.jpeg/.png); positional arguments are added to these.")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
+                        "a checkpoint prefix.")
+    flags.DEFINE_string("model_path", "", "Use this .keras file instead of a run's model "
+                        "(needs --model_name and --image_size).")
+    flags.DEFINE_string("model_name", "", "Architecture of --model_path (its normalisation).")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's.")
+    flags.DEFINE_integer("cache_image_size", 0, "Side images are resized to before the crop; "
+                         "0: the run's --cache_image_size (else the model input size).")
+    flags.DEFINE_integer("batch_size", 32, "Images per model call.")
+    flags.DEFINE_string("output", "", "Write predictions to this .csv or .json file; default "
+                        "CSV on stdout.")
+
+
+def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
+    return PredictConfig(
+        inputs=tuple(FLAGS.inputs) + tuple(extra_inputs), workdir=FLAGS.workdir,
+        checkpoint=FLAGS.checkpoint, model_path=FLAGS.model_path, model_name=FLAGS.model_name,
+        image_size=FLAGS.image_size, cache_image_size=FLAGS.cache_image_size,
+        batch_size=FLAGS.batch_size, output=FLAGS.output)

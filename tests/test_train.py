@@ -1,0 +1,152 @@
+"""Tests of tfgender/train.py and bin/train: smoke runs, learnability, resume, precision, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgender import train
+from tfgender.flags import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "bin", "train")
+SMOKE = os.path.join(REPO, "configs", "smoke.flags")
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _tiny(data_dir, **kw) -> TrainConfig:
+    base = dict(data_dir=data_dir, model="levi_hassner", image_size=40, cache_image_size=48,
+                batch_size=8, epochs=1, steps_per_epoch=2, precision="float32",
+                jit_compile="false", cache="memory", summary_images=0, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _run_cli(*args, timeout=600):
+    return subprocess.run([TRAIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("model", ["levi_hassner", "mobilenet_v2", "resnet50"])
+def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_path, model):
+    workdir = tmp_path / model
+    proc = _run_cli(f"--flagfile={SMOKE}", f"--data_dir={sample_records}",
+                    f"--workdir={workdir}", f"--model={model}", "--epochs=1",
+                    "--head_units=16", "--dropout=0.1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.load(open(workdir / "summary.json"))
+    assert summary["steps"] == 2 and summary["model"] == model
+    assert set(summary["final"]["eval"]) == {"loss", "accuracy", "auc"}
+    assert os.path.exists(workdir / "best_model.keras")
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    assert "view with: tensorboard --logdir" in proc.stdout
+
+
+def test_loss_falls_and_accuracy_climbs_on_a_separable_problem(toy_records, tmp_path):
+    config = _tiny(toy_records, epochs=4, steps_per_epoch=0, batch_size=16, learning_rate=1e-3,
+                   max_rotation=0.0, brightness=(), image_size=40, cache_image_size=40)
+    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    history = json.load(open(tmp_path / "run" / "history.json"))
+    assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]
+    assert summary["final"]["eval"]["accuracy"] >= 0.9, history
+
+
+def _checkpoint_values(workdir) -> dict:
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "save_counter" not in name}
+
+
+def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, tmp_path):
+    args = [f"--flagfile={SMOKE}", f"--data_dir={sample_records}", "--deterministic",
+            "--epochs=3", "--steps_per_epoch=3", "--checkpoint_every_steps=2",
+            "--keep_checkpoints=10", "--model=levi_hassner"]
+    clean = tmp_path / "clean"
+    proc = _run_cli(*args, f"--workdir={clean}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    running = subprocess.Popen([TRAIN, *args, f"--workdir={killed}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "checkpoint").exists():
+        assert running.poll() is None and time.time() < deadline, "run ended before the kill"
+        time.sleep(0.01)
+    os.kill(running.pid, signal.SIGKILL)
+    running.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before it was killed"
+    saved_before = set(os.listdir(killed / "checkpoints"))
+    first_step = int(tf.train.latest_checkpoint(str(killed / "checkpoints")).rsplit("-", 1)[1])
+
+    proc = _run_cli(*args, f"--workdir={killed}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Resumed from step {first_step}" in proc.stdout + proc.stderr
+    assert saved_before <= set(os.listdir(killed / "checkpoints"))  # nothing lost
+    assert json.load(open(killed / "summary.json"))["steps"] == 9
+    want, got = _checkpoint_values(clean), _checkpoint_values(killed)
+    assert set(want) == set(got)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_each_precision_policy_trains(sample_records, tmp_path, policy):
+    summary = train.train_and_evaluate(_tiny(sample_records, precision=policy),
+                                       str(tmp_path / policy))
+    assert summary["precision"] == policy
+    assert summary["steps"] == 2
+    assert np.isfinite(summary["final"]["train"]["loss"])
+
+
+def test_auto_precision_and_jit_follow_the_measured_cpu_defaults(sample_records):
+    setup = train.resolve_setup(_tiny(sample_records, precision="auto", jit_compile="auto",
+                                      model="mobilenet_v2", image_size=64))
+    assert setup.policy == "float32" and setup.jit_compile is False
+
+
+def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
+    common = dict(model="mobilenet_v2", image_size=48, cache_image_size=48,
+                  head_units=(8,), dropout=(0.0,))
+    first = _tiny(sample_records, **common)
+    train.train_and_evaluate(first, str(tmp_path / "pretrain"))
+    second = _tiny(sample_records, epochs=2, freeze_base_epochs=1,
+                   fine_tune_learning_rate=1e-5, init_checkpoint=str(tmp_path / "pretrain"),
+                   **common)
+    summary = train.train_and_evaluate(second, str(tmp_path / "finetune"))
+    history = json.load(open(tmp_path / "finetune" / "history.json"))
+    assert summary["steps"] == 4
+    assert history[1]["learning_rate"] == pytest.approx(1e-5)
+    assert history[0]["learning_rate"] == pytest.approx(first.learning_rate)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(model="vgg"), "unknown model 'vgg'"),
+    (dict(image_size=20), "too small for levi_hassner: the minimum is"),
+    (dict(eval_split="nonexistent"), "nonexistent"),
+    (dict(batch_size=100000), "exceeds"),
+])
+def test_bad_configuration_fails_at_start(sample_records, change, message):
+    with pytest.raises(train.TrainingError, match=message):
+        train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
+
+
+def test_flagfile_with_unknown_flag_is_refused(sample_records, tmp_path):
+    bad = tmp_path / "bad.flags"
+    bad.write_text(f"--flagfile={SMOKE}\n--no_such_flag=3\n")
+    proc = _run_cli(f"--flagfile={bad}", f"--data_dir={sample_records}",
+                    f"--workdir={tmp_path / 'w'}")
+    assert proc.returncode != 0
+    assert "no_such_flag" in proc.stderr

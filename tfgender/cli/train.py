@@ -1,0 +1,41 @@
+"""bin/train: trains one architecture on a converted dataset with the custom tf.function loop."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import flags, summaries, train
+from tfgender.cli import run_program
+
+flags.define_train_flags()
+
+USAGE = """Trains a gender classifier on a converted dataset; rerunning resumes.
+
+Usage: train --flagfile=configs/smoke.flags --workdir=runs/smoke [--data_dir=CONVERTED]
+       [--model=mobilenet_v2] [--epochs=10] [--batch_size=64] ...  (flags after --flagfile
+       override the file's values)
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flags.train_config_from_flags()
+    try:
+        summary = train.train_and_evaluate(config, flags.FLAGS.workdir)
+    except (train.TrainingError, summaries.NonFiniteLossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    final = summary["final"] or {}
+    evaluation = final.get("eval", {})
+    print(f"done: {summary['steps']} steps; eval accuracy {evaluation.get('accuracy', 0):.4f} "
+          f"auc {evaluation.get('auc', 0):.4f}; summary in {flags.FLAGS.workdir}/summary.json; "
+          f"view with: tensorboard --logdir {flags.FLAGS.workdir}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/train`` and ``tfgender-train``."""
+    run_program(main, USAGE)

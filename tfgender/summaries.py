@@ -1,0 +1,115 @@
+"""TensorBoard output of a run: train/ and eval/ scalars, HParams, images; eval loop helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import tensorflow as tf
+from absl import logging
+from tensorboard.plugins.hparams import api as hp
+
+from tfgender import augment
+
+HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss stayed non-finite; the last good checkpoint is kept."""
+
+
+def create_writers(out_dir: str, enabled: bool = True) -> dict:
+    """Summary writers for ``out_dir/train``, ``out_dir/eval`` and the run root (HParams)."""
+    if not enabled:
+        noop = tf.summary.create_noop_writer()
+        return {"train": noop, "eval": noop, "root": noop}
+    return {name: tf.summary.create_file_writer(os.path.join(out_dir, sub))
+            for name, sub in (("train", "train"), ("eval", "eval"), ("root", "."))}
+
+
+def _hparam_value(value):
+    if isinstance(value, bool | int | float | str):
+        return value
+    return ",".join(str(v) for v in value) if isinstance(value, tuple | list) else str(value)
+
+
+def write_hparams(writers: dict, config, setup, trial_id: str) -> None:
+    """Records the run's configuration so runs compare in TensorBoard's HParams dashboard."""
+    values = {k: _hparam_value(v) for k, v in dataclasses.asdict(config).items()}
+    values.update(resolved_precision=setup.policy, resolved_jit_compile=setup.jit_compile,
+                  resolved_image_size=setup.image_size)
+    with writers["root"].as_default():
+        hp.hparams_config(hparams=[hp.HParam(k) for k in sorted(values)],
+                          metrics=[hp.Metric(m) for m in HPARAM_METRICS])
+        hp.hparams(values, trial_id=trial_id)
+
+
+def write_final_hparams_metrics(writers: dict, summary: dict) -> None:
+    """Writes the final metrics under the HParams metric tags at the root of the run."""
+    final = summary.get("final") or {}
+    with writers["root"].as_default():
+        for name in HPARAM_METRICS:
+            group, key = name.split("/")
+            value = (final.get(group) or {}).get(key) if group == "eval" else (
+                summary["images_per_second"][-1] if summary["images_per_second"] else None)
+            if value is not None:
+                tf.summary.scalar(name, value, step=summary["steps"])
+        writers["root"].flush()
+
+
+def write_augmented_images(writer, dataset, config, setup) -> None:
+    """Writes a few augmented training inputs, as the model's step sees them (before norm)."""
+    images, _ = next(iter(dataset))
+    if hasattr(images, "values"):  # a PerReplica value: take the first replica's batch
+        images = images.values[0]
+    images = images[: config.summary_images]
+    out = augment.augment_batch(
+        images, augment.make_step_seed(config.seed, 0), output_size=setup.image_size,
+        flip=config.flip, max_rotation_degrees=config.max_rotation,
+        brightness_range=tuple(config.brightness) if config.brightness else None,
+        crop_scale=tuple(config.crop_scale) if config.crop_scale else None)
+    with writer.as_default():
+        tf.summary.image("train/augmented_inputs", out / 255.0, step=0,
+                         max_outputs=config.summary_images)
+
+
+def run_eval(eval_step, metrics: dict, dataset) -> dict:
+    """One pass over ``dataset``; returns {loss, accuracy, auc} as floats."""
+    for metric in metrics.values():
+        metric.reset_state()
+    for images, labels in dataset:
+        eval_step(images, labels)
+    return {k: float(m.result()) for k, m in metrics.items()}
+
+
+def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: float,
+                images_per_second: float, step_time: float) -> None:
+    """Writes one epoch's ``train/...`` and ``eval/...`` scalars."""
+    with writers["train"].as_default():
+        for key, value in train.items():
+            tf.summary.scalar(f"train/{key}", value, step=step)
+        tf.summary.scalar("train/learning_rate", lr, step=step)
+        tf.summary.scalar("train/images_per_second", images_per_second, step=step)
+        tf.summary.scalar("train/step_time_seconds", step_time, step=step)
+    with writers["eval"].as_default():
+        for key, value in evaluation.items():
+            tf.summary.scalar(f"eval/{key}", value, step=step)
+    for writer in writers.values():
+        writer.flush()
+
+
+def check_finite(state: dict, max_non_finite_steps: int) -> None:
+    """Raises when the loss has been non-finite for too many consecutive steps.
+
+    Raises:
+        NonFiniteLossError: naming the step; checkpoints written so far are kept.
+    """
+    consecutive = int(state["non_finite"])
+    if consecutive and consecutive % 10 == 1:
+        logging.warning("non-finite loss at step %d (%d skipped in a row, %d in all)",
+                        int(state["step"]), consecutive, int(state["non_finite_total"]))
+    if max_non_finite_steps and consecutive >= max_non_finite_steps:
+        raise NonFiniteLossError(
+            f"the loss was non-finite for {consecutive} consecutive steps (up to step "
+            f"{int(state['step'])}); stopping. The last good checkpoint is kept: lower the "
+            "learning rate or use --precision=float32 and run again.")

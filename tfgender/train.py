@@ -1,0 +1,354 @@
+"""train_and_evaluate: the custom tf.function training loop with checkpoints and summaries.
+
+Data flows: converted TFRecords -> ``input_pipeline.create_dataset`` (decoded, cached uint8)
+-> ``make_train_step`` (augmentation on the training device, forward, loss, update) ->
+metrics -> TensorBoard ``train/`` and ``eval/`` scalars, HParams and ``summary.json``.
+
+A run is resumable at any moment: model, optimizer, step counter, dropout seed state and the
+early-stopping state live in a ``tf.train.Checkpoint``; the data position is a pure function
+of the step (each epoch's order depends only on (seed, epoch)), so a resumed run skips to
+exactly the batch an uninterrupted run would see next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfgender import augment, distribute, input_pipeline, models, optim, precision, summaries
+from tfgender import progress as progress_lib
+from tfgender.train_steps import make_eval_step, make_train_step
+
+CHECKPOINT_DIR = "checkpoints"
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "history.json"
+BEST_MODEL = "best_model.keras"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What a config resolves to on this machine, checked before any work starts."""
+
+    image_size: int
+    cache_image_size: int
+    policy: str
+    jit_compile: bool
+    normalization: str
+    train_records: int
+    eval_records: int
+    steps_per_epoch: int
+    data_steps_per_epoch: int
+
+
+def _selection(config, training: bool) -> dict:
+    folds = config.train_folds if training else config.eval_folds
+    if folds:
+        return {"folds": list(folds)}
+    return {"split": config.train_split if training else config.eval_split}
+
+
+def resolve_setup(config) -> Setup:
+    """Validates ``config`` and resolves its ``auto`` choices.
+
+    Raises:
+        TrainingError: unknown model, image size too small, empty split, batch too large.
+    """
+    if config.model not in models.MODELS:
+        raise TrainingError(f"unknown model {config.model!r}; known models: "
+                            f"{', '.join(sorted(models.MODELS))}")
+    info = models.MODEL_INFO[config.model]
+    image_size = config.image_size or info.default_image_size
+    if image_size < info.min_image_size:
+        raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
+                            f"minimum is {info.min_image_size}")
+    cache_size = config.cache_image_size or image_size
+    if cache_size < image_size and not config.crop_scale:
+        logging.info("cache_image_size %d < image_size %d: crops are resized up",
+                     cache_size, image_size)
+    try:
+        train_records = input_pipeline.count_records(config.data_dir, **_selection(config, True))
+        eval_records = input_pipeline.count_records(config.data_dir, **_selection(config, False))
+    except (ValueError, FileNotFoundError) as err:
+        raise TrainingError(str(err)) from None
+    if train_records == 0 or eval_records == 0:
+        which = "training" if train_records == 0 else "evaluation"
+        raise TrainingError(f"the {which} selection of {config.data_dir} is empty")
+    data_steps = train_records // config.batch_size
+    if data_steps == 0:
+        raise TrainingError(f"--batch_size={config.batch_size} exceeds the {train_records} "
+                            "training records: not one full batch")
+    return Setup(
+        image_size=image_size, cache_image_size=cache_size,
+        policy=precision.resolve_precision(config.precision, config.model),
+        jit_compile=precision.resolve_jit(config.jit_compile),
+        normalization=info.normalization, train_records=train_records,
+        eval_records=eval_records, steps_per_epoch=config.steps_per_epoch or data_steps,
+        data_steps_per_epoch=data_steps)
+
+
+def _seed_generator_states(model: keras.Model) -> list:
+    """Dropout's random state variables: Keras does not checkpoint them, so we do."""
+    states = []
+    for layer in model._flatten_layers():  # noqa: SLF001  (no public walk over sublayers)
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                states.append(value.state)
+    return states
+
+
+def _build(config, setup: Setup, strategy):
+    with strategy.scope():
+        model = models.build_model(
+            config.model, setup.image_size, head_units=config.head_units,
+            dropout=config.dropout, weight_decay=config.weight_decay,
+            activation=config.activation, weights=config.weights or None,
+            freeze_base=False)
+        total = setup.steps_per_epoch * config.epochs
+        schedule = optim.StudySchedule(
+            config.learning_rate, config.schedule, total_steps=total,
+            warmup_steps=int(config.warmup_epochs * setup.steps_per_epoch),
+            decay_steps=int(config.decay_epochs * setup.steps_per_epoch),
+            decay_rate=config.decay_rate,
+            fine_tune_step=(config.freeze_base_epochs * setup.steps_per_epoch
+                            if config.freeze_base_epochs else -1),
+            fine_tune_learning_rate=config.fine_tune_learning_rate)
+        optimizer = optim.create_optimizer(
+            config.optimizer, schedule, momentum=config.momentum,
+            decoupled_weight_decay=config.decoupled_weight_decay,
+            loss_scale=setup.policy == "mixed_float16")
+        # Built over every variable that may ever train, so unfreezing the base later
+        # finds its optimizer slots (and a checkpoint restores them).
+        optimizer.build(model.trainable_variables)
+        state = {
+            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "best_metric": tf.Variable(np.nan, dtype=tf.float64, trainable=False),
+            "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
+            # Consecutive and total steps whose loss was not finite (skipped updates).
+            "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
+    return model, optimizer, schedule, state
+
+
+def _set_base_trainable(model: keras.Model, trainable: bool) -> None:
+    try:
+        model.get_layer("base").trainable = trainable
+    except ValueError:
+        if not trainable:
+            raise TrainingError("this architecture has no pretrained base to freeze") from None
+
+
+def _restore_init_checkpoint(model: keras.Model, path: str) -> None:
+    if os.path.isdir(path):
+        path = tf.train.latest_checkpoint(os.path.join(path, CHECKPOINT_DIR)) or \
+            tf.train.latest_checkpoint(path)
+    if not path:
+        raise TrainingError("--init_checkpoint names no checkpoint (a run's workdir or a "
+                            "checkpoint prefix)")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    logging.info("Initialised model weights from %s", path)
+
+
+def _make_datasets(config, setup: Setup, strategy, start_step: int):
+    batch = config.batch_size
+
+    def train_fn(ctx):
+        dataset = input_pipeline.create_dataset(
+            config.data_dir, **_selection(config, True),
+            batch_size=ctx.get_per_replica_batch_size(batch), image_size=setup.cache_image_size,
+            training=True, cache=config.cache, shuffle_buffer=config.shuffle_buffer,
+            seed=config.seed, start_epoch=start_step // setup.data_steps_per_epoch,
+            deterministic=config.deterministic, input_context=ctx,
+            data_service_address=config.data_service_address or None)
+        # The data position is a function of the step: skip into the current data epoch.
+        return dataset.skip(start_step % setup.data_steps_per_epoch)
+
+    def eval_fn(ctx):
+        return input_pipeline.create_dataset(
+            config.data_dir, **_selection(config, False),
+            batch_size=ctx.get_per_replica_batch_size(batch), image_size=setup.cache_image_size,
+            training=False, cache=config.cache, deterministic=True, input_context=ctx)
+
+    return (strategy.distribute_datasets_from_function(train_fn),
+            strategy.distribute_datasets_from_function(eval_fn))
+
+
+def _better(metric: str, value: float, best: float) -> bool:
+    if np.isnan(best):
+        return True
+    return value < best if metric == "loss" else value > best
+
+
+def _write_json(path: str, payload) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Trains ``config.model`` on ``config.data_dir``, evaluating after every epoch.
+
+    Args:
+        config: a ``flags.TrainConfig``.
+        workdir: run directory (checkpoints, TensorBoard logs, summary.json); running the
+            same command again resumes from its latest checkpoint.
+
+    Returns:
+        The run summary (also written to ``workdir/summary.json``).
+
+    Raises:
+        TrainingError: bad configuration, or a loss that stays non-finite.
+    """
+    setup = resolve_setup(config)
+    keras.utils.set_random_seed(config.seed)
+    # All randomness here is explicit: Keras seed generators (initialisation, dropout),
+    # stateless ops (augmentation) and per-epoch shuffle seeds. TF's global seed is unused,
+    # and a global seed of 0 breaks tf.data shuffles with tensor seeds (TF compares the seed
+    # pair to (0, 0) in Python), so it is cleared.
+    tf.random.set_seed(None)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(setup.policy)
+    strategy = distribute.create_strategy(config.distribution)
+    out_dir = distribute.task_dir(workdir, strategy)
+    chief = distribute.is_chief(strategy)
+    os.makedirs(out_dir, exist_ok=True)
+
+    model, optimizer, schedule, state = _build(config, setup, strategy)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                     seed_states=_seed_generator_states(model), **state)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_DIR),
+                                         max_to_keep=config.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("Resumed from step %d (%s)", int(state["step"]), manager.latest_checkpoint)
+        print(f"Resumed from step {int(state['step'])}", flush=True)
+    elif config.init_checkpoint:
+        _restore_init_checkpoint(model, config.init_checkpoint)
+    start_step = int(state["step"])
+    resumed_from = start_step if manager.latest_checkpoint else None
+    history_path = os.path.join(out_dir, HISTORY_FILE)
+    history = json.load(open(history_path)) if resumed_from and os.path.exists(
+        history_path) else []
+
+    train_ds, eval_ds = _make_datasets(config, setup, strategy, start_step)
+    writers = summaries.create_writers(out_dir, enabled=chief)
+    if chief and resumed_from is None:
+        summaries.write_hparams(writers, config, setup, os.path.basename(workdir.rstrip("/")))
+    eval_step, eval_metrics = make_eval_step(
+        model, strategy, setup, crop_fraction=max(config.crop_scale) if config.crop_scale else None)
+    iterator = iter(train_ds)
+    steps_per_epoch, total_steps = setup.steps_per_epoch, setup.steps_per_epoch * config.epochs
+    profile = tuple(config.profile_steps) if len(config.profile_steps) == 2 else None
+    train_step, train_metrics, frozen = None, None, None
+    epoch_times, images_per_second = [], []
+    best_metric = float(state["best_metric"].numpy())
+
+    step = start_step
+    while step < total_steps:
+        epoch = step // steps_per_epoch
+        want_frozen = config.freeze_base or epoch < config.freeze_base_epochs
+        if want_frozen != frozen:
+            if want_frozen or frozen is not None:
+                _set_base_trainable(model, not want_frozen)
+            frozen = want_frozen
+            # New trainable variables: a new step function (and a fresh trace).
+            train_step, train_metrics = make_train_step(model, optimizer, strategy, config,
+                                                        setup, state)
+        if chief and step == 0 and config.summary_images:
+            summaries.write_augmented_images(writers["train"], eval_ds, config, setup)
+        for metric in train_metrics.values():
+            metric.reset_state()
+        epoch_end = (epoch + 1) * steps_per_epoch
+        bar = progress_lib.Progress((epoch_end - step) * config.batch_size,
+                                    desc=f"epoch {epoch + 1}/{config.epochs}",
+                                    enabled=config.progress and chief)
+        start = time.perf_counter()
+        while step < epoch_end:
+            n = min(config.steps_per_execution, epoch_end - step)
+            if config.checkpoint_every_steps:
+                n = min(n, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
+            if profile and step < profile[1]:
+                n = min(n, (profile[0] - step) if step < profile[0] else profile[1] - step)
+                if step == profile[0] and chief:
+                    tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
+            train_step(iterator, tf.constant(n, tf.int64))
+            step = int(state["step"])
+            bar.update(n * config.batch_size)
+            if profile and step == profile[1] and chief:
+                tf.profiler.experimental.stop()
+                logging.info("profiler trace of steps %d-%d in %s/profile", *profile, out_dir)
+            summaries.check_finite(state, config.max_non_finite_steps)
+            if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0 \
+                    and step < epoch_end:
+                manager.save(checkpoint_number=step)
+        elapsed = time.perf_counter() - start
+        bar.close()
+        epoch_times.append(elapsed)
+        images_per_second.append(bar.count / elapsed if elapsed else 0.0)
+        train_result = {k: float(m.result()) for k, m in train_metrics.items()}
+        eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
+        lr = float(schedule(step - 1))  # the rate of the epoch's last step
+        summaries.write_epoch(writers, step, train_result, eval_result, lr=lr,
+                              images_per_second=images_per_second[-1],
+                              step_time=elapsed / max(1, bar.count / config.batch_size))
+        metric = eval_result[config.early_stopping_metric]
+        improved = _better(config.early_stopping_metric, metric, best_metric)
+        if improved:
+            best_metric = metric
+            state["best_metric"].assign(metric)
+            state["bad_epochs"].assign(0)
+            if chief:
+                tmp = os.path.join(out_dir, ".best_model.tmp.keras")
+                model.save(tmp)
+                os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
+        else:
+            state["bad_epochs"].assign_add(1)
+        history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
+                        "images_per_second": images_per_second[-1], "learning_rate": lr,
+                        "train": train_result, "eval": eval_result})
+        manager.save(checkpoint_number=step)
+        if chief:
+            _write_json(history_path, history)
+        logging.info("epoch %d: train %s eval %s", epoch + 1, train_result, eval_result)
+        print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
+              f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
+              f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
+        if config.early_stopping_patience and \
+                int(state["bad_epochs"]) >= config.early_stopping_patience:
+            logging.info("early stopping after epoch %d", epoch + 1)
+            break
+
+    summary = {
+        "model": config.model, "image_size": setup.image_size, "device": precision.device_kind(),
+        "precision": setup.policy, "jit_compile": setup.jit_compile,
+        "replicas": strategy.num_replicas_in_sync, "steps": int(state["step"]),
+        "resumed_from_step": resumed_from, "epochs_run": len(history),
+        "final": history[-1] if history else None,
+        "best": {"metric": config.early_stopping_metric, "value": best_metric},
+        "epoch_seconds": epoch_times, "images_per_second": images_per_second,
+        "non_finite_steps": int(state["non_finite_total"]),
+        "config": dataclasses.asdict(config),
+    }
+    if chief:
+        summaries.write_final_hparams_metrics(writers, summary)
+        _write_json(os.path.join(out_dir, SUMMARY_FILE), summary)
+    else:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return summary
+
+
+__all__ = ["TrainingError", "resolve_setup", "train_and_evaluate", "augment"]
