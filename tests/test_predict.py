@@ -1,0 +1,113 @@
+"""Tests of tfgender/predict.py and bin/predict: folders, bad files, CSV and JSON output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_evaluate import CACHE, SIZE, make_run
+
+from tfgender import augment, predict
+from tfgender.flags import PredictConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREDICT = os.path.join(REPO, "bin", "predict")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> str:
+    return make_run(tmp_path_factory.mktemp("run") / "run", seed=1)
+
+
+@pytest.fixture
+def image_dir(tmp_path) -> dict:
+    """Good JPEG and PNG faces (one nested, one not square), a corrupt JPEG, a text 'JPEG'."""
+    root = tmp_path / "images"
+    (root / "nested").mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    good = {}
+    for name, shape in (("a.jpg", (60, 60)), ("nested/b.JPEG", (50, 70)), ("c.png", (64, 64))):
+        image = rng.randint(0, 256, shape + (3,), dtype=np.uint8)
+        encode = tf.io.encode_png if name.endswith(".png") else tf.io.encode_jpeg
+        (root / name).write_bytes(encode(image).numpy())
+        good[str(root / name)] = image
+    jpeg = tf.io.encode_jpeg(rng.randint(0, 256, (60, 60, 3), dtype=np.uint8)).numpy()
+    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (root / "notes.jpg").write_text("this is not an image\n")
+    (root / "readme.txt").write_text("ignored: not an image suffix\n")
+    return {"root": str(root), "good": good,
+            "bad": [str(root / "notes.jpg"), str(root / "truncated.jpg")]}
+
+
+def _expected_probability(workdir, path) -> float:
+    """Decode, centre square, resize, centre crop, normalise, model: written out by hand."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    h, w = image.shape[:2]
+    side = min(h, w)
+    square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    resized = np.round(tf.image.resize(tf.cast(square, tf.float32), [CACHE, CACHE],
+                                       antialias=True).numpy()).clip(0, 255)
+    offset = (CACHE - SIZE) // 2
+    inputs = resized[offset:offset + SIZE, offset:offset + SIZE] - augment.IMAGENET_RGB_MEAN
+    model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)
+    logit = float(model.predict(inputs[None].astype(np.float32), verbose=0)[0, 0])
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def test_predict_skips_bad_files_and_matches_a_direct_computation(run_dir, image_dir, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "out.json"
+    rows = predict.predict(PredictConfig(inputs=(image_dir["root"],), workdir=run_dir,
+                                         output=str(out), batch_size=2))
+    assert sorted(r["path"] for r in rows) == sorted(image_dir["good"])
+    stderr = capsys.readouterr().err
+    for bad in image_dir["bad"]:
+        assert f"skipped {bad}:" in stderr
+    assert "readme.txt" not in stderr
+    written = json.load(open(out))
+    assert written["predictions"] == rows
+    assert sorted(s["path"] for s in written["skipped"]) == sorted(image_dir["bad"])
+    assert all(s["reason"] for s in written["skipped"])
+    for row in rows:
+        expected = _expected_probability(run_dir, row["path"])
+        assert row["probability_male"] == pytest.approx(expected, abs=1e-5)
+        assert row["gender"] == ("male" if expected > 0.5 else "female")
+    assert len({r["probability_male"] for r in rows}) == len(rows)  # a model that discriminates
+
+
+def test_csv_output_and_bad_arguments(run_dir, image_dir, tmp_path):
+    out = tmp_path / "out.csv"
+    a_jpg = os.path.join(image_dir["root"], "a.jpg")
+    rows = predict.predict(PredictConfig(inputs=(a_jpg, str(tmp_path / "missing.jpg")),
+                                         workdir=run_dir, output=str(out)))
+    parsed = list(csv.DictReader(open(out)))
+    assert [r["path"] for r in parsed] == [a_jpg] and len(rows) == 1
+    assert float(parsed[0]["probability_male"]) == rows[0]["probability_male"]
+    with pytest.raises(ValueError, match=".csv or .json"):
+        predict.predict(PredictConfig(inputs=(a_jpg,), workdir=run_dir, output="x.txt"))
+    with pytest.raises(predict.ModelError, match="image size mismatch"):
+        predict.predict(PredictConfig(inputs=(a_jpg,), workdir=run_dir, image_size=64))
+
+
+def test_bin_predict_json_file_and_csv_on_stdout(run_dir, image_dir, tmp_path):
+    out = tmp_path / "p.json"
+    proc = subprocess.run([PREDICT, f"--workdir={run_dir}", f"--output={out}",
+                           image_dir["root"]], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for bad in image_dir["bad"]:
+        assert bad in proc.stderr
+    assert len(json.load(open(out))["predictions"]) == 3
+    proc = subprocess.run([PREDICT, f"--workdir={run_dir}",
+                           f"--inputs={image_dir['root']}/a.jpg,{image_dir['root']}/nested"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [os.path.basename(r["path"]) for r in rows] == ["a.jpg", "b.JPEG"]
+    assert {r["gender"] for r in rows} <= {"male", "female"}

@@ -1,0 +1,65 @@
+"""bin/evaluate: accuracy, loss, AUC, slices and timing of a trained run on a converted split."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import evaluate, flags, predict
+from tfgender.cli import run_program
+
+flags.define_evaluate_flags()
+
+USAGE = """Evaluates a trained run on a split or folds of a converted dataset.
+
+Usage: evaluate --workdir=RUN --data_dir=CONVERTED [--split=test | --folds=4]
+       [--oversample] [--batch_size=64] [--checkpoint=best|latest|PREFIX]
+       [--output_json=FILE]
+       evaluate --model_path=MODEL.keras --model_name=levi_hassner --image_size=227
+       --data_dir=CONVERTED ...
+"""
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_table(result: dict) -> str:
+    """The short table bin/evaluate prints: one line per mode, then the confusion matrix."""
+    lines = [f"{result['num_examples']} images of {result['selection']} in {result['data_dir']}",
+             f"{'mode':<12} {'views':>5} {'accuracy':>9} {'auc':>7} {'loss':>7} {'s/step':>8}"]
+    for mode in ("center_crop", "oversample"):
+        if mode in result:
+            m = result[mode]
+            main = " *" if mode == result["mode"] else ""
+            lines.append(f"{mode:<12} {m['views']:>5} {_fmt(m['accuracy']):>9} "
+                         f"{_fmt(m['auc']):>7} {_fmt(m['loss']):>7} "
+                         f"{_fmt(m['seconds_per_step']):>8}{main}")
+    cm = result["confusion_matrix"]
+    lines.append(f"confusion (male positive): tn {cm['tn']} fp {cm['fp']} fn {cm['fn']} "
+                 f"tp {cm['tp']}")
+    for name, values in result["slices"].items():
+        parts = ", ".join(f"{k} {v['accuracy']:.3f} (n={v['count']})" for k, v in values.items())
+        lines.append(f"{name}: {parts}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flags.evaluate_config_from_flags()
+    try:
+        result = evaluate.evaluate(config)
+    except (evaluate.EvaluationError, predict.ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    if result["output_json"]:
+        print(f"metrics in {result['output_json']}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/evaluate`` and ``tfgender-evaluate``."""
+    run_program(main, USAGE)

@@ -1,0 +1,35 @@
+"""bin/predict: gender of the faces in image files and folders, as CSV or JSON."""
+
+from __future__ import annotations
+
+import sys
+
+from tfgender import flags, predict
+from tfgender.cli import run_program
+
+flags.define_predict_flags()
+
+USAGE = """Predicts the gender of face images with a trained run's model.
+
+Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
+       predict --workdir=RUN --inputs=a.jpg,faces/
+  Folders are searched recursively for .jpg/.jpeg/.png; CSV goes to stdout without --output.
+  Unreadable images are reported on stderr (and in JSON output) and skipped.
+"""
+
+
+def main(argv: list[str]) -> int:
+    config = flags.predict_config_from_flags(argv[1:])
+    try:
+        rows = predict.predict(config)
+    except (predict.ModelError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"predicted {len(rows)} images" + (f"; written to {config.output}"
+                                             if config.output else ""), file=sys.stderr)
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/predict`` and ``tfgender-predict``."""
+    run_program(main, USAGE)

@@ -1,0 +1,299 @@
+"""Evaluation of a trained run: metrics, slices, 10-crop oversampling, timing and summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfgender import input_pipeline, precision, predict
+from tfgender.data import convert, utkface
+
+# keras.losses.binary_crossentropy's clipping of probabilities, so a confident mistake costs
+# a finite loss and the figure matches Keras' own on probabilities.
+EPSILON = 1e-7
+# The eight Adience age groups (Levi & Hassner 2015).
+ADIENCE_AGE_GROUPS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
+UTKFACE_AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, None))
+UNKNOWN = "unknown"
+# A 3x5 bitmap font for the counts in the confusion-matrix image (no matplotlib, no fonts).
+_DIGITS = ("111101101101111", "010110010010111", "111001111100111", "111001111001111",
+           "101101111001001", "111100111001111", "111100111101111", "111001001001001",
+           "111101111101111", "111101111001111")
+
+
+class EvaluationError(ValueError):
+    """The dataset selection cannot be evaluated (no manifest, an empty split); says why."""
+
+
+def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict:
+    """Accuracy, log loss, ROC AUC and the confusion matrix of binary predictions.
+
+    Args:
+        labels: 1 = male (positive), 0 = female.
+        probabilities: predicted probability of male, same length.
+        threshold: predict male when the probability is above it (logit > 0 at 0.5, as
+            ``keras.metrics.BinaryAccuracy(threshold=0.0)`` on logits).
+
+    Returns:
+        ``{accuracy, loss, auc, num_examples, confusion_matrix: {tn, fp, fn, tp}}``; ``auc``
+        (Mann-Whitney rank formula, ties averaged) is None when only one class is present.
+
+    Raises:
+        ValueError: empty or mismatched inputs, or labels other than 0/1.
+    """
+    y = np.asarray(labels).astype(np.int64).ravel()
+    p = np.asarray(probabilities, np.float64).ravel()
+    if y.shape != p.shape or not y.size:
+        raise ValueError(f"need equal, non-empty labels and probabilities: {y.shape} {p.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1")
+    predicted = (p > threshold).astype(np.int64)
+    clipped = np.clip(p, EPSILON, 1.0 - EPSILON)
+    loss = -np.mean(y * np.log(clipped) + (1 - y) * np.log(1.0 - clipped))
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    auc = None
+    if n_pos and n_neg:
+        _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+        ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
+        auc = float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    confusion = {"tn": int(np.sum((y == 0) & (predicted == 0))),
+                 "fp": int(np.sum((y == 0) & (predicted == 1))),
+                 "fn": int(np.sum((y == 1) & (predicted == 0))),
+                 "tp": int(np.sum((y == 1) & (predicted == 1)))}
+    return {"accuracy": float(np.mean(predicted == y)), "loss": float(loss), "auc": auc,
+            "num_examples": int(y.size), "confusion_matrix": confusion}
+
+
+def _numbers(text: str) -> list[float]:
+    cleaned = "".join(c if c.isdigit() or c == "." else " " for c in text)
+    return [float(n) for n in cleaned.split() if n.strip(".")]
+
+
+def adience_age_group(age: str) -> str:
+    """Buckets an Adience age string (``"(25, 32)"``, ``"35"``, ``"None"``) into its group.
+
+    Odd ranges (``"(38, 42)"``, ``"(8, 23)"``) and bare ages go to the group nearest their
+    midpoint (distance to the range, then to its centre; a full tie goes to the younger).
+
+    Returns:
+        ``"25-32"`` style group names, or ``"unknown"``.
+    """
+    values = _numbers(age)
+    if not values:
+        return UNKNOWN
+    mid = sum(values[:2]) / len(values[:2])
+    low, high = min(ADIENCE_AGE_GROUPS, key=lambda g: (max(g[0] - mid, 0, mid - g[1]),
+                                                      abs((g[0] + g[1]) / 2 - mid)))
+    return f"{low}-{high}"
+
+
+def utkface_band(age: int) -> str:
+    """The UTKFace age band of an age in years: 0-12, 13-19, 20-39, 40-59 or 60+."""
+    for low, high in UTKFACE_AGE_BANDS:
+        if high is None or age <= high:
+            return f"{low}+" if high is None else f"{low}-{high}"
+    return UNKNOWN
+
+
+def slice_keys(source: str, labels, source_ids, ages, folds) -> dict[str, list[str]]:
+    """Each example's value in every slice: gender (true label), fold, and per source age/race.
+
+    Args:
+        source: the manifest's source (``adience``, ``utkface``, ``celeba`` or other).
+        labels, source_ids, ages, folds: per-example values as read from the records.
+
+    Returns:
+        ``{slice name: [value per example]}``.
+    """
+    keys = {"gender": ["male" if int(label) else "female" for label in labels]}
+    if any(int(f) >= 0 for f in folds):
+        keys["fold"] = [str(int(f)) if int(f) >= 0 else UNKNOWN for f in folds]
+    if source == "adience":
+        keys["age"] = [adience_age_group(a) for a in ages]
+    elif source == "utkface":
+        race, band = [], []
+        for source_id in source_ids:
+            try:
+                parsed = utkface.parse_name(os.path.basename(source_id))
+                race.append(utkface.RACES[parsed["race"]])
+                band.append(utkface_band(int(parsed["age"])))
+            except ValueError:
+                race.append(UNKNOWN)
+                band.append(UNKNOWN)
+        keys["race"], keys["age"] = race, band
+    return keys
+
+
+def _order(value: str):
+    numbers = _numbers(value)
+    return (numbers[0] if numbers else float("inf"), value)
+
+
+def slice_accuracy(labels, predicted, keys: dict[str, list[str]]) -> dict:
+    """Accuracy and count per slice value: ``{slice: {value: {accuracy, count}}}``."""
+    correct = np.asarray(labels).astype(np.int64) == np.asarray(predicted).astype(np.int64)
+    out = {}
+    for name, values in keys.items():
+        values = np.asarray(values)
+        out[name] = {str(v): {"accuracy": float(correct[values == v].mean()),
+                              "count": int((values == v).sum())}
+                     for v in sorted(set(values.tolist()), key=_order)}
+    return out
+
+
+def confusion_image(confusion: dict, cell: int = 64) -> np.ndarray:
+    """Renders a 2x2 confusion matrix as a uint8 image with plain numpy.
+
+    Rows are the true class (female, male), columns the prediction (female, male); a cell's
+    blue is its share of the row (the per-class recall) and it shows the count in digits.
+
+    Returns:
+        uint8 ``(1, 2 * cell, 4 * cell, 3)``, ready for ``tf.summary.image``.
+    """
+    grid = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
+    height, width = 2 * cell, 4 * cell
+    image = np.zeros((height, width, 3), np.uint8)
+    scale = max(1, cell // 16)
+    for row in range(2):
+        for col in range(2):
+            share = grid[row, col] / max(1, grid[row].sum())
+            colour = (np.array([255, 255, 255]) * (1 - share) + np.array([8, 48, 107]) * share)
+            top, left = row * cell, col * 2 * cell
+            image[top + 1:top + cell - 1, left + 1:left + 2 * cell - 1] = colour.astype(np.uint8)
+            text = str(int(grid[row, col]))
+            ink = 255 if share > 0.5 else 0
+            x = left + cell - len(text) * 2 * scale
+            y = top + (cell - 5 * scale) // 2
+            for digit in text:
+                bits = np.array([int(b) for b in _DIGITS[int(digit)]], bool).reshape(5, 3)
+                mask = np.kron(bits, np.ones((scale, scale), bool))
+                if x >= 0 and x + mask.shape[1] <= width:
+                    image[y:y + mask.shape[0], x:x + mask.shape[1]][mask] = ink
+                x += 4 * scale
+    return image[None]
+
+
+def _collect(dataset, forwards: dict, batch_size: int) -> dict:
+    """One pass: logits per mode, labels, metadata and per-batch wall times per mode."""
+    out = {"logits": {m: [] for m in forwards}, "times": {m: [] for m in forwards},
+           "labels": [], "source_ids": [], "ages": [], "folds": []}
+    for index, (images, labels, meta) in enumerate(dataset):
+        for mode, forward in forwards.items():
+            start = time.perf_counter()
+            logits = forward(images).numpy()  # .numpy() waits for the device
+            elapsed = time.perf_counter() - start
+            # The first batch traces and warms up; a partial batch is not a step of batch_size.
+            if index > 0 and len(logits) == batch_size:
+                out["times"][mode].append(elapsed)
+            out["logits"][mode].append(logits)
+        out["labels"].append(labels.numpy())
+        out["source_ids"] += [s.decode("utf-8", "replace") for s in meta["source_id"].numpy()]
+        out["ages"] += [a.decode("utf-8", "replace") for a in meta["age"].numpy()]
+        out["folds"].append(meta["fold"].numpy())
+    return out
+
+
+def _write_summaries(summary_dir: str, step: int, result: dict) -> None:
+    writer = tf.summary.create_file_writer(summary_dir)
+    with writer.as_default():
+        for key in ("accuracy", "loss", "auc", "seconds_per_step"):
+            if result.get(key) is not None:
+                tf.summary.scalar(f"evaluate/{key}", result[key], step=step)
+        for mode in ("center_crop", "oversample"):
+            for key in ("accuracy", "loss", "auc"):
+                if mode in result and result[mode][key] is not None:
+                    tf.summary.scalar(f"evaluate/{mode}/{key}", result[mode][key], step=step)
+        cm = result["confusion_matrix"]
+        tf.summary.image("evaluate/confusion_matrix", confusion_image(cm), step=step,
+                         description="rows: true female, male; columns: predicted female, male")
+        tf.summary.text("evaluate/confusion_matrix_table",
+                        "| true \\ predicted | female | male |\n|---|---|---|\n"
+                        f"| female | {cm['tn']} | {cm['fp']} |\n| male | {cm['fn']} | {cm['tp']} |",
+                        step=step)
+    writer.close()
+
+
+def evaluate(config) -> dict:
+    """Evaluates a trained model on a split or folds of a converted dataset.
+
+    Args:
+        config: a ``flags.EvaluateConfig``.
+
+    Returns:
+        The metrics: top-level ``accuracy``, ``loss``, ``auc``, ``num_examples``,
+        ``confusion_matrix`` and ``slices`` of the main mode (``mode``: ``oversample`` with
+        ``config.oversample``, else ``center_crop``), ``seconds_per_step`` (median wall time of
+        one batch of ``batch_size`` after a warm-up batch; also as ``test_time_per_step``), and a
+        sub-dict per mode. Also written as JSON and TensorBoard summaries.
+
+    Raises:
+        predict.ModelError: the model cannot be loaded or does not fit the request.
+        EvaluationError: no converted dataset there, or the selection is empty.
+    """
+    loaded = predict.load_model(
+        workdir=config.workdir, checkpoint=config.checkpoint, model_path=config.model_path,
+        model_name=config.model_name, image_size=config.image_size,
+        cache_image_size=config.cache_image_size)
+    selection = {"folds": list(config.folds)} if config.folds else {"split": config.split}
+    try:
+        manifest = convert.load_manifest(config.data_dir)
+        input_pipeline.count_records(config.data_dir, **selection)
+    except (FileNotFoundError, ValueError) as err:
+        raise EvaluationError(f"{config.data_dir}: {err}") from None
+    dataset = input_pipeline.create_dataset(
+        config.data_dir, **selection, batch_size=config.batch_size,
+        image_size=loaded.cache_image_size, training=False, cache="none", deterministic=True,
+        with_metadata=True)
+    forwards = {"center_crop": predict.make_forward(loaded)}
+    if config.oversample:
+        forwards["oversample"] = predict.make_forward(loaded, oversample=True)
+    data = _collect(dataset, forwards, config.batch_size)
+    labels = np.concatenate(data["labels"])
+    modes = {}
+    for mode in forwards:
+        logits = np.concatenate(data["logits"][mode])
+        # Levi & Hassner average the probabilities of the views.
+        probabilities = predict.sigmoid(logits).mean(axis=1)
+        times = data["times"][mode]
+        modes[mode] = {**binary_metrics(labels, probabilities), "views": logits.shape[1],
+                       "seconds_per_step": float(np.median(times)) if times else None,
+                       "timed_steps": len(times), "probabilities": probabilities}
+    main = "oversample" if config.oversample else "center_crop"
+    keys = slice_keys(manifest.get("source", ""), labels, data["source_ids"], data["ages"],
+                      np.concatenate(data["folds"]))
+    slices = slice_accuracy(labels, modes[main]["probabilities"] > 0.5, keys)
+    for metrics in modes.values():
+        del metrics["probabilities"]
+    name = "folds_" + "_".join(str(f) for f in config.folds) if config.folds else config.split
+    result = {
+        **{k: v for k, v in modes[main].items() if k != "views"}, "mode": main,
+        "test_time_per_step": modes[main]["seconds_per_step"], "slices": slices, **modes,
+        "model": loaded.name, "model_source": loaded.source, "image_size": loaded.image_size,
+        "cache_image_size": loaded.cache_image_size, "crop_fraction": loaded.crop_fraction,
+        "data_dir": config.data_dir, "source": manifest.get("source"), "selection": selection,
+        "batch_size": config.batch_size, "device": precision.device_kind(), "step": loaded.step,
+    }
+    summary_dir = config.summary_dir or (
+        os.path.join(config.workdir, "evaluate", name) if config.workdir else "")
+    if summary_dir:
+        _write_summaries(summary_dir, loaded.step, result)
+    output = config.output_json or (os.path.join(summary_dir, "metrics.json")
+                                    if summary_dir else "")
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output + ".tmp", "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+        os.replace(output + ".tmp", output)
+        logging.info("metrics written to %s", output)
+    result["output_json"] = output
+    return result
+
+
+__all__ = ["EvaluationError", "adience_age_group", "binary_metrics", "confusion_image",
+           "evaluate", "slice_accuracy", "slice_keys", "utkface_band"]

@@ -1,0 +1,346 @@
+"""Inference with a trained run's model: loading it, its forward pass, and image-file predictions.
+
+``load_model`` and ``make_forward`` are shared with ``tfgender/evaluate.py``, so predictions and
+evaluation see an image through exactly the same crop, normalisation and model.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgender import augment, models
+
+BEST_MODEL = "best_model.keras"  # as written by train.py
+CHECKPOINT_DIR = "checkpoints"
+SUMMARY_FILE = "summary.json"
+OVERSAMPLE_VIEWS = 10
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+FIELDS = ("path", "gender", "probability_male")
+
+
+class ModelError(RuntimeError):
+    """A trained model cannot be loaded, or does not fit what was requested; says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A trained model and the input facts its training used."""
+
+    model: keras.Model
+    name: str
+    image_size: int
+    cache_image_size: int
+    crop_fraction: float | None  # see augment.eval_transform
+    normalization: str
+    source: str  # the file or checkpoint the weights came from
+    step: int  # the run's training step (TensorBoard x-axis), 0 if unknown
+
+
+def _read_summary(workdir: str) -> dict:
+    path = os.path.join(workdir, SUMMARY_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
+    if not summary:
+        raise ModelError(f"--checkpoint={checkpoint} rebuilds the model from "
+                              f"{workdir}/{SUMMARY_FILE}, which does not exist")
+    path = checkpoint
+    if checkpoint == "latest":
+        path = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+        if not path:
+            raise ModelError(f"no checkpoint in {workdir}/{CHECKPOINT_DIR}")
+    elif not tf.io.gfile.exists(path + ".index"):
+        raise ModelError(f"no checkpoint at {path} (expected {path}.index)")
+    run = summary.get("config", {})
+    policy = keras.mixed_precision.global_policy()
+    # Built under the run's policy, so the network computes as the saved .keras model would.
+    keras.mixed_precision.set_global_policy(summary.get("precision", "float32"))
+    try:
+        model = models.build_model(
+            summary["model"], summary["image_size"],
+            head_units=tuple(run.get("head_units", (1024, 512, 256))),
+            dropout=tuple(run.get("dropout", (0.5, 0.5, 0.5))),
+            activation=run.get("activation", "relu"), weights=None, freeze_base=False)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.NotFoundError) as err:
+        raise ModelError(f"checkpoint {path} does not fit the {summary['model']} model of "
+                              f"{workdir}/{SUMMARY_FILE}: {err}") from None
+    return model, path
+
+
+def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str = "",
+               model_name: str = "", image_size: int = 0,
+               cache_image_size: int = 0) -> LoadedModel:
+    """Loads a trained model and the input facts of its run.
+
+    Args:
+        workdir: a training run directory (``best_model.keras``, ``checkpoints/``,
+            ``summary.json``); ignored for the weights when ``model_path`` is given.
+        checkpoint: ``"best"`` (``best_model.keras``), ``"latest"`` (rebuild the model from
+            ``summary.json`` and restore the latest checkpoint) or a checkpoint prefix.
+        model_path: a ``.keras`` file to load instead; ``model_name`` and ``image_size`` are
+            then required.
+        model_name: the architecture of ``model_path`` (selects the normalisation).
+        image_size: the expected model input side; 0 accepts the model's.
+        cache_image_size: the side images are decoded to before the crop; 0 takes the run's.
+
+    Returns:
+        A ``LoadedModel``.
+
+    Raises:
+        ModelError: nothing to load, a model that does not match what was requested.
+    """
+    summary = _read_summary(workdir) if workdir else {}
+    run = summary.get("config", {})
+    if model_path:
+        if not model_name or not image_size:
+            raise ModelError("--model_path needs --model_name and --image_size")
+        if not os.path.exists(model_path):
+            raise ModelError(f"--model_path={model_path} does not exist")
+        model, source, run = keras.models.load_model(model_path, compile=False), model_path, {}
+    elif not workdir:
+        raise ModelError("give --workdir (a training run) or --model_path")
+    elif checkpoint == "best":
+        source = os.path.join(workdir, BEST_MODEL)
+        if not os.path.exists(source):
+            raise ModelError(f"no {BEST_MODEL} in {workdir} (the run has not finished an "
+                                  "epoch?); try --checkpoint=latest")
+        model = keras.models.load_model(source, compile=False)
+    else:
+        model, source = _rebuild_from_checkpoint(workdir, checkpoint, summary)
+    name = model_name or summary.get("model") or model.name
+    if name not in models.MODEL_INFO:
+        raise ModelError(f"unknown architecture {name!r} (known: "
+                              f"{', '.join(sorted(models.MODEL_INFO))}); give --model_name")
+    input_size = model.input_shape[1]
+    for what, size in (("requested --image_size", image_size),
+                       (f"{workdir}/{SUMMARY_FILE}", summary.get("image_size", 0))):
+        if size and size != input_size:
+            raise ModelError(f"image size mismatch: {source} takes {input_size} px inputs "
+                                  f"but the {what} is {size} px")
+    crop_scale = run.get("crop_scale") or ()
+    return LoadedModel(
+        model=model, name=name, image_size=input_size,
+        cache_image_size=cache_image_size or run.get("cache_image_size") or input_size,
+        crop_fraction=max(crop_scale) if crop_scale else None,
+        normalization=models.MODEL_INFO[name].normalization, source=source,
+        step=int(summary.get("steps", 0)))
+
+
+def make_forward(loaded: LoadedModel, oversample: bool = False):
+    """Builds ``forward(images) -> logits``: the evaluation transform, normalisation and model.
+
+    Args:
+        loaded: the model and its input facts.
+        oversample: False for one view (the centre crop, as in training's evaluation); True
+            for Levi & Hassner's 10 views (four corners and centre, each also mirrored).
+
+    Returns:
+        A tf.function from uint8 ``(B, S, S, 3)`` (``S`` = ``loaded.cache_image_size``) to
+        float32 logits ``(B, views)``.
+    """
+    size, fraction = loaded.image_size, loaded.crop_fraction
+    spec = tf.TensorSpec([None, loaded.cache_image_size, loaded.cache_image_size, 3], tf.uint8)
+
+    def logits_of(inputs):
+        inputs = augment.normalize(tf.cast(inputs, tf.float32), loaded.normalization)
+        return tf.cast(loaded.model(inputs, training=False), tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def center(images):
+        return logits_of(augment.eval_transform(images, size, crop_fraction=fraction))
+
+    @tf.function(input_signature=[spec])
+    def ten_crops(images):
+        if fraction:  # scale so a crop covers the fraction of the image training saw
+            side = round(size / fraction)
+            images = tf.image.resize(images, [side, side], antialias=True)
+        crops = augment.oversample_crops(images, size)  # (B, 10, size, size, 3)
+        flat = tf.reshape(crops, [-1, size, size, 3])
+        return tf.reshape(logits_of(flat), [-1, OVERSAMPLE_VIEWS])
+
+    return ten_crops if oversample else center
+
+
+def sigmoid(logits) -> np.ndarray:
+    """Numerically safe logistic function in float64 (no overflow for large logits)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))
+
+
+def find_images(inputs) -> tuple[list[str], list[dict]]:
+    """Expands files and folders (recursively, sorted) into image paths.
+
+    A file named explicitly is taken whatever its suffix; inside folders only ``.jpg``,
+    ``.jpeg`` and ``.png`` files (any case) are taken.
+
+    Args:
+        inputs: file and folder paths.
+
+    Returns:
+        (image paths, skipped ``{path, reason}`` for inputs that do not exist).
+    """
+    paths, skipped = [], []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = []
+            for root, dirs, files in os.walk(item):
+                dirs.sort()
+                found += [os.path.join(root, f) for f in files
+                          if f.lower().endswith(IMAGE_SUFFIXES)]
+            paths += sorted(found)
+        elif os.path.exists(item):
+            paths.append(item)
+        else:
+            skipped.append({"path": item, "reason": "no such file or directory"})
+    return paths, skipped
+
+
+def decode_square(path: str, size: int) -> np.ndarray:
+    """Reads an image file, takes its central square and resizes it to ``size``.
+
+    This is what conversion and the input pipeline do to a record (centre square, antialiased
+    resize, rounded to uint8), with ``tf.io.decode_image`` so PNG files work too.
+
+    Returns:
+        uint8 ``(size, size, 3)``.
+
+    Raises:
+        tf.errors.OpError: the file cannot be read or is not a decodable image.
+    """
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    height, width = int(image.shape[0]), int(image.shape[1])
+    side = min(height, width)
+    if side == 0:
+        raise tf.errors.InvalidArgumentError(None, None, "image has no pixels")
+    top, left = (height - side) // 2, (width - side) // 2
+    square = tf.cast(image[top:top + side, left:left + side], tf.float32)
+    resized = tf.image.resize(square, [size, size], antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+
+
+def _reason(err: Exception) -> str:
+    message = getattr(err, "message", None) or str(err)
+    return message.strip().splitlines()[0] if message.strip() else type(err).__name__
+
+
+def predict_images(loaded: LoadedModel, paths, batch_size: int = 32):
+    """Classifies image files in batches; files that cannot be decoded are skipped.
+
+    Args:
+        loaded: from ``load_model``.
+        paths: image file paths.
+        batch_size: images per model call.
+
+    Returns:
+        (rows ``{path, gender, probability_male}`` in input order, skipped ``{path, reason}``).
+    """
+    forward = make_forward(loaded)
+    rows, skipped, batch, batch_paths = [], [], [], []
+
+    def flush():
+        logits = forward(tf.constant(np.stack(batch))).numpy()[:, 0]
+        for path, probability in zip(batch_paths, sigmoid(logits), strict=True):
+            rows.append({"path": path, "gender": "male" if probability > 0.5 else "female",
+                         "probability_male": float(probability)})
+        batch.clear()
+        batch_paths.clear()
+
+    for path in paths:
+        try:
+            batch.append(decode_square(path, loaded.cache_image_size))
+        except (tf.errors.OpError, OSError, ValueError) as err:
+            skipped.append({"path": path, "reason": _reason(err)})
+            continue
+        batch_paths.append(path)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return rows, skipped
+
+
+def _csv_text(rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_predictions(rows, skipped, output: str, loaded: LoadedModel) -> None:
+    """Writes rows as CSV or JSON (by ``output``'s suffix), or CSV to stdout when empty.
+
+    JSON also lists the skipped files and the model; CSV holds predicted images only.
+
+    Raises:
+        ValueError: a suffix other than .csv or .json.
+    """
+    if not output:
+        sys.stdout.write(_csv_text(rows))
+        sys.stdout.flush()
+        return
+    suffix = os.path.splitext(output)[1].lower()
+    if suffix == ".json":
+        text = json.dumps({"model": loaded.name, "model_source": loaded.source,
+                           "predictions": rows, "skipped": skipped}, indent=2)
+    elif suffix == ".csv":
+        text = _csv_text(rows)
+    else:
+        raise ValueError(f"--output={output}: use a .csv or .json file name")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w") as f:
+        f.write(text)
+
+
+def predict(config) -> list[dict]:
+    """Classifies the images named by ``config.inputs`` and writes the predictions.
+
+    Unreadable or corrupt images are reported on stderr with their path and reason, listed
+    under ``skipped`` in JSON output, and otherwise skipped.
+
+    Args:
+        config: a ``flags.PredictConfig``.
+
+    Returns:
+        One ``{path, gender, probability_male}`` per predicted image.
+
+    Raises:
+        ModelError: the model cannot be loaded or does not fit.
+        ValueError: no inputs, or an unsupported output suffix.
+    """
+    if not config.inputs:
+        raise ValueError("no inputs: give image files or folders")
+    if config.output and os.path.splitext(config.output)[1].lower() not in (".csv", ".json"):
+        raise ValueError(f"--output={config.output}: use a .csv or .json file name")
+    loaded = load_model(workdir=config.workdir, checkpoint=config.checkpoint,
+                                 model_path=config.model_path, model_name=config.model_name,
+                                 image_size=config.image_size,
+                                 cache_image_size=config.cache_image_size)
+    paths, skipped = find_images(config.inputs)
+    rows, unreadable = predict_images(loaded, paths, config.batch_size)
+    skipped += unreadable
+    for item in skipped:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    write_predictions(rows, skipped, config.output, loaded)
+    return rows
+
+
+__all__ = ["LoadedModel", "ModelError", "decode_square", "find_images", "load_model",
+           "make_forward", "predict", "predict_images", "sigmoid", "write_predictions"]
