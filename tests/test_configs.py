@@ -1,0 +1,44 @@
+"""Every flagfile in configs/ parses into a TrainConfig and names its own command first."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+from absl import flags
+
+from tfgender import flags as tf_flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))
+
+
+@pytest.fixture()
+def flag_values():
+    """The process-wide FLAGS with the training flags defined, unparsed after each test."""
+    if "learning_rate" not in flags.FLAGS:
+        tf_flags.define_train_flags()
+    yield flags.FLAGS
+    flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_config_parses_and_starts_with_its_command(path, flag_values, monkeypatch):
+    first = open(path).readline()
+    assert first.startswith("# bin/") or first.startswith("# Included"), first
+    monkeypatch.chdir(REPO)  # flagfiles include configs/base.flags relative to the repo
+    flag_values.unparse_flags()
+    flag_values(["prog", f"--flagfile={path}", "--data_dir=d", "--workdir=w"])
+    config = tf_flags.train_config_from_flags()
+    assert config.batch_size > 0 and config.epochs > 0
+
+
+def test_study_settings_are_as_published(flag_values, monkeypatch):
+    monkeypatch.chdir(REPO)
+    flag_values.unparse_flags()
+    flag_values(["prog", "--flagfile=configs/mobilenet_v2_tuned.flags", "--data_dir=d",
+                 "--workdir=w"])
+    config = tf_flags.train_config_from_flags()
+    assert (config.batch_size, config.head_units, config.learning_rate, config.weight_decay,
+            config.dropout) == (64, (512, 512, 512), 5e-4, 1e-3, (0.5, 0.5, 0.0))
