@@ -387,3 +387,47 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
         checkpoint=FLAGS.checkpoint, model_path=FLAGS.model_path, model_name=FLAGS.model_name,
         image_size=FLAGS.image_size, cache_image_size=FLAGS.cache_image_size,
         batch_size=FLAGS.batch_size, output=FLAGS.output)
+
+
+# --------------------------------------------------------------------------- epoch-time study
+@dataclasses.dataclass(frozen=True)
+class EpochStudyConfig:
+    """What ``epoch_study.run_study`` measures; see ``define_epoch_study_flags`` for meanings."""
+
+    output_dir: str = ""
+    models: tuple[str, ...] = ("levi_hassner", "resnet50", "mobilenet_v2")
+    steps: int = 20
+    warmup_steps: int = 3
+    batch_size: int = 64
+    image_size: int = 0  # 0: each architecture's default
+    precision: str = "auto"
+    jit_compile: str = "auto"
+    devices: tuple[str, ...] = ()  # empty: every CPU and GPU
+    full_epoch: bool = False
+    data_dir: str = ""  # "": in-memory batches (no input cost)
+    matmul_size: int = 4096
+
+
+def define_epoch_study_flags() -> None:
+    flags.DEFINE_string("output_dir", "", "Where epoch_time_study.md/.json (or traces) go.")
+    flags.DEFINE_list("models", ["levi_hassner", "resnet50", "mobilenet_v2"], "Architectures.")
+    flags.DEFINE_integer("steps", 20, "Timed training steps per architecture and device.")
+    flags.DEFINE_integer("warmup_steps", 3, "Untimed steps first (tracing, compilation).")
+    flags.DEFINE_integer("batch_size", 64, "Images per step.")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: each architecture's default.")
+    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                      "Compute precision; auto: bin/train's per-device choice.")
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the step.")
+    flags.DEFINE_list("devices", [], "Only devices whose name contains one of these (CPU, GPU:0).")
+    flags.DEFINE_bool("full_epoch", False, "Also time one real epoch to check the extrapolation.")
+    flags.DEFINE_string("data_dir", "", "Feed converted TFRecords instead of in-memory batches.")
+    flags.DEFINE_integer("matmul_size", 4096, "Side of the matrices of the matmul peak.")
+
+
+def epoch_study_config_from_flags() -> EpochStudyConfig:
+    return EpochStudyConfig(
+        output_dir=FLAGS.output_dir, models=tuple(FLAGS.models), steps=FLAGS.steps,
+        warmup_steps=FLAGS.warmup_steps, batch_size=FLAGS.batch_size,
+        image_size=FLAGS.image_size, precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
+        devices=tuple(FLAGS.devices), full_epoch=FLAGS.full_epoch, data_dir=FLAGS.data_dir,
+        matmul_size=FLAGS.matmul_size)

@@ -1,0 +1,42 @@
+"""bin/profile_run: profiler traces of the training step of each architecture, for TensorBoard."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import flags, profile
+from tfgender.cli import run_program
+
+flags.define_epoch_study_flags()
+
+USAGE = """Captures TensorBoard profiler traces of tfgender's training step (after warm-up)
+for each architecture on every visible device; view with the profile plugin.
+
+Usage: profile_run --output_dir=runs/profile [--models=mobilenet_v2] [--steps=5]
+       [--batch_size=64] [--image_size=224] [--precision=auto] [--jit_compile=auto]
+       (a whole training run: bin/train ... --profile_steps=START,END)
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        captured = profile.profile_training(flags.epoch_study_config_from_flags())
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for entry in captured:
+        mean = sum(entry["step_seconds"]) / len(entry["step_seconds"])
+        print(f"{entry['model']} on {entry['device']} ({entry['precision']}, XLA "
+              f"{'on' if entry['jit_compile'] else 'off'}): {mean * 1000:.1f} ms/step, "
+              f"trace in {entry['logdir']}")
+    print(f"view with: tensorboard --logdir {flags.FLAGS.output_dir}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/profile_run``."""
+    run_program(main, USAGE)

@@ -1,0 +1,60 @@
+"""Profiler traces of tfgender's training step, per architecture and device, for TensorBoard."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from tfgender import epoch_study
+
+
+def profile_training(config) -> list[dict]:
+    """Captures a profiler trace of ``config.steps`` training steps after warm-up.
+
+    Each step is its own ``tf.profiler.experimental.Trace`` with a step number, so
+    TensorBoard's profile plugin shows a step-time breakdown (input, compute, host).
+
+    Args:
+        config: a ``flags.EpochStudyConfig``; ``output_dir`` is the trace log directory.
+
+    Returns:
+        One entry per (device, model): ``{"model", "device", "logdir", "step_seconds"}``.
+
+    Raises:
+        ValueError: no output directory or no matching device.
+    """
+    if not config.output_dir:
+        raise ValueError("--output_dir is required: the traces are written there")
+    devices = epoch_study.list_devices(config.devices)
+    if not devices:
+        raise ValueError(f"no CPU/GPU device matches {list(config.devices)}")
+    captured = []
+    for device in devices:
+        for model_name in config.models:
+            runner = epoch_study.create_step_runner(
+                model_name, image_size=config.image_size, batch_size=config.batch_size,
+                precision_name=config.precision, jit_compile=config.jit_compile,
+                device=device.name)
+            iterator = runner.iterator(epoch_study.training_dataset(
+                config, runner.batch_size, runner.image_size))
+            runner.run(iterator, config.warmup_steps)  # tracing stays out of the profile
+            tag = device.name.rsplit("device:", 1)[-1].replace(":", "").lower()
+            logdir = os.path.join(config.output_dir, f"{model_name}-{tag}")
+            seconds = []
+            tf.profiler.experimental.start(logdir)
+            try:
+                for step in range(config.steps):
+                    start = time.perf_counter()
+                    with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+                        runner.run(iterator, 1)
+                    seconds.append(time.perf_counter() - start)
+            finally:
+                tf.profiler.experimental.stop()
+            logging.info("profile of %s on %s in %s", model_name, device.name, logdir)
+            captured.append({"model": model_name, "device": device.name, "logdir": logdir,
+                             "precision": runner.policy, "jit_compile": runner.jit_compile,
+                             "step_seconds": seconds})
+    return captured
