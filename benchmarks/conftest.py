@@ -105,3 +105,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         ratio = RESULTS[top] / RESULTS[bottom]
         verdict = "met" if ratio >= target else "NOT met"
         write(f"{name:<68} {ratio:8.1f}x  target >= {target:g}: {verdict}")
+
+
+# --------------------------------------------------------------------------- extra summaries
+# Terminal sections of other benchmark files: title -> a function returning the lines, called
+# once at the end of the session (so ratios see every result).
+SECTIONS: dict = {}
+
+
+class _SectionReporter:
+    """Prints ``SECTIONS`` after the input pipeline summary."""
+
+    def pytest_terminal_summary(self, terminalreporter):
+        for title, lines in SECTIONS.items():
+            terminalreporter.section(title)
+            for line in lines():
+                terminalreporter.write_line(line)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_SectionReporter(), "tfgender_bench_sections")

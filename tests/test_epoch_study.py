@@ -101,6 +101,14 @@ def test_tiny_study_writes_markdown_and_json(tmp_path, monkeypatch):
     assert "Extrapolation check" in markdown
 
 
+def test_study_can_feed_converted_records(tmp_path, sample_records, monkeypatch):
+    monkeypatch.setattr(epoch_study, "ADIENCE_IMAGES", 10)
+    report = epoch_study.run_study(_tiny(tmp_path, data_dir=sample_records, full_epoch=True))
+    (row,) = report["measured"]
+    assert row["input"] == "tfrecords" and row["full_epoch"]["steps"] == 4
+    assert "| tfgender (tfrecords) |" in (tmp_path / epoch_study.MARKDOWN_FILE).read_text()
+
+
 def test_study_rejects_unknown_models_and_devices(tmp_path):
     with pytest.raises(ValueError, match="unknown models"):
         epoch_study.run_study(_tiny(tmp_path, models=("vgg",)))

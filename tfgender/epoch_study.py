@@ -153,6 +153,9 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
                 else tf.distribute.get_strategy())
     previous = keras.mixed_precision.global_policy()
     keras.utils.set_random_seed(seed)
+    # As in train.py: a global TF seed of 0 breaks tf.data shuffles with tensor seeds, and
+    # all randomness here is explicit, so the global seed is cleared.
+    tf.random.set_seed(None)
     keras.mixed_precision.set_global_policy(policy)
     try:
         with strategy.scope():
