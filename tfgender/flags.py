@@ -431,3 +431,19 @@ def epoch_study_config_from_flags() -> EpochStudyConfig:
         image_size=FLAGS.image_size, precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
         devices=tuple(FLAGS.devices), full_epoch=FLAGS.full_epoch, data_dir=FLAGS.data_dir,
         matmul_size=FLAGS.matmul_size)
+
+
+# --------------------------------------------------------------------------- cross-validation
+def define_cross_validate_flags() -> None:
+    """Flags of ``bin/cross_validate`` beyond the training flags (``define_train_flags``)."""
+    flags.DEFINE_list("folds", [], "Held-out test folds to run, e.g. 0,1,2,3,4; empty: every "
+                      "fold of the dataset. Training always draws on all its folds.")
+    flags.DEFINE_bool("oversample", False, "Report Levi & Hassner's 10-crop oversampling on "
+                      "each test fold instead of the centre crop.")
+    flags.DEFINE_integer("eval_batch_size", 64, "Images per test-evaluation step.")
+
+
+def cross_validate_options_from_flags() -> dict:
+    """Keyword arguments of ``cross_validate.cross_validate`` beyond the TrainConfig."""
+    return {"folds": _ints(FLAGS.folds) or None, "oversample": FLAGS.oversample,
+            "eval_batch_size": FLAGS.eval_batch_size}

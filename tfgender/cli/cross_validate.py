@@ -1,0 +1,42 @@
+"""bin/cross_validate: Levi & Hassner's Adience protocol, one training run per held-out fold."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+
+from tfgender import cross_validate, evaluate, flags, predict, summaries, train
+from tfgender.cli import run_program
+
+flags.define_train_flags()
+flags.define_cross_validate_flags()
+
+USAGE = """Cross-validates over the Adience folds: for each test fold k, trains on the others
+except the validation fold k+1, tests the best model on fold k, and reports mean +- s.e.
+Rerunning skips finished folds and resumes an interrupted one.
+
+Usage: cross_validate --flagfile=configs/levi_hassner_adience.flags --data_dir=CONVERTED
+       --workdir=runs/cv [--folds=0,1,2,3,4] [--oversample]  (every bin/train flag works)
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flags.train_config_from_flags()
+    try:
+        results = cross_validate.cross_validate(
+            config, flags.FLAGS.workdir, **flags.cross_validate_options_from_flags())
+    except (cross_validate.CrossValidationError, train.TrainingError,
+            summaries.NonFiniteLossError, evaluate.EvaluationError, predict.ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"done: {len(results['folds'])} folds; results in "
+          f"{flags.FLAGS.workdir}/{cross_validate.RESULTS}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of ``bin/cross_validate``."""
+    run_program(main, USAGE)
