@@ -134,3 +134,19 @@ def test_bin_cross_validate_reports_an_error_without_folds(sample_records, tmp_p
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "error:" in proc.stderr and "at least 3" in proc.stderr
+
+
+def test_bin_cross_validate_runs_one_fold_with_train_flags(adience_records, tmp_path):
+    workdir = tmp_path / "cv"
+    proc = subprocess.run([CROSS_VALIDATE, f"--flagfile={SMOKE}", f"--data_dir={adience_records}",
+                           f"--workdir={workdir}", "--folds=3", "--image_size=40",
+                           "--cache_image_size=48", "--batch_size=4", "--epochs=1",
+                           "--steps_per_epoch=1", "--summary_images=0", "--head_units=16",
+                           "--dropout=0.1", "--eval_batch_size=8"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(workdir / "cross_validation.json"))
+    assert [r["fold"] for r in results["folds"]] == [3]
+    assert results["folds"][0]["train_folds"] == [0, 1, 2] and results["folds"][0]["val_fold"] == 4
+    assert results["config"]["batch_size"] == 4 and results["stderr"]["accuracy"] is None
+    assert "| mean ± s.e. |" in proc.stdout and "done: 1 folds" in proc.stdout
