@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -64,3 +66,43 @@ def task_dir(workdir: str, strategy: tf.distribute.Strategy) -> str:
         return workdir
     resolver = strategy.cluster_resolver
     return os.path.join(workdir, f".worker-{resolver.task_type}-{resolver.task_id}")
+
+
+def set_cpu_devices(num: int) -> None:
+    """Splits the host CPU into ``num`` logical devices (``num`` <= 1: leaves it alone).
+
+    MirroredStrategy then runs one replica per logical CPU: the way to exercise multi-replica
+    code paths (global-batch loss averaging, all-reduce) on a machine without GPUs.
+
+    Raises:
+        ValueError: TensorFlow's devices were initialised before with another layout.
+    """
+    if num <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == num:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num)])
+    except RuntimeError as err:
+        raise ValueError(f"cannot split the CPU into {num} logical devices: TensorFlow's "
+                         f"devices are already initialised in this process ({err})") from None
+    logging.info("CPU split into %d logical devices", num)
+
+
+def same_on_all_workers(strategy: tf.distribute.Strategy, value: int) -> bool:
+    """True when every worker passed the same ``value`` (one all-gather; every worker calls)."""
+    if strategy.extended._in_multi_worker_mode():  # noqa: SLF001  (no public query)
+        gathered = strategy.gather(strategy.run(lambda: tf.constant([value], tf.int64)), axis=0)
+        return bool(tf.reduce_all(gathered == value))
+    return True
+
+
+def weights_digest(variables) -> str:
+    """SHA-256 of the variables' values, in order: replicas and workers in sync agree on it."""
+    digest = hashlib.sha256()
+    for variable in variables:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()

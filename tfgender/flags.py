@@ -166,6 +166,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     distribution: str = "auto"
+    num_cpu_devices: int = 0  # >1: split the CPU into logical devices (mirrored replicas)
     data_service_address: str = ""
     early_stopping_patience: int = 0
     early_stopping_metric: str = "auc"
@@ -234,6 +235,9 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
                       "tf.distribute strategy; auto: multi_worker when TF_CONFIG names "
                       "several workers, mirrored with several GPUs, else default.")
+    flags.DEFINE_integer("num_cpu_devices", 0,
+                         "Split the CPU into this many logical devices, so --distribution="
+                         "mirrored trains that many replicas on one host; 0: leave as is.")
     flags.DEFINE_string("data_service_address", "",
                         "Read training data through a tf.data service dispatcher "
                         "(grpc://host:port), see bin/data_service.")
@@ -280,6 +284,7 @@ def train_config_from_flags() -> TrainConfig:
         cache=FLAGS.cache, shuffle_buffer=FLAGS.shuffle_buffer, precision=FLAGS.precision,
         jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
         seed=FLAGS.seed, deterministic=FLAGS.deterministic, distribution=FLAGS.distribution,
+        num_cpu_devices=FLAGS.num_cpu_devices,
         data_service_address=FLAGS.data_service_address,
         early_stopping_patience=FLAGS.early_stopping_patience,
         early_stopping_metric=FLAGS.early_stopping_metric,
@@ -431,6 +436,42 @@ def epoch_study_config_from_flags() -> EpochStudyConfig:
         image_size=FLAGS.image_size, precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
         devices=tuple(FLAGS.devices), full_epoch=FLAGS.full_epoch, data_dir=FLAGS.data_dir,
         matmul_size=FLAGS.matmul_size)
+
+
+# --------------------------------------------------------------------------- tf.data service
+DATA_SERVICE_ROLES = ("dispatcher", "worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataServiceConfig:
+    """What ``data_service.serve`` starts; see ``define_data_service_flags`` for meanings."""
+
+    role: str
+    port: int = 0  # 0: any free port (printed at start)
+    dispatcher_address: str = ""  # workers only: host:port of the dispatcher
+    worker_address: str = ""  # workers only: host[:port] clients connect to; "": this host's name
+    journal_dir: str = ""  # dispatcher only: journal state here to survive a restart
+
+
+def define_data_service_flags() -> None:
+    flags.DEFINE_enum("role", None, DATA_SERVICE_ROLES,
+                      "dispatcher: the one coordinator; worker: reads and decodes for it.")
+    flags.DEFINE_integer("port", 0, "Port to serve on; 0: any free port (printed).")
+    flags.DEFINE_string("dispatcher_address", "",
+                        "Workers: the dispatcher's host:port (a grpc:// prefix is accepted).")
+    flags.DEFINE_string("worker_address", "",
+                        "Workers: the host (or host:port) trainers use to reach this worker; "
+                        "default: this machine's host name and --port.")
+    flags.DEFINE_string("journal_dir", "",
+                        "Dispatcher: journal its state here (fault-tolerant mode), so a "
+                        "restarted dispatcher keeps its workers and jobs.")
+    flags.mark_flag_as_required("role")
+
+
+def data_service_config_from_flags() -> DataServiceConfig:
+    return DataServiceConfig(
+        role=FLAGS.role, port=FLAGS.port, dispatcher_address=FLAGS.dispatcher_address,
+        worker_address=FLAGS.worker_address, journal_dir=FLAGS.journal_dir)
 
 
 # --------------------------------------------------------------------------- cross-validation

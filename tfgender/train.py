@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 
@@ -131,14 +132,16 @@ def _build(config, setup: Setup, strategy):
         # Built over every variable that may ever train, so unfreezing the base later
         # finds its optimizer slots (and a checkpoint restores them).
         optimizer.build(model.trainable_variables)
-        state = {
-            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "best_metric": tf.Variable(np.nan, dtype=tf.float64, trainable=False),
-            "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
-            # Consecutive and total steps whose loss was not finite (skipped updates).
-            "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
-        }
+    # Outside the scope on purpose: plain variables (every replica/worker updates its copy
+    # identically in cross-replica context) convert with int()/float(); mirrored ones do not.
+    state = {
+        "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "best_metric": tf.Variable(np.nan, dtype=tf.float64, trainable=False),
+        "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
+        # Consecutive and total steps whose loss was not finite (skipped updates).
+        "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
+    }
     return model, optimizer, schedule, state
 
 
@@ -210,8 +213,30 @@ def train_and_evaluate(config, workdir: str) -> dict:
         The run summary (also written to ``workdir/summary.json``).
 
     Raises:
-        TrainingError: bad configuration, or a loss that stays non-finite.
+        TrainingError: bad configuration, a loss that stays non-finite, or a lost peer
+            worker or tf.data service.
     """
+    try:
+        return _train_and_evaluate(config, workdir)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+        # A peer worker (or the tf.data service) died or hung: collectives abort with this.
+        # Graph errors start with "Graph execution error:" and the Python trace of the op.
+        lines = [line.strip() for line in (err.message or "").splitlines()
+                 if line.strip() and not line.startswith((" ", "\t", "Graph execution error",
+                                                          "Detected at node"))]
+        reason = re.sub(r"{{.*?}}\s*", "", lines[0] if lines else type(err).__name__)[:300]
+        raise TrainingError(f"lost contact with a peer worker or the tf.data service "
+                            f"({type(err).__name__}: {reason}); the checkpoints in the workdir "
+                            "are kept: restart every worker with the same command to resume"
+                            ) from err
+
+
+def _train_and_evaluate(config, workdir: str) -> dict:
+    # Before anything initialises TensorFlow's devices (resolve_setup lists them).
+    try:
+        distribute.set_cpu_devices(config.num_cpu_devices)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
     setup = resolve_setup(config)
     keras.utils.set_random_seed(config.seed)
     # All randomness here is explicit: Keras seed generators (initialisation, dropout),
@@ -225,6 +250,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     strategy = distribute.create_strategy(config.distribution)
     out_dir = distribute.task_dir(workdir, strategy)
     chief = distribute.is_chief(strategy)
+    if not chief:  # a crashed run's leftovers: this worker resumes from the chief's checkpoints
+        shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir, exist_ok=True)
 
     model, optimizer, schedule, state = _build(config, setup, strategy)
@@ -232,14 +259,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                      seed_states=_seed_generator_states(model), **state)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_DIR),
                                          max_to_keep=config.keep_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("Resumed from step %d (%s)", int(state["step"]), manager.latest_checkpoint)
+    # Every worker restores the chief's checkpoint (other workers only write throwaway ones),
+    # so the workdir must be on storage all workers share.
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("Resumed from step %d (%s)", int(state["step"]), latest)
         print(f"Resumed from step {int(state['step'])}", flush=True)
     elif config.init_checkpoint:
         _restore_init_checkpoint(model, config.init_checkpoint)
     start_step = int(state["step"])
-    resumed_from = start_step if manager.latest_checkpoint else None
+    if not distribute.same_on_all_workers(strategy, start_step):
+        raise TrainingError(f"this worker starts at step {start_step} but another does not: "
+                            f"every worker must see the chief's {workdir}/{CHECKPOINT_DIR} "
+                            "(put --workdir on shared storage)")
+    resumed_from = start_step if latest else None
     history_path = os.path.join(out_dir, HISTORY_FILE)
     history = json.load(open(history_path)) if resumed_from and os.path.exists(
         history_path) else []
@@ -268,7 +302,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
             # New trainable variables: a new step function (and a fresh trace).
             train_step, train_metrics = make_train_step(model, optimizer, strategy, config,
                                                         setup, state)
-        if chief and step == 0 and config.summary_images:
+        # Every worker takes the batch (a distributed iterator runs collectives); only the
+        # chief's writer is real.
+        if step == 0 and config.summary_images:
             summaries.write_augmented_images(writers["train"], eval_ds, config, setup)
         for metric in train_metrics.values():
             metric.reset_state()
@@ -341,8 +377,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
         "best": {"metric": config.early_stopping_metric, "value": best_metric},
         "epoch_seconds": epoch_times, "images_per_second": images_per_second,
         "non_finite_steps": int(state["non_finite_total"]),
+        "weights_sha256": distribute.weights_digest(model.weights),
         "config": dataclasses.asdict(config),
     }
+    # Logged by every worker: synchronous replicas must agree on it.
+    logging.info("final weights sha256 %s", summary["weights_sha256"])
     if chief:
         summaries.write_final_hparams_metrics(writers, summary)
         _write_json(os.path.join(out_dir, SUMMARY_FILE), summary)
