@@ -120,7 +120,7 @@ def test_cache_modes_give_identical_images(utk, tmp_path):
 
 
 def test_auto_cache_decides_from_record_counts(utk, tmp_path, caplog):
-    caplog.set_level("INFO")
+    caplog.set_level("INFO", logger="absl")  # absl flag parsing may have raised its level
     cache_dir = os.path.join(utk, ip.AUTO_CACHE_DIR)
     list(ip.create_dataset(utk, split="val", batch_size=64, image_size=SIZE, training=False,
                            cache="auto", ram_budget_gb=1.0))

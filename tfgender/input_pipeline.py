@@ -37,6 +37,25 @@ def _epoch_seed(seed: int, epoch):
     return seed * mul_seed + epoch * mul_epoch + offset
 
 
+def _without_global_seed(build):
+    """Calls ``build()`` with TF's global seed cleared, then restores it.
+
+    The epoch seeds are explicit, so the global seed must not matter; but with a global seed
+    of 0 (``keras.utils.set_random_seed(0)``) tf.data compares the (global, op) seed pair to
+    (0, 0) in Python, which fails for a tensor op seed.
+    """
+    from tensorflow.python.eager import context  # noqa: PLC0415  (no public getter)
+
+    saved = context.global_seed()
+    if saved is None:
+        return build()
+    tf.random.set_seed(None)
+    try:
+        return build()
+    finally:
+        tf.random.set_seed(saved)
+
+
 def _as_list(value) -> list | None:
     if value is None:
         return None
@@ -383,7 +402,8 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
             return shuffled.batch(batch_size, drop_remainder=drop_remainder)
 
         stop = num_epochs if num_epochs is not None else 2**62
-        dataset = tf.data.Dataset.range(start_epoch, stop).flat_map(epoch)
+        dataset = _without_global_seed(
+            lambda: tf.data.Dataset.range(start_epoch, stop).flat_map(epoch))
     else:
         # 6'. Evaluation: one pass in file order, by default keeping the last partial batch.
         dataset = base.batch(batch_size, drop_remainder=drop_remainder)
