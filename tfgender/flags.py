@@ -7,12 +7,33 @@ and one ``*_config_from_flags()`` in ``main``, then passes the config to the lib
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from absl import flags
 
 FLAGS = flags.FLAGS
 
 SOURCES = ("adience", "celeba", "utkface")
+
+
+def _config_from_flags(cls, **overrides):
+    """Builds the dataclass ``cls`` from the flags named like its fields.
+
+    List flags become tuples of the field's element type (``tuple[int, ...]`` -> ints), so
+    every config field has exactly one flag and no field can be forgotten in a hand-written
+    mapping. ``overrides`` supply fields that are not read from a flag of the same name.
+    """
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name in overrides:
+            continue
+        value = FLAGS[field.name].value
+        if typing.get_origin(hints[field.name]) is tuple:
+            element = typing.get_args(hints[field.name])[0]
+            value = tuple(element(v) for v in value)
+        values[field.name] = value
+    return cls(**values, **overrides)
 
 
 # --------------------------------------------------------------------------- sample data
@@ -45,10 +66,7 @@ def define_sample_data_flags() -> None:
 
 
 def sample_data_config_from_flags() -> SampleDataConfig:
-    return SampleDataConfig(
-        format=FLAGS.format, out_dir=FLAGS.out_dir, num_images=FLAGS.num_images,
-        image_size=FLAGS.image_size, seed=FLAGS.seed, adience_folds=FLAGS.adience_folds,
-        jpeg_quality=FLAGS.jpeg_quality)
+    return _config_from_flags(SampleDataConfig)
 
 
 # --------------------------------------------------------------------------- conversion
@@ -108,17 +126,7 @@ def define_convert_flags() -> None:
 
 
 def convert_config_from_flags() -> ConvertConfig:
-    return ConvertConfig(
-        source=FLAGS.source, data_dir=FLAGS.data_dir, out_dir=FLAGS.out_dir,
-        image_size=FLAGS.image_size, jpeg_quality=FLAGS.jpeg_quality,
-        shard_size_mb=FLAGS.shard_size_mb, num_shards=FLAGS.num_shards,
-        num_workers=FLAGS.num_workers, val_fraction=FLAGS.val_fraction,
-        test_fraction=FLAGS.test_fraction, split_seed=FLAGS.split_seed,
-        adience_frontal=FLAGS.adience_frontal, adience_image_set=FLAGS.adience_image_set,
-        celeba_attributes=tuple(FLAGS.celeba_attributes),
-        max_image_pixels=FLAGS.max_image_pixels,
-        max_skipped_fraction=FLAGS.max_skipped_fraction, overwrite=FLAGS.overwrite,
-        progress=FLAGS.progress)
+    return _config_from_flags(ConvertConfig)
 
 
 # --------------------------------------------------------------------------- training
@@ -260,38 +268,8 @@ def _ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _floats(values) -> tuple[float, ...]:
-    return tuple(float(v) for v in values)
-
-
 def train_config_from_flags() -> TrainConfig:
-    return TrainConfig(
-        data_dir=FLAGS.data_dir, model=FLAGS.model, image_size=FLAGS.image_size,
-        cache_image_size=FLAGS.cache_image_size, train_split=FLAGS.train_split,
-        eval_split=FLAGS.eval_split, train_folds=_ints(FLAGS.train_folds),
-        eval_folds=_ints(FLAGS.eval_folds), batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
-        steps_per_epoch=FLAGS.steps_per_epoch, learning_rate=FLAGS.learning_rate,
-        optimizer=FLAGS.optimizer, momentum=FLAGS.momentum, schedule=FLAGS.schedule,
-        warmup_epochs=FLAGS.warmup_epochs, decay_epochs=FLAGS.decay_epochs,
-        decay_rate=FLAGS.decay_rate, weight_decay=FLAGS.weight_decay,
-        decoupled_weight_decay=FLAGS.decoupled_weight_decay,
-        head_units=_ints(FLAGS.head_units), dropout=_floats(FLAGS.dropout),
-        activation=FLAGS.activation, weights=FLAGS.weights, freeze_base=FLAGS.freeze_base,
-        freeze_base_epochs=FLAGS.freeze_base_epochs,
-        fine_tune_learning_rate=FLAGS.fine_tune_learning_rate,
-        init_checkpoint=FLAGS.init_checkpoint, flip=FLAGS.flip, max_rotation=FLAGS.max_rotation,
-        brightness=_floats(FLAGS.brightness), crop_scale=_floats(FLAGS.crop_scale),
-        cache=FLAGS.cache, shuffle_buffer=FLAGS.shuffle_buffer, precision=FLAGS.precision,
-        jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
-        seed=FLAGS.seed, deterministic=FLAGS.deterministic, distribution=FLAGS.distribution,
-        num_cpu_devices=FLAGS.num_cpu_devices,
-        data_service_address=FLAGS.data_service_address,
-        early_stopping_patience=FLAGS.early_stopping_patience,
-        early_stopping_metric=FLAGS.early_stopping_metric,
-        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-        keep_checkpoints=FLAGS.keep_checkpoints, max_non_finite_steps=FLAGS.max_non_finite_steps,
-        profile_steps=_ints(FLAGS.profile_steps), summary_images=FLAGS.summary_images,
-        progress=FLAGS.progress)
+    return _config_from_flags(TrainConfig)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -343,12 +321,7 @@ def define_evaluate_flags() -> None:
 
 def evaluate_config_from_flags() -> EvaluateConfig:
     folds = tuple(int(f) for f in FLAGS.folds) or ((FLAGS.fold,) if FLAGS.fold >= 0 else ())
-    return EvaluateConfig(
-        data_dir=FLAGS.data_dir, workdir=FLAGS.workdir, checkpoint=FLAGS.checkpoint,
-        model_path=FLAGS.model_path, model_name=FLAGS.model_name, image_size=FLAGS.image_size,
-        cache_image_size=FLAGS.cache_image_size, split=FLAGS.split, folds=folds,
-        oversample=FLAGS.oversample, batch_size=FLAGS.batch_size,
-        output_json=FLAGS.output_json, summary_dir=FLAGS.summary_dir)
+    return _config_from_flags(EvaluateConfig, folds=folds)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -387,11 +360,8 @@ def define_predict_flags() -> None:
 
 
 def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
-    return PredictConfig(
-        inputs=tuple(FLAGS.inputs) + tuple(extra_inputs), workdir=FLAGS.workdir,
-        checkpoint=FLAGS.checkpoint, model_path=FLAGS.model_path, model_name=FLAGS.model_name,
-        image_size=FLAGS.image_size, cache_image_size=FLAGS.cache_image_size,
-        batch_size=FLAGS.batch_size, output=FLAGS.output)
+    return _config_from_flags(PredictConfig,
+                              inputs=tuple(FLAGS.inputs) + tuple(extra_inputs))
 
 
 # --------------------------------------------------------------------------- epoch-time study
@@ -430,12 +400,7 @@ def define_epoch_study_flags() -> None:
 
 
 def epoch_study_config_from_flags() -> EpochStudyConfig:
-    return EpochStudyConfig(
-        output_dir=FLAGS.output_dir, models=tuple(FLAGS.models), steps=FLAGS.steps,
-        warmup_steps=FLAGS.warmup_steps, batch_size=FLAGS.batch_size,
-        image_size=FLAGS.image_size, precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
-        devices=tuple(FLAGS.devices), full_epoch=FLAGS.full_epoch, data_dir=FLAGS.data_dir,
-        matmul_size=FLAGS.matmul_size)
+    return _config_from_flags(EpochStudyConfig)
 
 
 # --------------------------------------------------------------------------- tf.data service
@@ -469,9 +434,7 @@ def define_data_service_flags() -> None:
 
 
 def data_service_config_from_flags() -> DataServiceConfig:
-    return DataServiceConfig(
-        role=FLAGS.role, port=FLAGS.port, dispatcher_address=FLAGS.dispatcher_address,
-        worker_address=FLAGS.worker_address, journal_dir=FLAGS.journal_dir)
+    return _config_from_flags(DataServiceConfig)
 
 
 # --------------------------------------------------------------------------- cross-validation
