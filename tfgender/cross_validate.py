@@ -14,6 +14,7 @@ from absl import logging
 from tfgender import evaluate as evaluate_lib
 from tfgender import train
 from tfgender.data import convert
+from tfgender.files import write_json_atomic
 from tfgender.flags import EvaluateConfig
 
 TEST_METRICS = "test_metrics.json"
@@ -75,13 +76,6 @@ def mean_and_stderr(values) -> tuple[float | None, float | None]:
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
 
 
-def _write_json(path: str, payload) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)  # atomic: an existing file always means a finished fold
-
-
 def _run_fold(train_config, fold_dir: str, plan: dict, oversample: bool,
               eval_batch_size: int) -> dict:
     """Trains (or resumes) one round and evaluates its best model on the test fold."""
@@ -95,7 +89,7 @@ def _run_fold(train_config, fold_dir: str, plan: dict, oversample: bool,
     metrics.update(fold=plan["test_fold"], train_folds=list(plan["train_folds"]),
                    val_fold=plan["val_fold"], steps=summary["steps"],
                    best_val=summary["best"], slices=result["slices"])
-    _write_json(os.path.join(fold_dir, TEST_METRICS), metrics)
+    write_json_atomic(os.path.join(fold_dir, TEST_METRICS), metrics)
     # Each round builds a fresh model; free the previous one's graph and memory.
     keras.utils.clear_session()
     return metrics
@@ -176,7 +170,7 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
                "model": train_config.model, "data_dir": train_config.data_dir,
                "config": dataclasses.asdict(train_config)}
     results["table"] = markdown_table(results)
-    _write_json(os.path.join(workdir, RESULTS), results)
+    write_json_atomic(os.path.join(workdir, RESULTS), results)
     print(results["table"], flush=True)
     return results
 

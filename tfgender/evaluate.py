@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -12,6 +11,7 @@ from absl import logging
 
 from tfgender import input_pipeline, precision, predict
 from tfgender.data import convert, utkface
+from tfgender.files import write_json_atomic
 
 # keras.losses.binary_crossentropy's clipping of probabilities, so a confident mistake costs
 # a finite loss and the figure matches Keras' own on probabilities.
@@ -287,9 +287,7 @@ def evaluate(config) -> dict:
                                     if summary_dir else "")
     if output:
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        with open(output + ".tmp", "w") as f:
-            json.dump(result, f, indent=2, sort_keys=True)
-        os.replace(output + ".tmp", output)
+        write_json_atomic(output, result)
         logging.info("metrics written to %s", output)
     result["output_json"] = output
     return result

@@ -26,6 +26,7 @@ from absl import logging
 
 from tfgender import augment, distribute, input_pipeline, models, optim, precision, summaries
 from tfgender import progress as progress_lib
+from tfgender.files import write_json_atomic
 from tfgender.train_steps import make_eval_step, make_train_step
 
 CHECKPOINT_DIR = "checkpoints"
@@ -194,13 +195,6 @@ def _better(metric: str, value: float, best: float) -> bool:
     return value < best if metric == "loss" else value > best
 
 
-def _write_json(path: str, payload) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
-
-
 def train_and_evaluate(config, workdir: str) -> dict:
     """Trains ``config.model`` on ``config.data_dir``, evaluating after every epoch.
 
@@ -358,7 +352,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                         "train": train_result, "eval": eval_result})
         manager.save(checkpoint_number=step)
         if chief:
-            _write_json(history_path, history)
+            write_json_atomic(history_path, history)
         logging.info("epoch %d: train %s eval %s", epoch + 1, train_result, eval_result)
         print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
               f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
@@ -384,7 +378,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     logging.info("final weights sha256 %s", summary["weights_sha256"])
     if chief:
         summaries.write_final_hparams_metrics(writers, summary)
-        _write_json(os.path.join(out_dir, SUMMARY_FILE), summary)
+        write_json_atomic(os.path.join(out_dir, SUMMARY_FILE), summary)
     else:
         shutil.rmtree(out_dir, ignore_errors=True)
     return summary

@@ -37,6 +37,7 @@ import pandas as pd
 from tfgender import progress as progress_lib
 from tfgender.data import image_check, readers, splits
 from tfgender.data import records as rec
+from tfgender.files import write_json_atomic
 
 MANIFEST = "manifest.json"
 PROGRESS_DIR = ".progress"
@@ -117,12 +118,12 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
             num = max(1, math.ceil(est / (config.shard_size_mb * 1e6)))
         num = max(1, min(num, len(part)))
         rows = part[["path", "label", "group", "fold", "split", "age"]].to_dict("records")
+        split = str(rows[0]["split"])  # every row of a record set shares its split and fold
+        fold = int(rows[0]["fold"]) if config.source == "adience" else -1
         for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
-            first = part.iloc[0]
             tasks.append(ShardTask(
-                name=rec.shard_name(set_name, index, num), set_name=set_name,
-                split=str(first["split"]), fold=int(first["fold"]) if config.source == "adience"
-                else -1, rows=tuple(rows[i] for i in chunk)))
+                name=rec.shard_name(set_name, index, num), set_name=set_name, split=split,
+                fold=fold, rows=tuple(rows[i] for i in chunk)))
     return sorted(tasks, key=lambda t: t.name)
 
 
@@ -133,16 +134,6 @@ def _fingerprint(config, tasks: list[ShardTask]) -> str:
     payload = json.dumps({"config": fields, "shards": [
         [t.name, [r["path"] for r in t.rows]] for t in tasks]}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _write_json_atomic(path: str, payload: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _remove_outputs(out_dir: str) -> None:
@@ -180,7 +171,7 @@ def _prepare_out_dir(config, fingerprint: str) -> bool:
                 "replace the conversion there, or choose another directory")
         _remove_outputs(out_dir)
     os.makedirs(os.path.join(out_dir, PROGRESS_DIR), exist_ok=True)
-    _write_json_atomic(plan_path, {"fingerprint": fingerprint})
+    write_json_atomic(plan_path, {"fingerprint": fingerprint})
     return False
 
 
@@ -278,7 +269,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
     os.replace(tmp, final)
     result = {"file": task.name, "split": task.split, "fold": task.fold, "num_records": num,
               "sha256": _file_sha256(final), "skipped": skipped, "labels": dict(labels)}
-    _write_json_atomic(os.path.join(config.out_dir, PROGRESS_DIR, task.name + ".json"), result)
+    write_json_atomic(os.path.join(config.out_dir, PROGRESS_DIR, task.name + ".json"), result)
     return result
 
 
@@ -365,7 +356,7 @@ def convert(config) -> dict:
                    for r in shard_results],
         "skipped": skipped,
     }
-    _write_json_atomic(os.path.join(config.out_dir, MANIFEST), manifest)
+    write_json_atomic(os.path.join(config.out_dir, MANIFEST), manifest)
     shutil.rmtree(os.path.join(config.out_dir, PROGRESS_DIR), ignore_errors=True)
     dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(result.dropped.items()))
     print(f"converted {num_records:,}, skipped {len(skipped):,} of {result.rows_read:,} rows read"
