@@ -10,6 +10,7 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hp
 
 from tfgender import augment
+from tfgender.train_steps import make_augment_fn
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
 
@@ -63,11 +64,7 @@ def write_augmented_images(writer, dataset, config, setup) -> None:
     if hasattr(images, "values"):  # a PerReplica value: take the first replica's batch
         images = images.values[0]
     images = images[: config.summary_images]
-    out = augment.augment_batch(
-        images, augment.make_step_seed(config.seed, 0), output_size=setup.image_size,
-        flip=config.flip, max_rotation_degrees=config.max_rotation,
-        brightness_range=tuple(config.brightness) if config.brightness else None,
-        crop_scale=tuple(config.crop_scale) if config.crop_scale else None)
+    out = make_augment_fn(config, setup)(images, augment.make_step_seed(config.seed, 0))
     with writer.as_default():
         tf.summary.image("train/augmented_inputs", out / 255.0, step=0,
                          max_outputs=config.summary_images)

@@ -29,6 +29,16 @@ def _per_example_loss(labels, logits):
                                                    logits=tf.cast(logits, tf.float32))[:, 0]
 
 
+def make_augment_fn(config, setup, dtype=tf.float32):
+    """Returns ``fn(images, seed)``: the run's training augmentation (flip, crop, rotation,
+    brightness, resize to the model size), the one the step applies and TensorBoard shows."""
+    return functools.partial(
+        augment.augment_batch, output_size=setup.image_size, flip=config.flip,
+        max_rotation_degrees=config.max_rotation,
+        brightness_range=tuple(config.brightness) if config.brightness else None,
+        crop_scale=tuple(config.crop_scale) if config.crop_scale else None, dtype=dtype)
+
+
 def make_train_step(model, optimizer, strategy, config, setup, state):
     """Builds ``train_steps(iterator, num_steps)``: ``num_steps`` updates in one call.
 
@@ -43,12 +53,7 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     global_batch = config.batch_size
     variables = model.trainable_variables
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    augment_fn = functools.partial(
-        augment.augment_batch, output_size=setup.image_size, flip=config.flip,
-        max_rotation_degrees=config.max_rotation,
-        brightness_range=tuple(config.brightness) if config.brightness else None,
-        crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
-        dtype=compute_dtype)
+    augment_fn = make_augment_fn(config, setup, dtype=compute_dtype)
     if not setup.jit_compile:
         # The gather resample is XLA-safe and several times faster compiled, even when the
         # model itself runs in oneDNN graph mode (XLA made CPU model steps slower).
