@@ -157,6 +157,7 @@ def attach_head(
     image_size: int,
     *,
     name: str,
+    weights_path: str | None = None,
     freeze_base: bool,
     head_units: Sequence[int],
     dropout: Sequence[float],
@@ -173,6 +174,8 @@ def attach_head(
         base: A model from ``(size, size, 3)`` images to ``(batch, features)``.
         image_size: Input side in pixels.
         name: Name of the returned model.
+        weights_path: Weights file loaded into ``base`` first (see ``resolve_base_weights``);
+            None keeps the random initialisation.
         freeze_base: Sets ``base.trainable = False`` when True.
         head_units: See ``add_dense_head``.
         dropout: See ``add_dense_head``.
@@ -187,6 +190,8 @@ def attach_head(
     """
     if base.name != BASE_LAYER:
         raise ValueError(f"the base model must be named {BASE_LAYER!r}, got {base.name!r}")
+    if weights_path is not None:
+        base.load_weights(weights_path)
     base.trainable = not freeze_base
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     logits = add_dense_head(

@@ -98,12 +98,11 @@ def build_mobilenet_v2(
         pooling="avg",
         name=BASE_LAYER,
     )
-    if path is not None:
-        base.load_weights(path)
     return attach_head(
         base,
         image_size,
         name="mobilenet_v2",
+        weights_path=path,
         freeze_base=freeze_base,
         head_units=head_units,
         dropout=dropout,

@@ -61,12 +61,11 @@ def build_resnet50(
         pooling="avg",
         name=BASE_LAYER,
     )
-    if path is not None:
-        base.load_weights(path)
     return attach_head(
         base,
         image_size,
         name="resnet50",
+        weights_path=path,
         freeze_base=freeze_base,
         head_units=head_units,
         dropout=dropout,
