@@ -85,6 +85,7 @@ class ConvertConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     split_seed: int = 0
+    num_folds: int = 0  # >0: k grouped folds for sources without them (UTKFace, CelebA)
     adience_frontal: bool = False
     adience_image_set: str = "aligned"
     celeba_attributes: tuple[str, ...] = ()
@@ -110,6 +111,10 @@ def define_convert_flags() -> None:
     flags.DEFINE_float("test_fraction", 0.2,
                        "Sources without a split: fraction of groups for test.")
     flags.DEFINE_integer("split_seed", 0, "Seed of the deterministic grouped split.")
+    flags.DEFINE_integer("num_folds", 0,
+                         "Sources without folds (UTKFace, CelebA): write k subject-exclusive "
+                         "folds instead of train/val/test splits, for bin/cross_validate. "
+                         "0 keeps the split.")
     flags.DEFINE_bool("adience_frontal", False, "Read fold_frontal_N_data.txt files.")
     flags.DEFINE_enum("adience_image_set", "aligned", ["aligned", "faces"],
                       "Adience image set: aligned (landmark_aligned_face) or faces "
