@@ -61,17 +61,51 @@ def test_random_flip_gives_input_or_mirror(images):
     assert any(flipped) and any(kept)  # deterministic for this seed
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("implementation", augment.IMPLEMENTATIONS)
-def test_positive_90_degrees_matches_np_rot90(implementation):
+def test_positive_90_degrees_matches_np_rot90(implementation, interpolation):
     # Asymmetric: a bright bar along the top and a dot near the left edge.
     image = np.zeros((S, S, 3), np.uint8)
     image[1, 3:20] = [255, 0, 0]
     image[10, 2] = [0, 255, 0]
     image += np.arange(S, dtype=np.uint8)[:, None, None]  # rows differ from columns
     out = augment.resample(tf.constant(image[None]), _transforms(1, S, angle=math.pi / 2), S,
-                           implementation=implementation)
+                           implementation=implementation, interpolation=interpolation)
     np.testing.assert_allclose(out.numpy()[0], np.rot90(image, k=1).astype(np.float32),
                                atol=1e-3)
+
+
+def test_nearest_gather_matches_projective_nearest(images):
+    rng = np.random.default_rng(3)
+    transforms = augment.affine_transforms(
+        output_size=S, center=tf.constant(rng.uniform(12, 20, (4, 2)), tf.float32),
+        side=tf.fill([4], float(S)), angle=tf.constant(rng.uniform(-0.3, 0.3, 4), tf.float32),
+        flip=tf.constant([1.0, -1.0, 1.0, -1.0]))
+    gather = augment.resample(images, transforms, S, interpolation="nearest").numpy()
+    projective = augment.resample(images, transforms, S, implementation="projective",
+                                  interpolation="nearest").numpy()
+    # Every output is an input pixel value (no blending) ...
+    source_values = set(images.numpy().reshape(-1).tolist())
+    assert set(gather.reshape(-1).tolist()) <= source_values
+    # ... the same one TF's own nearest transform picks, but for rare exact ties at x.5.
+    assert np.mean(np.any(gather != projective, axis=-1)) < 0.01
+
+
+def test_auto_interpolation_is_nearest_at_the_same_scale_and_bilinear_when_resizing(images):
+    seed = tf.constant([7, 1])
+    rotate = dict(output_size=24, max_rotation_degrees=30.0)
+    np.testing.assert_array_equal(_plain(images, seed, **rotate).numpy(),
+                                  _plain(images, seed, interpolation="nearest", **rotate).numpy())
+    assert not np.array_equal(_plain(images, seed, **rotate).numpy(),
+                              _plain(images, seed, interpolation="bilinear", **rotate).numpy())
+    resize = dict(output_size=24, max_rotation_degrees=30.0, crop_scale=(0.6, 0.9))
+    np.testing.assert_array_equal(_plain(images, seed, **resize).numpy(),
+                                  _plain(images, seed, interpolation="bilinear", **resize).numpy())
+
+
+def test_unknown_interpolation(images):
+    with pytest.raises(ValueError, match="interpolation"):
+        _plain(images, tf.constant([0, 0]), interpolation="bicubic")
 
 
 def test_lh_crop_is_an_integer_slice_of_the_input(images):

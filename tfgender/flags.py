@@ -171,6 +171,7 @@ class TrainConfig:
     max_rotation: float = 15.0
     brightness: tuple[float, ...] = (0.8, 1.2)
     crop_scale: tuple[float, ...] = ()
+    augment_interpolation: str = "auto"
     cache: str = "auto"
     shuffle_buffer: int = 10_000
     precision: str = "auto"
@@ -234,6 +235,9 @@ def define_train_flags() -> None:
     flags.DEFINE_list("crop_scale", [],
                       "Scale-jitter crop side range as fractions, e.g. 0.8,1.0; empty: a "
                       "random crop of the model size from the cached image.")
+    flags.DEFINE_enum("augment_interpolation", "auto", ["auto", "bilinear", "nearest"],
+                      "Resampling of the augmentation: auto is nearest when the image keeps its "
+                      "scale (flip, crop, rotation) and bilinear when crop_scale resizes it.")
     flags.DEFINE_string("cache", "auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
     flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (records).")
     flags.DEFINE_enum("precision", "auto",

@@ -36,7 +36,8 @@ def make_augment_fn(config, setup, dtype=tf.float32):
         augment.augment_batch, output_size=setup.image_size, flip=config.flip,
         max_rotation_degrees=config.max_rotation,
         brightness_range=tuple(config.brightness) if config.brightness else None,
-        crop_scale=tuple(config.crop_scale) if config.crop_scale else None, dtype=dtype)
+        crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
+        interpolation=config.augment_interpolation, dtype=dtype)
 
 
 def make_train_step(model, optimizer, strategy, config, setup, state):
