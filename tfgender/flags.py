@@ -460,3 +460,31 @@ def cross_validate_options_from_flags() -> dict:
     """Keyword arguments of ``cross_validate.cross_validate`` beyond the TrainConfig."""
     return {"folds": _ints(FLAGS.folds) or None, "oversample": FLAGS.oversample,
             "eval_batch_size": FLAGS.eval_batch_size}
+
+
+# --------------------------------------------------------------------------- sweep
+def define_sweep_flags() -> None:
+    """Flags of ``bin/sweep`` beyond the training flags (``define_train_flags``)."""
+    flags.DEFINE_multi_string(
+        "param", [], "A training flag to search over, repeatable: NAME=V1,V2 (grid values or "
+        "random choices); list flags separate values with ';' and elements with ',' or '/' "
+        "(head_units=512/512/512;1024/512/256); random search also takes "
+        "NAME=uniform:LOW:HIGH or NAME=loguniform:LOW:HIGH.")
+    flags.DEFINE_enum("search", "grid", ["grid", "random"],
+                      "grid: every combination of the values; random: --max_trials draws.")
+    flags.DEFINE_integer("max_trials", 0, "Budget of trials; 0: the whole grid (random search "
+                         "needs a budget). Raising it on a rerun adds trials.")
+    flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search's draws (--seed stays the "
+                         "training seed of every trial).")
+
+
+def sweep_options_from_flags() -> dict:
+    """Keyword arguments of ``sweep.run_sweep`` beyond the base config and directory."""
+    return {"search": FLAGS.search, "max_trials": FLAGS.max_trials, "seed": FLAGS.sweep_seed}
+
+
+def train_flag_choices() -> dict:
+    """The allowed values of every enum training flag, ``{name: [values]}``."""
+    return {f.name: list(FLAGS[f.name].parser.enum_values)
+            for f in dataclasses.fields(TrainConfig)
+            if f.name in FLAGS and isinstance(FLAGS[f.name], flags.EnumFlag)}
