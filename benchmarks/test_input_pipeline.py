@@ -88,13 +88,20 @@ def test_tfdata_jpeg_files(benchmark, bench_data):
              lambda: _consume_batches(iterator, _steps(bench_data)))
 
 
-def test_tfrecord_first_epoch(benchmark, bench_data):
+def _first_epoch(benchmark, bench_data, key: str, records_dir: str) -> None:
     # No cache: every round reads and decodes every record, as the first epoch does.
-    dataset = input_pipeline.create_dataset(bench_data.records_dir, batch_size=BATCH,
-                                            image_size=SIZE, training=True, cache="none")
+    dataset = input_pipeline.create_dataset(records_dir, batch_size=BATCH, image_size=SIZE,
+                                            training=True, cache="none")
     iterator = iter(dataset)
-    _measure(benchmark, "tfrecord_first_epoch",
-             lambda: _consume_batches(iterator, _steps(bench_data)))
+    _measure(benchmark, key, lambda: _consume_batches(iterator, _steps(bench_data)))
+
+
+def test_tfrecord_first_epoch(benchmark, bench_data):
+    _first_epoch(benchmark, bench_data, "tfrecord_first_epoch", bench_data.records_dir)
+
+
+def test_tfrecord_first_epoch_816px(benchmark, bench_data):
+    _first_epoch(benchmark, bench_data, "tfrecord_first_epoch_816px", bench_data.records_816px_dir)
 
 
 def test_tfrecord_cached_augmented(benchmark, bench_data):
