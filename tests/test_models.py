@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender import models
 from tfgender.models import MODEL_INFO, MODELS, NORMALIZATIONS, build_model, levi_hassner
 from tfgender.models.head import BASE_LAYER, LOGITS_LAYER
 from tfgender.models.levi_hassner import LocalResponseNormalization
@@ -267,3 +268,14 @@ def test_head_options():
     assert [d.rate for d in dropouts] == [0.25]
     with pytest.raises(ValueError, match="dropout"):
         build_model("mobilenet_v2", 64, alpha=0.35, head_units=(8,), dropout=(0.5, 0.5))
+
+
+def test_set_batch_norm_momentum_reaches_the_nested_base():
+    model = models.build_model("mobilenet_v2", 32, head_units=(8,), dropout=(0.0,))
+    changed = models.set_batch_norm_momentum(model, 0.9)
+    base_bns = [layer for layer in model.get_layer("base").layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
+    assert changed == len(base_bns) > 0
+    assert {layer.momentum for layer in base_bns} == {0.9}
+    with pytest.raises(ValueError, match="momentum"):
+        models.set_batch_norm_momentum(model, 1.0)

@@ -117,6 +117,8 @@ def _build(config, setup: Setup, strategy):
             dropout=config.dropout, weight_decay=config.weight_decay,
             activation=config.activation, weights=config.weights or None,
             freeze_base=False)
+        if config.bn_momentum:
+            models.set_batch_norm_momentum(model, config.bn_momentum)
         total = setup.steps_per_epoch * config.epochs
         schedule = optim.StudySchedule(
             config.learning_rate, config.schedule, total_steps=total,

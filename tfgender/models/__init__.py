@@ -23,7 +23,7 @@ from collections.abc import Callable
 import keras
 
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
-from tfgender.models.head import check_image_size
+from tfgender.models.head import check_image_size, set_batch_norm_momentum
 
 NORMALIZATIONS = ("levi_hassner_mean", "resnet50_caffe", "mobilenet_v2")
 
@@ -87,4 +87,5 @@ def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
     return MODELS[name](image_size, **kwargs)
 
 
-__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "build_model"]
+__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "build_model",
+           "set_batch_norm_momentum"]
