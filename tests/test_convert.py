@@ -228,5 +228,111 @@ def test_manifest_missing_names_the_path(tmp_path):
         convert.load_manifest(str(tmp_path))
 
 
+def _sample(fmt, root, num_images, seed=0):
+    from tfgender.data import sample  # noqa: PLC0415
+    from tfgender.flags import SampleDataConfig  # noqa: PLC0415
+
+    sample.make_sample_data(SampleDataConfig(format=fmt, out_dir=str(root), num_images=num_images,
+                                             image_size=32, seed=seed))
+    return root
+
+
+def _fold_of_each_group(records) -> dict[str, set[int]]:
+    folds = {}
+    for r in records:
+        folds.setdefault(r[rec.GROUP].decode(), set()).add(int(r[rec.FOLD]))
+    return folds
+
+
+def test_utkface_num_folds_writes_group_exclusive_folds(tmp_path):
+    raw = _sample("utkface", tmp_path / "utk", 30)
+    manifest = convert.convert(_config(raw, tmp_path / "out", num_folds=3, num_shards=1))
+    records = _read_records(tmp_path / "out")
+    # All rows present, each once.
+    on_disk = sorted(p.name for p in raw.rglob("*.jpg"))
+    assert sorted(os.path.basename(r[rec.SOURCE_ID].decode()) for r in records) == on_disk
+    assert manifest["num_records"] == len(records) == 30
+    # Folds 0..2, named and recorded like Adience's, with the split cleared.
+    assert sorted(s["file"] for s in manifest["shards"]) == [
+        f"fold{k}-00000-of-00001.tfrecord" for k in range(3)]
+    assert {int(s["fold"]) for s in manifest["shards"]} == {0, 1, 2}
+    assert all(s["split"] == "" for s in manifest["shards"])
+    assert {int(r[rec.FOLD]) for r in records} == {0, 1, 2}
+    assert {r[rec.SPLIT] for r in records} == {b""}
+    counts = manifest["counts"]["fold"]
+    assert sorted(counts) == ["0", "1", "2"] and sum(counts.values()) == 30
+    assert all(v == 10 for v in counts.values())  # one image per group: dealt evenly
+    for shard in manifest["shards"]:
+        assert counts[str(shard["fold"])] == shard["num_records"]
+    # Every group (for UTKFace, the image id) in exactly one fold.
+    assert all(len(folds) == 1 for folds in _fold_of_each_group(records).values())
+
+
+def test_celeba_num_folds_are_identity_exclusive(tmp_path):
+    raw = _sample("celeba", tmp_path / "celeba", 40)
+    identities = dict(line.split() for line in (raw / "identity_CelebA.txt").read_text().split(
+        "\n") if line.strip())
+    convert.convert(_config(raw, tmp_path / "out", source="celeba", num_folds=3, num_shards=1))
+    records = _read_records(tmp_path / "out")
+    assert len(records) == 40 and {r[rec.SPLIT] for r in records} == {b""}  # partition replaced
+    groups = _fold_of_each_group(records)
+    assert sorted(groups) == sorted(set(identities.values()))  # groups are the identities
+    assert len(groups) < 40  # several images per identity, so exclusivity means something
+    assert all(len(folds) == 1 for folds in groups.values())
+    assert {k for folds in groups.values() for k in folds} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("source, num_folds, message", [
+    ("adience", 3, "Adience keeps the benchmark's 5"),
+    ("utkface", 1, "at least 2"),
+    ("utkface", -2, "at least 2"),
+    ("utkface", 99, "exceeds the 6 groups"),
+])
+def test_bad_num_folds_is_a_clear_error(tmp_path, source, num_folds, message):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 6)
+    with pytest.raises(convert.ConversionError, match=message):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out", source=source,
+                                num_folds=num_folds))
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_adience_num_folds_five_keeps_its_folds(tmp_path):
+    raw = _sample("adience", tmp_path / "adience", 20)
+    plain = convert.convert(_config(raw, tmp_path / "a", source="adience", num_shards=1))
+    five = convert.convert(_config(raw, tmp_path / "b", source="adience", num_shards=1,
+                                   num_folds=5))
+    assert five["counts"] == plain["counts"]
+    assert _shard_bytes(tmp_path / "a") == _shard_bytes(tmp_path / "b")
+
+
+def test_num_folds_is_part_of_the_conversion_fingerprint(tmp_path, monkeypatch, capfd):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 12)
+    written = []
+    real_write_shard = convert.write_shard
+
+    def write_one_then_die(task, config, tick=None):
+        if written:
+            raise KeyboardInterrupt  # killed after the first shard
+        written.append(task.name)
+        return real_write_shard(task, config, tick)
+
+    monkeypatch.setattr(convert, "write_shard", write_one_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_folds=3))
+    monkeypatch.setattr(convert, "write_shard", real_write_shard)
+    # Other folds than the interrupted run's: refused, not mixed in.
+    with pytest.raises(convert.ConversionError, match="different settings"):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_folds=4))
+    capfd.readouterr()
+    resumed = convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_folds=3))
+    assert "Resuming: 1 of 3 shards already complete" in capfd.readouterr().err
+    assert sorted(resumed["counts"]["fold"]) == ["0", "1", "2"]
+    replaced = convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_folds=4,
+                                       overwrite=True))
+    assert sorted(replaced["counts"]["fold"]) == ["0", "1", "2", "3"]
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(
+        [s["file"] for s in replaced["shards"]] + ["manifest.json"])
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

@@ -10,6 +10,7 @@ import subprocess
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfgender import cross_validate
 from tfgender.flags import ConvertConfig, SampleDataConfig, TrainConfig
@@ -150,3 +151,49 @@ def test_bin_cross_validate_runs_one_fold_with_train_flags(adience_records, tmp_
     assert results["folds"][0]["train_folds"] == [0, 1, 2] and results["folds"][0]["val_fold"] == 4
     assert results["config"]["batch_size"] == 4 and results["stderr"]["accuracy"] is None
     assert "| mean ± s.e. |" in proc.stdout and "done: 1 folds" in proc.stdout
+
+
+def test_bin_cross_validate_on_utkface_converted_with_num_folds(tmp_path):
+    """A dataset without folds of its own, given three by --num_folds, cross-validates as is."""
+    from tfgender.data import convert, sample
+    from tfgender.data import records as rec
+
+    sample.make_sample_data(SampleDataConfig(format="utkface", out_dir=str(tmp_path / "raw"),
+                                             num_images=48, image_size=72, seed=5))
+    records = str(tmp_path / "records")
+    convert.convert(ConvertConfig(source="utkface", data_dir=str(tmp_path / "raw"),
+                                  out_dir=records, num_folds=3, num_shards=1, progress=False))
+    assert cross_validate.manifest_folds(records) == (0, 1, 2)
+    workdir = tmp_path / "cv"
+    proc = subprocess.run([CROSS_VALIDATE, f"--flagfile={SMOKE}", f"--data_dir={records}",
+                           f"--workdir={workdir}", "--steps_per_epoch=1", "--summary_images=0",
+                           "--eval_batch_size=8"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "done: 3 folds" in proc.stdout and "| mean ± s.e. |" in proc.stdout
+
+    results = json.load(open(workdir / "cross_validation.json"))
+    assert results["all_folds"] == [0, 1, 2]
+    assert [r["fold"] for r in results["folds"]] == [0, 1, 2]
+    groups = {}  # fold -> the groups (UTKFace image ids) its records hold
+    for raw in tf.data.TFRecordDataset([str(p) for p in (tmp_path / "records").glob("*.tfrecord")]):
+        ex = rec.parse_example(raw)
+        groups.setdefault(int(ex[rec.FOLD]), set()).add(ex[rec.GROUP].numpy().decode())
+    manifest = json.load(open(os.path.join(records, "manifest.json")))
+    for r in results["folds"]:
+        k = r["fold"]
+        sets = [set(r["train_folds"]), {r["val_fold"]}, {k}]
+        assert set.union(*sets) == {0, 1, 2} and sum(map(len, sets)) == 3
+        seen = [set().union(*(groups[f] for f in s)) for s in sets]
+        assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
+        assert r["num_examples"] == manifest["counts"]["fold"][str(k)]
+        assert r["steps"] == 2  # smoke: two epochs of one step
+        assert 0.0 <= r["accuracy"] <= 1.0 and np.isfinite(r["loss"])
+        # UTKFace's own evaluation slices work on fold-based data too.
+        assert set(r["slices"]["fold"]) == {str(k)}
+        assert sum(v["count"] for v in r["slices"]["age"].values()) == r["num_examples"]
+    for metric in ("accuracy", "loss"):
+        values = [r[metric] for r in results["folds"]]
+        assert results["mean"][metric] == pytest.approx(np.mean(values))
+        assert results["stderr"][metric] == pytest.approx(
+            np.std(values, ddof=1) / math.sqrt(3))

@@ -1,4 +1,4 @@
-"""Adience cross-validation: train on the other folds, test on each held-out fold, summarise."""
+"""Cross-validation over any converted folds (Adience, or UTKFace/CelebA with --num_folds)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def fold_plan(all_folds, test_fold: int) -> dict:
     """The train/validation/test folds of one round.
 
     The validation fold is the one after the test fold (cyclically), so every fold is the
-    validation fold once; Adience folds are subject-exclusive, hence so are the three sets.
+    validation fold once. Folds are group-exclusive (Adience's albums, CelebA's identities,
+    UTKFace's images: see ``data/splits.py``), hence so are the three sets.
 
     Args:
         all_folds: every fold of the dataset, e.g. ``(0, 1, 2, 3, 4)``.
@@ -111,6 +112,10 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
                    eval_batch_size: int = 64) -> dict:
     """Levi & Hassner's Adience protocol: one round per held-out test fold, then mean +- s.e.
 
+    Any converted dataset with folds works: Adience's five, or the k grouped folds of
+    UTKFace/CelebA converted with ``--num_folds=k``. Every round starts from
+    ``train_config.init_checkpoint`` when one is set (fine-tuning a pretrained run per fold).
+
     Round ``k`` trains on every fold except ``k`` and its validation fold (the next one) into
     ``workdir/fold_k``, then evaluates the best model on fold ``k`` into
     ``workdir/fold_k/test_metrics.json``. Rerunning skips finished rounds and resumes an
@@ -138,7 +143,7 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
         raise CrossValidationError(
             f"{train_config.data_dir} has {len(all_folds)} fold(s) {list(all_folds)}; "
             f"cross-validation needs at least {MIN_FOLDS} (train, validation, test): convert "
-            "an Adience-format dataset")
+            "Adience, or UTKFace/CelebA with bin/convert_tfrecords --num_folds=5")
     test_folds = tuple(all_folds if folds is None else (int(f) for f in folds))
     unknown = sorted(set(test_folds) - set(all_folds))
     if unknown or not test_folds or len(set(test_folds)) != len(test_folds):

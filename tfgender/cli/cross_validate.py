@@ -1,4 +1,4 @@
-"""bin/cross_validate: Levi & Hassner's Adience protocol, one training run per held-out fold."""
+"""bin/cross_validate: Levi & Hassner's fold protocol, one training run per held-out fold."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from tfgender.cli import run_program
 flags.define_train_flags()
 flags.define_cross_validate_flags()
 
-USAGE = """Cross-validates over the Adience folds: for each test fold k, trains on the others
-except the validation fold k+1, tests the best model on fold k, and reports mean +- s.e.
-Rerunning skips finished folds and resumes an interrupted one.
+USAGE = """Cross-validates over a converted dataset's folds (Adience's five, or UTKFace/CelebA
+converted with --num_folds=k): for each test fold k, trains on the others except the validation
+fold k+1, tests the best model on fold k, and reports mean +- s.e. With --init_checkpoint every
+fold starts from that run. Rerunning skips finished folds and resumes an interrupted one.
 
 Usage: cross_validate --flagfile=configs/levi_hassner_adience.flags --data_dir=CONVERTED
        --workdir=runs/cv [--folds=0,1,2,3,4] [--oversample]  (every bin/train flag works)

@@ -2,9 +2,11 @@
 
 Steps, in order:
 1. read the source into the one DataFrame schema (``data/readers.py``);
-2. give sources without a split a deterministic grouped train/val/test split;
-3. plan shards: one record set per Adience fold (any fold can be the test fold) or per split,
-   rows shuffled with the split seed (so shards mix labels) and cut into shards of about
+2. give sources without a split a deterministic grouped train/val/test split, or, with
+   ``num_folds`` k > 0, k grouped folds instead (``splits.assign_folds_or_split``: UTKFace and
+   CelebA become cross-validatable like Adience);
+3. plan shards: one record set per fold (``fold{k}``; any fold can be the test fold) or per
+   split, rows shuffled with the split seed (so shards mix labels) and cut into shards of about
    ``shard_size_mb``;
 4. write each shard under a temporary name, rename it when complete and record its checksum in
    ``.progress/`` (a rerun of the same command skips completed shards; shard contents depend only
@@ -43,6 +45,7 @@ MANIFEST = "manifest.json"
 PROGRESS_DIR = ".progress"
 PLAN_FILE = "plan.json"
 # Config fields that do not change the output: a rerun that differs only in these resumes.
+# (``num_folds`` does change it, so it is part of the fingerprint.)
 _RUNTIME_FIELDS = ("num_workers", "progress", "overwrite", "max_skipped_fraction")
 
 
@@ -69,10 +72,22 @@ def _reader_options(config) -> dict:
     return {}
 
 
-def _set_name(source: str, split: str, fold: int) -> str:
-    if source == "adience":
+def _set_name(split: str, fold: int) -> str:
+    # A fold, when a row has one, names its record set: the folds are the unit of selection.
+    if fold >= 0:
         return f"fold{fold}"
     return split or "unsplit"
+
+
+def _folds_or_split(frame: pd.DataFrame, config) -> pd.DataFrame:
+    """``splits.assign_folds_or_split`` with the config's settings."""
+    try:
+        return splits.assign_folds_or_split(
+            frame, source=config.source, num_folds=config.num_folds,
+            val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+            seed=config.split_seed)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
 
 
 def _estimate_bytes(frame: pd.DataFrame, data_dir: str, image_size: int) -> float:
@@ -105,7 +120,7 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
         Shard tasks sorted by file name.
     """
     tasks = []
-    keys = frame.apply(lambda r: _set_name(config.source, r["split"], r["fold"]), axis=1)
+    keys = frame.apply(lambda r: _set_name(r["split"], int(r["fold"])), axis=1)
     for set_name in sorted(keys.unique()):
         part = frame[keys == set_name]
         # A seeded shuffle, so every shard mixes labels and groups whatever the source order.
@@ -119,7 +134,7 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
         num = max(1, min(num, len(part)))
         rows = part[["path", "label", "group", "fold", "split", "age"]].to_dict("records")
         split = str(rows[0]["split"])  # every row of a record set shares its split and fold
-        fold = int(rows[0]["fold"]) if config.source == "adience" else -1
+        fold = int(rows[0]["fold"])
         for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
             tasks.append(ShardTask(
                 name=rec.shard_name(set_name, index, num), set_name=set_name, split=split,
@@ -314,15 +329,16 @@ def convert(config) -> dict:
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises:
-        ConversionError: when ``out_dir`` holds something else and ``overwrite`` is off.
+        ConversionError: when ``out_dir`` holds something else and ``overwrite`` is off, or
+            ``num_folds`` is invalid (see ``splits.assign_folds_or_split``).
         schema.DataFormatError: when a label file is malformed (names the file and line).
     """
+    try:  # a bad --num_folds fails before a large source is read
+        splits.check_num_folds(config.source, config.num_folds)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
     result = readers.read_source(config.source, config.data_dir, **_reader_options(config))
-    frame = result.frame
-    if config.source != "adience" and not (frame["split"] != "").any():
-        frame = splits.assign_grouped_split(frame, val_fraction=config.val_fraction,
-                                            test_fraction=config.test_fraction,
-                                            seed=config.split_seed)
+    frame = _folds_or_split(result.frame, config)
     tasks = plan_shards(frame, config)
     resumed = _prepare_out_dir(config, _fingerprint(config, tasks))
     done = {t.name: _completed_shard(config.out_dir, t.name) for t in tasks} if resumed else {}

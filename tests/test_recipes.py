@@ -1,0 +1,115 @@
+"""The study's CelebA -> Adience recipe from its real flagfiles, end to end on tiny sample data."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+
+from tfgender import cross_validate, evaluate, predict, train
+from tfgender import flags as tf_flags
+from tfgender.data import convert, sample
+from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The overrides of scripts/pretrain_finetune.sh (one step per epoch here): toy sizes, the
+# configs' everything else.
+TINY = ["--image_size=32", "--cache_image_size=40", "--batch_size=8", "--steps_per_epoch=1",
+        "--summary_images=0", "--noprogress"]
+
+
+@pytest.fixture()
+def flag_values(monkeypatch):
+    """The process-wide FLAGS with the training flags defined, unparsed after the test."""
+    if "learning_rate" not in flags.FLAGS:
+        tf_flags.define_train_flags()
+    monkeypatch.chdir(REPO)  # flagfiles include configs/base.flags relative to the repo
+    yield flags.FLAGS
+    flags.FLAGS.unparse_flags()
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _config(flag_values, flagfile: str, data_dir: str, *overrides):
+    flag_values.unparse_flags()
+    flag_values(["prog", f"--flagfile=configs/{flagfile}", f"--data_dir={data_dir}",
+                 "--workdir=unused", *TINY, *overrides])
+    return tf_flags.train_config_from_flags()
+
+
+def _converted(fmt: str, root) -> str:
+    sample.make_sample_data(SampleDataConfig(format=fmt, out_dir=str(root / f"{fmt}_raw"),
+                                             num_images=80, image_size=48, seed=0))
+    out = str(root / fmt)
+    convert.convert(ConvertConfig(source=fmt, data_dir=str(root / f"{fmt}_raw"), out_dir=out,
+                                  num_shards=1, progress=False))
+    return out
+
+
+def _base_weights(workdir: str, checkpoint: str) -> list[np.ndarray]:
+    loaded = predict.load_model(workdir=workdir, checkpoint=checkpoint)
+    return [w.numpy() for w in loaded.model.get_layer("base").weights]
+
+
+def _same(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.slow
+def test_celeba_pretrain_then_adience_fine_tune_evaluate_and_cross_validate(
+        flag_values, tmp_path):
+    celeba, adience = _converted("celeba", tmp_path), _converted("adience", tmp_path)
+
+    # 1. Pretrain on CelebA's identity-exclusive train/val partition.
+    pretrain_dir = str(tmp_path / "pretrain")
+    pretrain = _config(flag_values, "celeba_pretrain.flags", celeba, "--epochs=1")
+    assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
+        "mobilenet_v2", "train", "val")
+    assert not pretrain.train_folds and not pretrain.init_checkpoint
+    summary = train.train_and_evaluate(pretrain, pretrain_dir)
+    assert summary["steps"] == 1 and np.isfinite(summary["final"]["train"]["loss"])
+    pretrained = _base_weights(pretrain_dir, "latest")
+
+    # 2. Fine-tune on Adience: one epoch with the base frozen, one unfrozen at 1e-5.
+    finetune_args = ("--epochs=2", "--freeze_base_epochs=1", f"--init_checkpoint={pretrain_dir}")
+    finetune = _config(flag_values, "adience_finetune_from_celeba.flags", adience,
+                       *finetune_args)
+    assert finetune.train_folds == (0, 1, 2, 3) and finetune.eval_folds == (4,)
+    assert finetune.fine_tune_learning_rate == pytest.approx(1e-5)
+    finetune_dir = str(tmp_path / "finetune")
+    summary = train.train_and_evaluate(finetune, finetune_dir)
+    assert summary["steps"] == 2
+    history = json.load(open(os.path.join(finetune_dir, "history.json")))
+    assert history[0]["learning_rate"] == pytest.approx(finetune.learning_rate)
+    assert history[1]["learning_rate"] == pytest.approx(1e-5)
+    # The base starts from the pretrained run (unchanged while frozen), then trains.
+    ckpt = os.path.join(finetune_dir, "checkpoints", "ckpt-{}")
+    assert _same(_base_weights(finetune_dir, ckpt.format(1)), pretrained)
+    assert not _same(_base_weights(finetune_dir, ckpt.format(2)), pretrained)
+
+    # 3. Evaluate the best fine-tuned model on its validation fold.
+    manifest = convert.load_manifest(adience)
+    result = evaluate.evaluate(EvaluateConfig(data_dir=adience, workdir=finetune_dir, folds=(4,),
+                                              batch_size=8))
+    assert result["num_examples"] == manifest["counts"]["fold"]["4"]
+    assert 0.0 <= result["accuracy"] <= 1.0 and np.isfinite(result["loss"])
+
+    # 4. Cross-validate the fine-tuning: each round starts from the pretrained run. One round
+    # keeps the test short; the mean +- s.e. over rounds is tested in test_cross_validate.py.
+    cv_dir = tmp_path / "cv"
+    results = cross_validate.cross_validate(finetune, str(cv_dir), folds=(2,),
+                                            eval_batch_size=8)
+    (r,) = results["folds"]
+    assert (r["fold"], r["train_folds"], r["val_fold"]) == (2, [0, 1, 4], 3)
+    assert r["num_examples"] == manifest["counts"]["fold"]["2"]
+    fold_dir = str(cv_dir / "fold_2")
+    fold_summary = json.load(open(os.path.join(fold_dir, "summary.json")))
+    assert fold_summary["config"]["init_checkpoint"] == pretrain_dir
+    assert fold_summary["steps"] == 2
+    assert _same(_base_weights(fold_dir, os.path.join(fold_dir, "checkpoints", "ckpt-1")),
+                 pretrained)
+    assert results["mean"]["accuracy"] == r["accuracy"]
+    assert os.path.exists(cv_dir / "cross_validation.json")
