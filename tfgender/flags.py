@@ -112,9 +112,10 @@ def define_convert_flags() -> None:
                        "Sources without a split: fraction of groups for test.")
     flags.DEFINE_integer("split_seed", 0, "Seed of the deterministic grouped split.")
     flags.DEFINE_integer("num_folds", 0,
-                         "Sources without folds (UTKFace, CelebA): write k subject-exclusive "
-                         "folds instead of train/val/test splits, for bin/cross_validate. "
-                         "0 keeps the split.")
+                         "Sources without folds (UTKFace, CelebA): write k grouped folds instead "
+                         "of train/val/test splits, for bin/cross_validate (CelebA: identity-"
+                         "exclusive with identity_CelebA.txt; UTKFace has no identities, so "
+                         "image-exclusive only). 0 keeps the split.")
     flags.DEFINE_bool("adience_frontal", False, "Read fold_frontal_N_data.txt files.")
     flags.DEFINE_enum("adience_image_set", "aligned", ["aligned", "faces"],
                       "Adience image set: aligned (landmark_aligned_face) or faces "
