@@ -34,6 +34,19 @@ TARGETS = (("tfrecord_cached_augmented", "idg_augmented", 50.0),
 RESULTS: dict[str, float] = {}
 
 
+def device() -> str:
+    """What the figures ran on: the GPUs' names, else the CPU's cores and bfloat16 support."""
+    import tensorflow as tf  # noqa: PLC0415 (TF import on use)
+
+    from tfgender import precision  # noqa: PLC0415
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                         for g in gpus)
+    return f"CPU ({os.cpu_count()} cores, bf16 units: {precision.cpu_has_bf16()})"
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchData:
     """The benchmark dataset: raw Adience tree, its conversion and a flat tree for Keras."""

@@ -20,7 +20,6 @@ import os
 import conftest  # benchmarks/conftest.py: the sample, settings and summary sections
 import keras
 import pytest
-import tensorflow as tf
 
 from tfgender import epoch_study, input_pipeline, legacy, models
 
@@ -37,13 +36,6 @@ RESULTS: dict[tuple[str, str], float] = {}
 pytestmark = pytest.mark.benchmark(group="end_to_end")
 
 
-def _device() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                         for g in gpus)
-    return f"CPU ({os.cpu_count()} cores)"
-
 
 def _steps(bench_data) -> int:
     """Steps per timed round: TFGENDER_BENCH_STEPS, else one pass over the sample."""
@@ -55,7 +47,7 @@ def _steps(bench_data) -> int:
 
 def _summary() -> list[str]:
     lines = [f"{SIZE}x{SIZE}, batch {BATCH}, {conftest.NUM_IMAGES} images drawn at 816x816, "
-             f"device {_device()}"]
+             f"device {conftest.device()}"]
     for model in MODELS:
         for stack in STACKS:
             rate = RESULTS.get((stack, model))
@@ -82,7 +74,7 @@ def _summary_section():
 def _measure(benchmark, stack: str, model_name: str, policy: str, jit: bool, run, steps: int):
     """Times ``run`` (one round of ``steps`` steps) after one untimed warm-up round."""
     benchmark.pedantic(run, rounds=conftest.ROUNDS, iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(device=_device(), model=model_name, stack=stack,
+    benchmark.extra_info.update(device=conftest.device(), model=model_name, stack=stack,
                                 image_size=SIZE, batch_size=BATCH, precision=policy, xla=jit,
                                 steps_per_round=steps)
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed

@@ -18,13 +18,6 @@ ROTATION, BRIGHTNESS = legacy.STUDY_ROTATION_RANGE, legacy.STUDY_BRIGHTNESS_RANG
 pytestmark = pytest.mark.benchmark(group="input_pipeline")
 
 
-def _device() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                         for g in gpus)
-    return f"CPU ({os.cpu_count()} cores)"
-
 
 def _steps(bench_data) -> int:
     """Batches per timed round: about one epoch of the sample."""
@@ -40,7 +33,7 @@ def _measure(benchmark, key: str, consume) -> float:
     counts = []
     benchmark.pedantic(lambda: counts.append(consume()), rounds=conftest.ROUNDS,
                        iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(device=_device(), image_size=SIZE, batch_size=BATCH,
+    benchmark.extra_info.update(device=conftest.device(), image_size=SIZE, batch_size=BATCH,
                                 images_per_round=counts[-1])
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed
         return 0.0

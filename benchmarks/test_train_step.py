@@ -14,7 +14,6 @@ import os
 import conftest  # benchmarks/conftest.py: rounds, batch size, summary sections
 import keras
 import pytest
-import tensorflow as tf
 
 from tfgender import epoch_study, models, precision
 
@@ -36,16 +35,9 @@ RESULTS: dict[tuple, float] = {}
 pytestmark = pytest.mark.benchmark(group="train_step")
 
 
-def _device() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                         for g in gpus)
-    return f"CPU ({os.cpu_count()} cores, bf16 units: {precision.cpu_has_bf16()})"
-
 
 def _summary() -> list[str]:
-    lines = [f"batch {BATCH}, {STEPS} steps per round, in-memory input, device {_device()}",
+    lines = [f"batch {BATCH}, {STEPS} steps per round, in-memory input, device {conftest.device()}",
              f"  {'model':<14}{'size':>6}  {'precision':<16}{'XLA':<5}{'img/s':>10}"]
     for (model, size, policy, jit), rate in sorted(RESULTS.items()):
         lines.append(f"  {model:<14}{size:>6}  {policy:<16}{jit:<5}{rate:10.1f}")
@@ -70,7 +62,7 @@ def test_train_step(benchmark, model_name, size, policy, jit):
     # The warm-up round traces (and with XLA compiles) the step; timed rounds do not.
     benchmark.pedantic(runner.run, args=(iterator, STEPS), rounds=conftest.ROUNDS,
                        iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(device=_device(), model=model_name, image_size=size,
+    benchmark.extra_info.update(device=conftest.device(), model=model_name, image_size=size,
                                 batch_size=BATCH, precision=policy, xla=jit == "true",
                                 steps_per_round=STEPS)
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed
