@@ -263,3 +263,12 @@ def test_adience_folds_and_metadata(tmp_path):
     assert ages and all(a for a in ages)
     with pytest.raises(ValueError, match="empty split.*split \\(none\\) fold 2"):
         ip.count_records(out, split="train")
+
+
+def test_resize_square_rule():
+    image = tf.constant(np.random.default_rng(3).integers(0, 256, (60, 60, 3)), tf.uint8)
+    as_float = tf.cast(image, tf.float32)
+    np.testing.assert_array_equal(ip.resize_square(image, 60).numpy(), as_float.numpy())
+    for size, antialias in ((50, False), (45, False), (44, True), (20, True)):
+        want = tf.image.resize(as_float, [size, size], antialias=antialias).numpy()
+        np.testing.assert_allclose(ip.resize_square(image, size).numpy(), want, atol=1e-4)

@@ -52,8 +52,13 @@ def _expected_probability(workdir, path) -> float:
     h, w = image.shape[:2]
     side = min(h, w)
     square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-    resized = np.round(tf.image.resize(tf.cast(square, tf.float32), [CACHE, CACHE],
-                                       antialias=True).numpy()).clip(0, 255)
+    # input_pipeline.resize_square's rule: antialiased only when shrinking by more than 4/3.
+    square = tf.cast(square, tf.float32)
+    if side == CACHE:
+        resized = square.numpy()
+    else:
+        resized = tf.image.resize(square, [CACHE, CACHE], antialias=3 * side > 4 * CACHE).numpy()
+    resized = np.round(resized).clip(0, 255)
     offset = (CACHE - SIZE) // 2
     inputs = resized[offset:offset + SIZE, offset:offset + SIZE] - augment.IMAGENET_RGB_MEAN
     model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)

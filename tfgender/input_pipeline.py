@@ -198,7 +198,7 @@ def decode_and_resize(encoded, image_size: int) -> tf.Tensor:
 
     The crop is fused into decoding (pixels outside it are never decoded; for a square image
     the window is the whole image), and an image at least twice the target is decoded with
-    libjpeg's DCT downscaling (``ratio`` 2, 4 or 8) before the antialiased resize.
+    libjpeg's DCT downscaling (``ratio`` 2, 4 or 8) before ``resize_square``.
 
     Args:
         encoded: scalar string tensor of JPEG bytes.
@@ -217,9 +217,28 @@ def decode_and_resize(encoded, image_size: int) -> tf.Tensor:
     # ``ratio`` is an op attribute, so one branch per ratio.
     image = tf.switch_case(index, [functools.partial(_decode_square, encoded, height, width, r)
                                    for r in ratios])
-    image = tf.image.resize(image, [image_size, image_size], antialias=True)
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    image = tf.cast(tf.clip_by_value(tf.round(resize_square(image, image_size)), 0.0, 255.0),
+                    tf.uint8)
     return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
+def resize_square(image, image_size: int) -> tf.Tensor:
+    """Resizes a square (H, H, C) image to ``image_size``: the one resize rule of every reader.
+
+    Antialiased when shrinking by more than 4/3 (after DCT scaling that is e.g. 408 -> 224);
+    plain bilinear for smaller changes, where the filter barely differs and costs 3x the
+    decode (measured on 256 px records -> 224: 1,162 images/s antialiased, 3,175 bilinear,
+    5,229 decode alone); no resampling at all when the size already matches.
+
+    Returns:
+        float32 (image_size, image_size, C).
+    """
+    side = tf.shape(image)[0]
+    size = [image_size, image_size]
+    return tf.case([(tf.equal(side, image_size), lambda: tf.cast(image, tf.float32)),
+                    (side * 3 > image_size * 4,
+                     lambda: tf.image.resize(image, size, antialias=True))],
+                   default=lambda: tf.image.resize(image, size))
 
 
 def _parse_and_decode(serialized, image_size: int, with_metadata: bool):

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, models
+from tfgender import augment, input_pipeline, models
 
 BEST_MODEL = "best_model.keras"  # as written by train.py
 CHECKPOINT_DIR = "checkpoints"
@@ -215,8 +215,9 @@ def find_images(inputs) -> tuple[list[str], list[dict]]:
 def decode_square(path: str, size: int) -> np.ndarray:
     """Reads an image file, takes its central square and resizes it to ``size``.
 
-    This is what conversion and the input pipeline do to a record (centre square, antialiased
-    resize, rounded to uint8), with ``tf.io.decode_image`` so PNG files work too.
+    This is what conversion and the input pipeline do to a record (centre square,
+    ``input_pipeline.resize_square``, rounded to uint8), with ``tf.io.decode_image`` so PNG
+    files work too.
 
     Returns:
         uint8 ``(size, size, 3)``.
@@ -231,7 +232,7 @@ def decode_square(path: str, size: int) -> np.ndarray:
         raise tf.errors.InvalidArgumentError(None, None, "image has no pixels")
     top, left = (height - side) // 2, (width - side) // 2
     square = tf.cast(image[top:top + side, left:left + side], tf.float32)
-    resized = tf.image.resize(square, [size, size], antialias=True)
+    resized = input_pipeline.resize_square(square, size)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
 
 
