@@ -103,22 +103,27 @@ def test_tfrecord_cached_augmented(benchmark, bench_data):
     iterator = iter(dataset)
 
     @tf.function(jit_compile=True)  # augment.py's gather resample is written for XLA
-    def augment_step(images, step):
+    def augment_batch(images, step):
         return augment.augment_batch(images, augment.make_step_seed(0, step), output_size=SIZE,
                                      max_rotation_degrees=ROTATION, brightness_range=BRIGHTNESS)
 
+    @tf.function
+    def augment_steps(iterator, first_step, steps):
+        # As train_steps pulls batches: several steps per call, inside one tf.function.
+        checksum = tf.constant(0.0)
+        for i in tf.range(steps):
+            out = augment_batch(next(iterator)[0], first_step + tf.cast(i, tf.int64))
+            checksum += out[-1, -1, -1, -1]  # each XLA call computes its whole output
+        return checksum
+
+    steps = _steps(bench_data)
     step = [0]
 
     def consume() -> int:
-        # The warm-up round fills the cache (first epoch) and compiles the step.
-        images, out = 0, None
-        for _ in range(_steps(bench_data)):
-            batch = next(iterator)[0]
-            out = augment_step(batch, tf.constant(step[0], tf.int64))
-            step[0] += 1
-            images += int(out.shape[0])
-        out[0, 0, 0, 0].numpy()  # the last batch is finished, not just dispatched
-        return images
+        # The warm-up round fills the cache (first epoch) and traces and compiles the steps.
+        augment_steps(iterator, tf.constant(step[0], tf.int64), tf.constant(steps)).numpy()
+        step[0] += steps
+        return steps * BATCH
 
     _measure(benchmark, "tfrecord_cached_augmented", consume)
 
