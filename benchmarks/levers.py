@@ -1,0 +1,140 @@
+"""Side-by-side timings of single pipeline levers, behind the choices BUILD_NOTES.md records.
+
+Not a pytest module: each lever is one function compared with its alternatives in one process.
+
+    .venv/bin/python benchmarks/levers.py resample   # augmentation resample variants
+    .venv/bin/python benchmarks/levers.py decode     # decode + resize of 256 px records
+    .venv/bin/python benchmarks/levers.py train_step MODEL   # precision levers of one step
+
+``decode`` reads the records ``benchmarks/conftest.py`` converts (run the pipeline benchmark
+once first). Every figure is a median of 3 rounds, in images per second.
+"""
+
+from __future__ import annotations
+
+import glob
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tfgender import augment, epoch_study, input_pipeline  # noqa: E402
+from tfgender.data import records as rec  # noqa: E402
+
+SIZE, BATCH, ROUNDS = 224, 64, 3
+
+
+def _median_rate(run, images_per_call: int, calls: int) -> float:
+    run()  # trace, compile, fill buffers
+    rates = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        rates.append(images_per_call * calls / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def resample_levers() -> dict:
+    """The study's augmentation (flip, 90 degree rotation, brightness) on one cached batch."""
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (BATCH, SIZE, SIZE, 3),
+                                                           dtype=np.uint8))
+    variants = {
+        "bilinear rotation": dict(interpolation="bilinear"),
+        "nearest rotation (auto)": dict(interpolation="auto"),
+        "nearest rotation, no brightness": dict(interpolation="auto", brightness_range=None),
+        "no rotation (integer crop + flip)": dict(max_rotation_degrees=0.0),
+    }
+    results = {}
+    for name, options in variants.items():
+        kwargs = dict(output_size=SIZE, max_rotation_degrees=90.0, brightness_range=(0.8, 1.2))
+        kwargs.update(options)
+        step = tf.Variable(0, dtype=tf.int64)
+
+        @tf.function(jit_compile=True)
+        def run_once(images, step, kwargs=kwargs):
+            return augment.augment_batch(images, augment.make_step_seed(0, step), **kwargs)
+
+        def run(run_once=run_once, step=step):
+            step.assign_add(1)
+            run_once(images, step)[0, 0, 0, 0].numpy()
+
+        results[name] = _median_rate(run, BATCH, 20)
+    return results
+
+
+def decode_levers() -> dict:
+    """Records converted at 256 px (the benchmark sample) decoded and resized to 224."""
+    pattern = str(REPO / ".bench_data" / "adience-816px-*" / "tfrecords-256px" / "*.tfrecord")
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise SystemExit(f"no records match {pattern}: run benchmarks/test_input_pipeline.py once")
+
+    def encoded(serialized):
+        return rec.parse_example(serialized)[rec.ENCODED]
+
+    def decode(serialized):
+        return tf.io.decode_jpeg(encoded(serialized), channels=3)
+
+    variants = {
+        "decode + centre crop (no resize)":
+            lambda s: tf.image.resize_with_crop_or_pad(decode(s), SIZE, SIZE),
+        "decode + bilinear resize": lambda s: tf.cast(tf.image.resize(decode(s), [SIZE, SIZE]),
+                                                      tf.uint8),
+        "decode + antialiased resize":
+            lambda s: tf.cast(tf.image.resize(decode(s), [SIZE, SIZE], antialias=True),
+                              tf.uint8),
+        "input_pipeline.decode_and_resize": lambda s: input_pipeline.decode_and_resize(
+            encoded(s), SIZE),
+    }
+    results = {}
+    for name, fn in variants.items():
+        dataset = (tf.data.TFRecordDataset(files).repeat()
+                   .map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+                   .batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+        iterator = iter(dataset)
+        results[name] = _median_rate(lambda iterator=iterator: next(iterator), BATCH, 8)
+    return results
+
+
+def train_step_levers(model_name: str) -> dict:
+    """One model's training step at 224, batch 64, in-memory input, across precision levers.
+
+    The oneDNN bfloat16 graph rewrite is a process-wide Grappler option, so it runs last.
+    """
+    results = {}
+    levers = (("float32", None), ("mixed_bfloat16", None), ("float32 + oneDNN bf16 rewrite",
+                                                            "onednn"))
+    for name, option in levers:
+        if option == "onednn":
+            tf.config.optimizer.set_experimental_options(
+                {"auto_mixed_precision_onednn_bfloat16": True})
+        policy = "mixed_bfloat16" if name == "mixed_bfloat16" else "float32"
+        runner = epoch_study.create_step_runner(model_name, image_size=SIZE, batch_size=BATCH,
+                                                precision_name=policy, jit_compile="false")
+        iterator = runner.iterator(epoch_study.in_memory_dataset(BATCH, SIZE))
+        results[name] = _median_rate(lambda runner=runner, it=iterator: runner.run(it, 3),
+                                     3 * BATCH, 1)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    levers = {"resample": resample_levers, "decode": decode_levers,
+              "train_step": train_step_levers}
+    if len(argv) < 2 or argv[1] not in levers:
+        print(__doc__, file=sys.stderr)
+        return 2
+    results = levers[argv[1]](*argv[2:])
+    for name, rate in results.items():
+        print(f"{argv[1]:<11} {name:<40} {rate:10.1f} images/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
