@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 import conftest  # benchmarks/conftest.py: rounds, batch size, summary sections
-import keras
 import pytest
 
 from tfgender import epoch_study, models, precision
@@ -48,7 +47,7 @@ def _summary() -> list[str]:
 def _summary_section():
     conftest.SECTIONS["tfgender training step throughput"] = _summary
     yield
-    keras.mixed_precision.set_global_policy("float32")
+    precision.apply("float32")
 
 
 @pytest.mark.parametrize("jit", XLA, ids=lambda v: "xla_on" if v == "true" else "xla_off")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import train
+from tfgender import precision, train
 from tfgender.flags import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +25,7 @@ SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 @pytest.fixture(autouse=True)
 def _float32_policy():
     yield
-    keras.mixed_precision.set_global_policy("float32")
+    precision.apply("float32")
 
 
 def _tiny(data_dir, **kw) -> TrainConfig:
@@ -102,13 +102,28 @@ def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, tmp_
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("policy", precision.POLICIES)
 def test_each_precision_policy_trains(sample_records, tmp_path, policy):
     summary = train.train_and_evaluate(_tiny(sample_records, precision=policy),
                                        str(tmp_path / policy))
     assert summary["precision"] == policy
+    assert keras.mixed_precision.global_policy().name == precision.keras_policy(policy)
+    rewrite = tf.config.optimizer.get_experimental_options().get(
+        "auto_mixed_precision_onednn_bfloat16", False)
+    assert rewrite == (policy == "onednn_bfloat16")
     assert summary["steps"] == 2
     assert np.isfinite(summary["final"]["train"]["loss"])
+
+
+def test_auto_precision_picks_the_onednn_rewrite_for_resnet50_on_bf16_cpus(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.resolve_precision("auto", "resnet50", "cpu") == "onednn_bfloat16"
+    assert precision.resolve_precision("auto", "mobilenet_v2", "cpu") == "float32"
+    assert precision.resolve_precision("auto", "resnet50", "gpu") == "mixed_float16"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert precision.resolve_precision("auto", "resnet50", "cpu") == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        precision.apply("bfloat16")
 
 
 def test_auto_precision_and_jit_follow_the_measured_cpu_defaults(sample_records):

@@ -39,7 +39,8 @@ PUBLISHED_MODEL = "as published (MobileNetV2 as far as we know)"
 TRAINING_FLOPS_PER_FORWARD = 3
 MARKDOWN_FILE = "epoch_time_study.md"
 JSON_FILE = "epoch_time_study.json"
-_PEAK_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+_PEAK_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "onednn_bfloat16": "bfloat16",
+               "mixed_float16": "float16"}
 
 
 def adience_train_images(total: int | None = None, fraction: float | None = None) -> int:
@@ -156,7 +157,8 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     # As in train.py: a global TF seed of 0 breaks tf.data shuffles with tensor seeds, and
     # all randomness here is explicit, so the global seed is cleared.
     tf.random.set_seed(None)
-    keras.mixed_precision.set_global_policy(policy)
+    # Left in force: the oneDNN rewrite must still be on when the runner's step first runs.
+    precision.apply(policy)
     try:
         with strategy.scope():
             model = models.build_model(model_name, size, head_units=config.head_units,

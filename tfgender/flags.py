@@ -246,7 +246,7 @@ def define_train_flags() -> None:
     flags.DEFINE_string("cache", "auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
     flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (records).")
     flags.DEFINE_enum("precision", "auto",
-                      ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                      ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
                       "Compute precision; auto chooses per device from measurement.")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
                       "XLA-compile the model step; auto chooses per device.")
@@ -446,7 +446,8 @@ def define_epoch_study_flags() -> None:
     flags.DEFINE_integer("warmup_steps", 3, "Untimed steps first (tracing, compilation).")
     flags.DEFINE_integer("batch_size", 64, "Images per step.")
     flags.DEFINE_integer("image_size", 0, "Model input side; 0: each architecture's default.")
-    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    flags.DEFINE_enum("precision", "auto",
+                      ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
                       "Compute precision; auto: bin/train's per-device choice.")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the step.")
     flags.DEFINE_list("devices", [], "Only devices whose name contains one of these (CPU, GPU:0).")

@@ -2,7 +2,8 @@
 
 Measured on this project's 2-core AVX-512/AMX-BF16 CPU (see BUILD_NOTES.md): graph mode with
 oneDNN is the fast path; XLA ``jit_compile`` made a MobileNetV2 train step 10x slower;
-``mixed_bfloat16`` made ResNet50 ~1.4x faster but MobileNetV2 ~1.3x slower. On a CUDA GPU the
+``mixed_bfloat16`` made ResNet50 ~1.4x faster but MobileNetV2 ~1.3x slower, and oneDNN's own
+bfloat16 graph rewrite (``onednn_bfloat16``) was faster still for ResNet50. On a CUDA GPU the
 usual answer holds: ``mixed_float16`` with XLA.
 """
 
@@ -10,12 +11,38 @@ from __future__ import annotations
 
 import functools
 
+import keras
 import tensorflow as tf
 from absl import logging
 
-POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
-# Architectures measured faster in mixed_bfloat16 than float32 on a CPU with AMX/AVX512-BF16.
+# ``onednn_bfloat16`` is not a Keras policy: the model is float32 and Grappler's
+# auto_mixed_precision_onednn_bfloat16 pass rewrites the graph's oneDNN ops to bfloat16.
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16")
+# Architectures measured faster with oneDNN's bfloat16 rewrite than with Keras' mixed_bfloat16
+# and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step, BUILD_NOTES).
 _CPU_BF16_FASTER = frozenset({"resnet50"})
+_ONEDNN_REWRITE = "auto_mixed_precision_onednn_bfloat16"
+
+
+def keras_policy(name: str) -> str:
+    """The Keras mixed precision policy a precision name builds its model under."""
+    return "float32" if name == "onednn_bfloat16" else name
+
+
+def apply(name: str) -> None:
+    """Makes ``name`` the process's precision: the Keras policy and the oneDNN graph rewrite.
+
+    The rewrite is a process-wide Grappler option read when a ``tf.function`` first runs, so
+    call this before the first step and not again with another name until then; every other
+    name switches the rewrite off.
+
+    Raises:
+        ValueError: ``name`` is not one of ``POLICIES``.
+    """
+    if name not in POLICIES:
+        raise ValueError(f"unknown precision {name!r}; expected one of {POLICIES}")
+    keras.mixed_precision.set_global_policy(keras_policy(name))
+    tf.config.optimizer.set_experimental_options({_ONEDNN_REWRITE: name == "onednn_bfloat16"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,8 +80,8 @@ def resolve_precision(requested: str, model_name: str, device: str | None = None
     if device == "gpu":
         choice, why = "mixed_float16", "GPU: float16 tensor cores"
     elif model_name in _CPU_BF16_FASTER and cpu_has_bf16():
-        choice = "mixed_bfloat16"
-        why = f"CPU with bf16 matrix units: measured faster for {model_name}"
+        choice = "onednn_bfloat16"
+        why = f"CPU with bf16 matrix units: oneDNN's bf16 rewrite measured fastest for {model_name}"
     else:
         choice, why = "float32", "CPU: measured fastest (or unmeasured) for this model"
     logging.info("precision=auto -> %s (%s)", choice, why)

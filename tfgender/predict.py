@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, input_pipeline, models
+from tfgender import augment, input_pipeline, models, precision
 
 BEST_MODEL = "best_model.keras"  # as written by train.py
 CHECKPOINT_DIR = "checkpoints"
@@ -67,7 +67,8 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
     run = summary.get("config", {})
     policy = keras.mixed_precision.global_policy()
     # Built under the run's policy, so the network computes as the saved .keras model would.
-    keras.mixed_precision.set_global_policy(summary.get("precision", "float32"))
+    keras.mixed_precision.set_global_policy(
+        precision.keras_policy(summary.get("precision", "float32")))
     try:
         model = models.build_model(
             summary["model"], summary["image_size"],

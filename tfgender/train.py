@@ -242,7 +242,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     tf.random.set_seed(None)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(setup.policy)
+    precision.apply(setup.policy)
     strategy = distribute.create_strategy(config.distribution)
     out_dir = distribute.task_dir(workdir, strategy)
     chief = distribute.is_chief(strategy)
