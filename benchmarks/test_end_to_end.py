@@ -79,7 +79,7 @@ def _measure(benchmark, stack: str, model_name: str, policy: str, jit: bool, run
                                 steps_per_round=steps)
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed
         return
-    rate = steps * BATCH / benchmark.stats.stats.mean
+    rate = steps * BATCH / benchmark.stats.stats.median  # median round: robust to a noisy one
     benchmark.extra_info["images_per_second"] = rate
     RESULTS[(stack, model_name)] = rate
 

@@ -66,6 +66,6 @@ def test_train_step(benchmark, model_name, size, policy, jit):
                                 steps_per_round=STEPS)
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed
         return
-    rate = STEPS * BATCH / benchmark.stats.stats.mean
+    rate = STEPS * BATCH / benchmark.stats.stats.median  # median round: robust to a noisy one
     benchmark.extra_info["images_per_second"] = rate
     RESULTS[(model_name, size, policy, "on" if jit == "true" else "off")] = rate
