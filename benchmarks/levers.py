@@ -4,7 +4,8 @@ Not a pytest module: each lever is one function compared with its alternatives i
 
     .venv/bin/python benchmarks/levers.py resample   # augmentation resample variants
     .venv/bin/python benchmarks/levers.py decode     # decode + resize of 256 px records
-    .venv/bin/python benchmarks/levers.py train_step MODEL   # precision levers of one step
+    .venv/bin/python benchmarks/levers.py train_step MODEL [BATCH]  # precision levers
+    .venv/bin/python benchmarks/levers.py batch_size MODEL  # float32 step at batch 32/64/128
 
 ``decode`` reads the records ``benchmarks/conftest.py`` converts (run the pipeline benchmark
 once first). Every figure is a median of 3 rounds, in images per second.
@@ -103,30 +104,32 @@ def decode_levers() -> dict:
     return results
 
 
-def train_step_levers(model_name: str) -> dict:
-    """One model's training step at 224, batch 64, in-memory input, across precision levers.
+def _step_rate(model_name: str, policy: str, batch: int) -> float:
+    runner = epoch_study.create_step_runner(model_name, image_size=SIZE, batch_size=batch,
+                                            precision_name=policy, jit_compile="false")
+    iterator = runner.iterator(epoch_study.in_memory_dataset(batch, SIZE))
+    return _median_rate(lambda: runner.run(iterator, 3), 3 * batch, 1)
 
-    The oneDNN bfloat16 graph rewrite is a process-wide Grappler option, so it runs last.
+
+def batch_size_levers(model_name: str) -> dict:
+    """One model's float32 training step at 224 and three batch sizes, in-memory input."""
+    return {f"float32, batch {batch}": _step_rate(model_name, "float32", batch)
+            for batch in (32, 64, 128)}
+
+
+def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
+    """One model's training step at 224, in-memory input, across precision levers.
+
+    Each lever goes through ``precision.apply`` (inside ``create_step_runner``), which also
+    switches the process-wide oneDNN rewrite on or off.
     """
-    results = {}
-    levers = (("float32", None), ("mixed_bfloat16", None), ("float32 + oneDNN bf16 rewrite",
-                                                            "onednn"))
-    for name, option in levers:
-        if option == "onednn":
-            tf.config.optimizer.set_experimental_options(
-                {"auto_mixed_precision_onednn_bfloat16": True})
-        policy = "mixed_bfloat16" if name == "mixed_bfloat16" else "float32"
-        runner = epoch_study.create_step_runner(model_name, image_size=SIZE, batch_size=BATCH,
-                                                precision_name=policy, jit_compile="false")
-        iterator = runner.iterator(epoch_study.in_memory_dataset(BATCH, SIZE))
-        results[name] = _median_rate(lambda runner=runner, it=iterator: runner.run(it, 3),
-                                     3 * BATCH, 1)
-    return results
+    return {name: _step_rate(model_name, name, int(batch))
+            for name in ("float32", "mixed_bfloat16", "onednn_bfloat16")}
 
 
 def main(argv: list[str]) -> int:
     levers = {"resample": resample_levers, "decode": decode_levers,
-              "train_step": train_step_levers}
+              "train_step": train_step_levers, "batch_size": batch_size_levers}
     if len(argv) < 2 or argv[1] not in levers:
         print(__doc__, file=sys.stderr)
         return 2
