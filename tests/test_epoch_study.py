@@ -122,6 +122,10 @@ def test_profile_writes_a_trace_per_model_and_device(tmp_path):
     assert entry["model"] == "levi_hassner" and len(entry["step_seconds"]) == 1
     traces = [f for _, _, files in os.walk(entry["logdir"]) for f in files]
     assert any(f.endswith(".xplane.pb") for f in traces)
+    analysis = entry["input_pipeline"]
+    if analysis is not None:  # None only without the profile plugin (xprof)
+        assert 0 < analysis["input_ms"] < analysis["traced_ms"]
+        assert analysis["slowest_input_op"].startswith("Iterator::")
 
 
 def test_bin_epoch_time_study_reports_a_bad_model(tmp_path):

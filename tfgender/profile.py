@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import time
 
@@ -54,7 +56,34 @@ def profile_training(config) -> list[dict]:
             finally:
                 tf.profiler.experimental.stop()
             logging.info("profile of %s on %s in %s", model_name, device.name, logdir)
+            analysis = input_pipeline_summary(logdir, sum(seconds))
+            if analysis:
+                logging.info("input pipeline analysis of %s: %s", model_name, analysis)
             captured.append({"model": model_name, "device": device.name, "logdir": logdir,
                              "precision": runner.policy, "jit_compile": runner.jit_compile,
-                             "step_seconds": seconds})
+                             "step_seconds": seconds, "input_pipeline": analysis})
     return captured
+
+
+def input_pipeline_summary(logdir: str, traced_seconds: float) -> dict | None:
+    """What the profiler's input-pipeline analyser says of a trace, in a few numbers.
+
+    Returns:
+        ``{"input_ms", "traced_ms", "input_fraction", "conclusion", "slowest_input_op"}``,
+        or None when the profile plugin (xprof) is not installed or no trace was written.
+    """
+    try:
+        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
+    except ImportError:
+        return None
+    paths = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
+    if not paths:
+        return None
+    data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], "input_pipeline_analyzer", {})
+    summary, ops = json.loads(data)[1:3]
+    input_ms = float(ops["p"].get("preprocessing_us", 0)) / 1e3
+    slowest = max(ops["rows"], key=lambda r: r["c"][4]["v"], default=None)  # self time
+    return {"input_ms": input_ms, "traced_ms": traced_seconds * 1e3,
+            "input_fraction": input_ms / (traced_seconds * 1e3) if traced_seconds else None,
+            "conclusion": summary["p"].get("input_conclusion", ""),
+            "slowest_input_op": slowest["c"][0]["v"] if slowest else None}

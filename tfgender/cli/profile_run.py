@@ -33,6 +33,12 @@ def main(argv: list[str]) -> int:
         print(f"{entry['model']} on {entry['device']} ({entry['precision']}, XLA "
               f"{'on' if entry['jit_compile'] else 'off'}): {mean * 1000:.1f} ms/step, "
               f"trace in {entry['logdir']}")
+        analysis = entry.get("input_pipeline")
+        if analysis and analysis["input_fraction"] is not None:
+            print(f"  input pipeline analyser: {analysis['input_ms']:.1f} ms of input "
+                  f"processing in {analysis['traced_ms']:.0f} ms traced "
+                  f"({100 * analysis['input_fraction']:.2f}%); slowest input op "
+                  f"{analysis['slowest_input_op']}; {analysis['conclusion']}")
     print(f"view with: tensorboard --logdir {flags.FLAGS.output_dir}")
     return 0
 
