@@ -19,6 +19,9 @@ EPSILON = 1e-7
 # The eight Adience age groups (Levi & Hassner 2015).
 ADIENCE_AGE_GROUPS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
 UTKFACE_AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, None))
+# Their names, in age order: 0-12, 13-19, 20-39, 40-59, 60+.
+UTKFACE_BAND_NAMES = tuple(f"{low}+" if high is None else f"{low}-{high}"
+                           for low, high in UTKFACE_AGE_BANDS)
 UNKNOWN = "unknown"
 # A 3x5 bitmap font for the counts in the confusion-matrix image (no matplotlib, no fonts).
 _DIGITS = ("111101101101111", "010110010010111", "111001111100111", "111001111001111",
@@ -95,9 +98,9 @@ def adience_age_group(age: str) -> str:
 
 def utkface_band(age: int) -> str:
     """The UTKFace age band of an age in years: 0-12, 13-19, 20-39, 40-59 or 60+."""
-    for low, high in UTKFACE_AGE_BANDS:
+    for (_, high), name in zip(UTKFACE_AGE_BANDS, UTKFACE_BAND_NAMES, strict=True):
         if high is None or age <= high:
-            return f"{low}+" if high is None else f"{low}-{high}"
+            return name
     return UNKNOWN
 
 
@@ -179,8 +182,18 @@ def confusion_image(confusion: dict, cell: int = 64) -> np.ndarray:
     return image[None]
 
 
-def _collect(dataset, forwards: dict, batch_size: int) -> dict:
-    """One pass: logits per mode, labels, metadata and per-batch wall times per mode."""
+def collect(dataset, forwards: dict, batch_size: int) -> dict:
+    """One pass over an eval dataset with metadata: every forward's logits and wall times.
+
+    Args:
+        dataset: batches of (images, labels, metadata) from ``create_dataset(with_metadata=True)``.
+        forwards: ``{mode: fn(images) -> logits}``.
+        batch_size: the dataset's batch size (only full batches after the first are timed).
+
+    Returns:
+        ``{"logits": {mode: [array per batch]}, "times": {mode: [seconds]}, "labels": [array
+        per batch], "source_ids", "ages": [str per example], "folds": [array per batch]}``.
+    """
     out = {"logits": {m: [] for m in forwards}, "times": {m: [] for m in forwards},
            "labels": [], "source_ids": [], "ages": [], "folds": []}
     for index, (images, labels, meta) in enumerate(dataset):
@@ -253,7 +266,7 @@ def evaluate(config) -> dict:
     forwards = {"center_crop": predict.make_forward(loaded)}
     if config.oversample:
         forwards["oversample"] = predict.make_forward(loaded, oversample=True)
-    data = _collect(dataset, forwards, config.batch_size)
+    data = collect(dataset, forwards, config.batch_size)
     labels = np.concatenate(data["labels"])
     modes = {}
     for mode in forwards:

@@ -32,8 +32,7 @@ PEER_LABELS = {"male": 1, "female": 0}  # tfgender's convention
 TFGENDER = "tfgender"
 PEER = "peer"
 ALL = "all"
-BANDS = tuple(f"{low}+" if high is None else f"{low}-{high}"
-              for low, high in evaluate.UTKFACE_AGE_BANDS)
+BANDS = evaluate.UTKFACE_BAND_NAMES
 RESULT_JSON = "comparison.json"
 RESULT_MARKDOWN = "comparison.md"
 
@@ -209,14 +208,11 @@ def tfgender_predictions(loaded, data_dir: str, split: str, batch_size: int = 64
     dataset = input_pipeline.create_dataset(
         data_dir, split=split, batch_size=batch_size, image_size=loaded.cache_image_size,
         training=False, cache="none", deterministic=True, with_metadata=True)
-    forward = predict.make_forward(loaded)
-    out = {"source_ids": [], "ages": [], "labels": [], "probabilities": []}
-    for images, labels, meta in dataset:
-        out["probabilities"] += predict.sigmoid(forward(images).numpy()[:, 0]).tolist()
-        out["labels"] += labels.numpy().astype(int).tolist()
-        out["source_ids"] += [s.decode("utf-8", "replace") for s in meta["source_id"].numpy()]
-        out["ages"] += [a.decode("utf-8", "replace") for a in meta["age"].numpy()]
-    return out
+    data = evaluate.collect(dataset, {"center": predict.make_forward(loaded)}, batch_size)
+    logits = np.concatenate(data["logits"]["center"])[:, 0]
+    return {"source_ids": data["source_ids"], "ages": data["ages"],
+            "labels": np.concatenate(data["labels"]).astype(int).tolist(),
+            "probabilities": predict.sigmoid(logits).tolist()}
 
 
 def peer_reference(peer, images_dir: str) -> dict:
