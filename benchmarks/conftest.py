@@ -23,7 +23,7 @@ FIGURES = {
     "tfdata_jpeg_files": "(3) tf.data from JPEG files, parallel DCT-scaled decode",
     "tfrecord_first_epoch": "(4) create_dataset from TFRecords (converted at 256), no cache",
     "tfrecord_first_epoch_816px": "(4') the same from TFRecords keeping the 816 px JPEGs",
-    "tfrecord_cached_augmented": "(5) create_dataset cached + augment_batch (XLA), steady state",
+    "tfrecord_cached_augmented": "(5) create_dataset cached + Augmentation (XLA), steady state",
     "keras_image_dataset": "(6) image_dataset_from_directory + Keras augmentation layers",
 }
 # (numerator, denominator, target): what the toolkit's pipeline should gain over the baselines.

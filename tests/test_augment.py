@@ -277,3 +277,68 @@ def test_levi_hassner_mean_and_unknown_mode():
 def test_invalid_crop_scale(images):
     with pytest.raises(ValueError, match="crop_scale"):
         augment.augment_batch(images, tf.constant([0, 0]), output_size=24, crop_scale=(0.5, 1.5))
+
+
+# The four resample methods: integer crop, nearest source map, bilinear transform, projective.
+METHODS = [dict(output_size=24, max_rotation_degrees=0.0), dict(output_size=24), FULL,
+           dict(output_size=24, implementation="projective")]
+
+
+@pytest.mark.parametrize("kwargs", METHODS)
+def test_compiled_two_programs_equal_eager(images, kwargs):
+    augmentation = augment.Augmentation(**kwargs)
+    seed = augment.make_step_seed(5, 3)
+    eager = augmentation(images, seed).numpy()
+    np.testing.assert_array_equal(augment.augment_batch(images, seed, **kwargs).numpy(), eager)
+    if kwargs.get("implementation") == "projective":
+        return  # ImageProjectiveTransformV3 has no XLA kernel
+    # Same draws with and without XLA; XLA's float rounding differs in the last bits.
+    np.testing.assert_allclose(augmentation.compiled()(images, seed).numpy(), eager, atol=1e-2)
+    # An unknown batch size falls back to one XLA program, with the same draws.
+    unknown = tf.function(augmentation.compiled(),
+                          input_signature=[tf.TensorSpec([None, S, S, 3], tf.uint8),
+                                           tf.TensorSpec([2], tf.int64)])
+    np.testing.assert_allclose(unknown(images, seed).numpy(), eager, atol=1e-2)
+
+
+def test_plan_holds_only_what_the_method_needs(images):
+    seed = tf.constant([1, 2])
+    crop = augment.Augmentation(output_size=24, max_rotation_degrees=0.0).plan(seed, 4, S)
+    assert set(crop) == {"offsets", "mirror", "brightness"}
+    nearest = augment.Augmentation(output_size=24, brightness_range=None).plan(seed, 4, S)
+    assert set(nearest) == {"source"}
+    assert nearest["source"].dtype == tf.uint16 and nearest["source"].shape == (4, 24, 24)
+    assert set(augment.Augmentation(**FULL).plan(seed, 4, S)) == {"transforms", "brightness"}
+
+
+def test_nearest_source_widens_past_uint16():
+    # 300x300 has 90,000 pixels: the per-image index no longer fits uint16.
+    big = tf.constant(np.random.default_rng(4).integers(0, 256, (2, 300, 300, 3), np.uint8))
+    augmentation = augment.Augmentation(output_size=280, max_rotation_degrees=10.0)
+    seed = tf.constant([3, 4])
+    assert augmentation.plan(seed, 2, 300)["source"].dtype == tf.int32
+    transforms = augment.affine_transforms(
+        output_size=280, center=tf.constant([[150.0, 150.0], [140.0, 160.0]]),
+        side=tf.fill([2], 280.0), angle=tf.constant([0.1, -0.1]), flip=tf.constant([1.0, -1.0]))
+    gather = augment.resample(big, transforms, 280, interpolation="nearest").numpy()
+    projective = augment.resample(big, transforms, 280, implementation="projective",
+                                  interpolation="nearest").numpy()
+    assert np.mean(gather == projective) > 0.99  # ties at exactly .5 may round apart
+
+
+@pytest.mark.parametrize("mode", augment.NORMALIZATIONS)
+def test_normalization_inside_equals_after(images, mode):
+    seed = tf.constant([9, 9])
+    inside = augment.Augmentation(output_size=24, normalization=mode)(images, seed)
+    after = augment.normalize(augment.augment_batch(images, seed, output_size=24), mode)
+    np.testing.assert_array_equal(inside.numpy(), after.numpy())
+
+
+def test_invalid_options_fail_at_construction():
+    for bad in (dict(implementation="bicubic"), dict(interpolation="cubic"),
+                dict(normalization="imagenet"), dict(crop_scale=(0.0, 1.0))):
+        with pytest.raises(ValueError):
+            augment.Augmentation(output_size=24, **bad)
+    with pytest.raises(ValueError, match="square"):
+        augment.Augmentation(output_size=24).compiled()(tf.zeros([1, 32, 30, 3], tf.uint8),
+                                                        tf.constant([0, 0]))

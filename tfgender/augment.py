@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import tensorflow as tf
@@ -166,14 +167,31 @@ def _resample_2d(images, transforms, output_size):
     return _lerp(top, bottom, wy)
 
 
-def _resample_nearest(images, transforms, output_size):
-    _, height, width, channels = images.shape
+def _nearest_source(transforms, output_size, height, width):
+    """Each output pixel's nearest input pixel, as ``row * width + col`` within its image.
+
+    Rounds half up, as ImageProjectiveTransformV3's NEAREST does, and replicates the edges.
+    The map is uint16 when every index fits (images up to 256x256), else int32: a smaller map
+    to write and read back when it is materialised between two XLA programs (``Augmentation``).
+    """
     x, y = _sample_coordinates(transforms, output_size)
-    # Round half up, as ImageProjectiveTransformV3's NEAREST does, then replicate the edges.
     col = tf.cast(tf.clip_by_value(tf.floor(x + 0.5), 0.0, width - 1.0), tf.int32)
     row = tf.cast(tf.clip_by_value(tf.floor(y + 0.5), 0.0, height - 1.0), tf.int32)
-    index = tf.range(tf.shape(images)[0])[:, None, None] * (height * width) + row * width + col
+    dtype = tf.uint16 if height * width <= 2**16 else tf.int32
+    return tf.cast(row * width + col, dtype)
+
+
+def _gather_sources(images, source):
+    """Gathers pixels by the per-image indices of ``_nearest_source``, as float32."""
+    _, height, width, channels = images.shape
+    base = tf.range(tf.shape(images)[0])[:, None, None] * (height * width)
+    index = base + tf.cast(source, tf.int32)
     return tf.cast(tf.gather(tf.reshape(images, [-1, channels]), index), tf.float32)
+
+
+def _resample_nearest(images, transforms, output_size):
+    _, height, width, _ = images.shape
+    return _gather_sources(images, _nearest_source(transforms, output_size, height, width))
 
 
 def _crop_and_flip(images, offsets, flip, output_size):
@@ -193,29 +211,29 @@ def _random_crops(seeds, batch, size: int, output_size: int, crop_scale):
                                               alg=RNG)
         return offsets, tf.cast(offsets, tf.float32) + side / 2, tf.fill([batch], float(side))
     low, high = crop_scale
-    if not 0 < low <= high <= 1:
-        raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
     sides = _uniform([batch], seeds[0], low, high) * size
     room = _uniform([batch, 2], seeds[1])  # where the window sits in the space left around it
     return None, sides[:, None] / 2 + room * (size - sides[:, None]), sides
 
 
-def augment_batch(images, seed, *, output_size: int, flip: bool = True,
-                  max_rotation_degrees: float = DEFAULT_MAX_ROTATION_DEGREES,
-                  brightness_range: tuple[float, float] | None = (0.8, 1.2),
-                  crop_scale: tuple[float, float] | None = None, dtype=tf.float32,
-                  implementation: str = "gather", interpolation: str = "auto") -> tf.Tensor:
-    """Randomly flips, crops, rotates, resizes and brightens a batch in one resample.
+def _check_square(images):
+    if images.shape[1] != images.shape[2]:
+        raise ValueError(f"Augmentation expects square images, got shape {images.shape}")
 
-    Flip, crop, rotation and resize make one affine map per image, applied by one bilinear
-    resample; brightness multiplies the result by a per-image factor and clips to [0, 255].
-    With no rotation and ``crop_scale=None`` every sample falls on a pixel centre, so the
-    "gather" implementation then crops and mirrors by integer gathers without interpolating
-    (about twice as fast; the result is identical).
 
-    Args:
-        images: (B, S, S, 3) uint8 (or float in [0, 255]) batch; B may be unknown.
-        seed: Shape-[2] integer seed, e.g. from ``make_step_seed``.
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """A run's training augmentation: flip, crop, rotation and resize in one resample, then
+    brightness, the cast to the compute dtype and optionally the model's normalisation.
+
+    It works in two stages. ``plan`` draws the random parameters of a batch and turns them
+    into what the resample needs (for nearest sampling, each output pixel's source index);
+    ``render`` reads the pixels. ``compiled()`` runs them as two XLA programs: compiled as one,
+    XLA fuses the per-pixel source computation into the gather and repeats it for each colour
+    channel, and materialising the small index map between the programs was measured faster
+    (BUILD_NOTES, issue 3). Inside a step that is itself ``jit_compile``d they are fused again.
+
+    Attributes:
         output_size: Side of the output images.
         flip: Mirror half of the images horizontally.
         max_rotation_degrees: Rotation drawn uniformly in +-this; 0 disables it.
@@ -231,41 +249,153 @@ def augment_batch(images, seed, *, output_size: int, flip: bool = True,
             where a nearest sample lies within half a pixel of the exact point, as
             torchvision's ``RandomRotation`` does by default), bilinear when it resizes.
             Nearest is about 1.7x faster here (BUILD_NOTES, issue 3).
+        normalization: A ``normalize`` mode applied last, or None for [0, 255] output.
+    """
+
+    output_size: int
+    flip: bool = True
+    max_rotation_degrees: float = DEFAULT_MAX_ROTATION_DEGREES
+    brightness_range: tuple[float, float] | None = (0.8, 1.2)
+    crop_scale: tuple[float, float] | None = None
+    dtype: tf.DType = tf.float32
+    implementation: str = "gather"
+    interpolation: str = "auto"
+    normalization: str | None = None
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"Unknown interpolation {self.interpolation!r}; "
+                             f"use one of {INTERPOLATIONS}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"Unknown implementation {self.implementation!r}; "
+                             f"use one of {IMPLEMENTATIONS}")
+        if self.crop_scale is not None:
+            low, high = self.crop_scale
+            if not 0 < low <= high <= 1:
+                raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, "
+                                 f"got {self.crop_scale}")
+        if self.normalization is not None and self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"Unknown normalization {self.normalization!r}; "
+                             f"use one of {NORMALIZATIONS}")
+
+    def _sampling(self, size: int) -> tuple[str, str]:
+        """How a batch of side ``size`` is resampled: the method, "crop" (integer gathers, no
+        interpolation), "nearest" (a source index per output pixel) or "transform"
+        (``resample`` of the affine maps); and the interpolation ``auto`` resolves to."""
+        same_scale = self.crop_scale is None and self.output_size <= size
+        interpolation = self.interpolation
+        if interpolation == "auto":
+            interpolation = "nearest" if same_scale else "bilinear"
+        gather = self.implementation == "gather"
+        if gather and same_scale and not self.max_rotation_degrees:
+            return "crop", interpolation  # every sample is on a pixel centre: exact, ~2x faster
+        if gather and interpolation == "nearest":
+            return "nearest", interpolation
+        return "transform", interpolation
+
+    def plan(self, seed, batch, size: int) -> dict:
+        """Draws a batch's random parameters and prepares the resample. It needs only the
+        batch's shape, so under ``compiled()`` it runs while the batch is still being read.
+
+        Args:
+            seed: Shape-[2] integer seed, e.g. from ``make_step_seed``.
+            batch: B, an int or a scalar int32 tensor.
+            size: S of the (B, S, S, 3) input.
+
+        Returns:
+            A dict of tensors for ``render``.
+        """
+        seeds = tf.random.experimental.stateless_split(seed, 5, alg=RNG)
+        mirror = tf.ones([batch])
+        if self.flip:
+            mirror = tf.where(_uniform([batch], seeds[0]) < 0.5, -1.0, 1.0)
+        angle = tf.zeros([batch])  # a constant XLA folds away: the resample gets cheaper
+        if self.max_rotation_degrees:
+            limit = math.radians(self.max_rotation_degrees)
+            angle = _uniform([batch], seeds[1], -limit, limit)
+        offsets, center, sides = _random_crops(seeds[2:4], batch, size, self.output_size,
+                                               self.crop_scale)
+        plan = {}
+        if self.brightness_range is not None:
+            plan["brightness"] = _uniform([batch], seeds[4], *self.brightness_range)
+        method, _ = self._sampling(size)
+        if method == "crop":
+            plan.update(offsets=offsets, mirror=mirror)
+            return plan
+        transforms = affine_transforms(output_size=self.output_size, center=center, side=sides,
+                                       angle=angle, flip=mirror)
+        if method == "nearest":
+            plan["source"] = _nearest_source(transforms, self.output_size, size, size)
+        else:
+            plan["transforms"] = transforms
+        return plan
+
+    def render(self, images, plan) -> tf.Tensor:
+        """Applies a ``plan`` to its batch: (B, S, S, 3) uint8 or float images in [0, 255].
+
+        Returns:
+            (B, output_size, output_size, 3) tensor of ``dtype``: [0, 255] pixel units, or
+            normalised for the model when ``normalization`` is set.
+        """
+        method, interpolation = self._sampling(images.shape[1])
+        if method == "crop":
+            out = _crop_and_flip(images, plan["offsets"], plan["mirror"], self.output_size)
+        elif method == "nearest":
+            out = _gather_sources(images, plan["source"])
+        else:
+            out = resample(images, plan["transforms"], self.output_size,
+                           implementation=self.implementation,
+                           interpolation=interpolation)
+        if "brightness" in plan:
+            out = tf.minimum(out * plan["brightness"][:, None, None, None], 255.0)
+        out = tf.cast(out, self.dtype)
+        if self.normalization is not None:
+            out = normalize(out, self.normalization)
+        return out
+
+    def __call__(self, images, seed) -> tf.Tensor:
+        """Plans and renders in the caller's context (eager, graph or one XLA program)."""
+        _check_square(images)
+        batch = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+        return self.render(images, self.plan(seed, batch, images.shape[1]))
+
+    def compiled(self):
+        """Returns ``fn(images, seed)`` running ``plan`` and ``render`` as two XLA programs.
+
+        A batch of unknown size runs as one XLA program instead (XLA needs the plan's shapes
+        at compile time); training batches are static (``drop_remainder``).
+        """
+        plan = tf.function(self.plan, jit_compile=True)
+        render = tf.function(self.render, jit_compile=True)
+        whole = tf.function(self, jit_compile=True)
+
+        def run(images, seed):
+            _check_square(images)
+            if images.shape[0] is None:
+                return whole(images, seed)
+            return render(images, plan(seed, images.shape[0], images.shape[1]))
+
+        return run
+
+
+def augment_batch(images, seed, **options) -> tf.Tensor:
+    """Randomly flips, crops, rotates, resizes and brightens a batch in one resample.
+
+    Flip, crop, rotation and resize make one affine map per image, applied by one resample;
+    brightness multiplies the result by a per-image factor and clips to [0, 255].
+    With no rotation and ``crop_scale=None`` every sample falls on a pixel centre, so the
+    "gather" implementation then crops and mirrors by integer gathers without interpolating
+    (about twice as fast; the result is identical).
+
+    Args:
+        images: (B, S, S, 3) uint8 (or float in [0, 255]) batch; B may be unknown.
+        seed: Shape-[2] integer seed, e.g. from ``make_step_seed``.
+        **options: The fields of ``Augmentation`` (``output_size`` is required).
 
     Returns:
         (B, output_size, output_size, 3) tensor of ``dtype`` in [0, 255] pixel units.
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"Unknown interpolation {interpolation!r}; use one of {INTERPOLATIONS}")
-    size = images.shape[1]
-    if images.shape[2] != size:
-        raise ValueError(f"augment_batch expects square images, got shape {images.shape}")
-    batch = tf.shape(images)[0]
-    seeds = tf.random.experimental.stateless_split(seed, 5, alg=RNG)
-    mirror = tf.ones([batch])
-    if flip:
-        mirror = tf.where(_uniform([batch], seeds[0]) < 0.5, -1.0, 1.0)
-    angle = tf.zeros([batch])  # a constant XLA folds away: the resample gets cheaper
-    if max_rotation_degrees:
-        limit = math.radians(max_rotation_degrees)
-        angle = _uniform([batch], seeds[1], -limit, limit)
-    offsets, center, sides = _random_crops(seeds[2:4], batch, size, output_size, crop_scale)
-    same_scale = crop_scale is None and output_size <= size
-    if interpolation == "auto":
-        interpolation = "nearest" if same_scale else "bilinear"
-    exact = implementation == "gather" and not max_rotation_degrees and same_scale
-    if exact:
-        out = _crop_and_flip(images, offsets, mirror, output_size)
-    else:
-        transforms = affine_transforms(output_size=output_size, center=center, side=sides,
-                                       angle=angle, flip=mirror)
-        out = resample(images, transforms, output_size, implementation=implementation,
-                       interpolation=interpolation)
-    if brightness_range is not None:
-        low, high = brightness_range
-        factor = _uniform([batch], seeds[4], low, high)
-        out = tf.clip_by_value(out * factor[:, None, None, None], 0.0, 255.0)
-    return tf.cast(out, dtype)
+    return Augmentation(**options)(images, seed)
 
 
 def normalize(images, mode: str) -> tf.Tensor:

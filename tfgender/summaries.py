@@ -10,7 +10,7 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hp
 
 from tfgender import augment
-from tfgender.train_steps import make_augment_fn
+from tfgender.train_steps import make_augmentation
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
 
@@ -64,7 +64,7 @@ def write_augmented_images(writer, dataset, config, setup) -> None:
     if hasattr(images, "values"):  # a PerReplica value: take the first replica's batch
         images = images.values[0]
     images = images[: config.summary_images]
-    out = make_augment_fn(config, setup)(images, augment.make_step_seed(config.seed, 0))
+    out = make_augmentation(config, setup)(images, augment.make_step_seed(config.seed, 0))
     with writer.as_default():
         tf.summary.image("train/augmented_inputs", out / 255.0, step=0,
                          max_outputs=config.summary_images)

@@ -5,8 +5,6 @@ Python-side work (logging, checkpoints, numpy) stays outside these functions.
 
 from __future__ import annotations
 
-import functools
-
 import keras
 import tensorflow as tf
 
@@ -29,15 +27,16 @@ def _per_example_loss(labels, logits):
                                                    logits=tf.cast(logits, tf.float32))[:, 0]
 
 
-def make_augment_fn(config, setup, dtype=tf.float32):
-    """Returns ``fn(images, seed)``: the run's training augmentation (flip, crop, rotation,
-    brightness, resize to the model size), the one the step applies and TensorBoard shows."""
-    return functools.partial(
-        augment.augment_batch, output_size=setup.image_size, flip=config.flip,
+def make_augmentation(config, setup, dtype=tf.float32,
+                      normalization: str | None = None) -> augment.Augmentation:
+    """The run's training augmentation (flip, crop, rotation, brightness, resize to the model
+    size), the one the step applies (normalised) and TensorBoard shows (in [0, 255])."""
+    return augment.Augmentation(
+        output_size=setup.image_size, flip=config.flip,
         max_rotation_degrees=config.max_rotation,
         brightness_range=tuple(config.brightness) if config.brightness else None,
         crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
-        interpolation=config.augment_interpolation, dtype=dtype)
+        interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization)
 
 
 def make_train_step(model, optimizer, strategy, config, setup, state):
@@ -54,16 +53,17 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     global_batch = config.batch_size
     variables = model.trainable_variables
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    augment_fn = make_augment_fn(config, setup, dtype=compute_dtype)
+    augment_fn = make_augmentation(config, setup, dtype=compute_dtype,
+                                   normalization=setup.normalization)
     if not setup.jit_compile:
         # The gather resample is XLA-safe and several times faster compiled, even when the
         # model itself runs in oneDNN graph mode (XLA made CPU model steps slower).
-        augment_fn = tf.function(augment_fn, jit_compile=True)
+        augment_fn = augment_fn.compiled()
 
     def replica_step(images, labels, step):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         seed = augment.make_step_seed(config.seed, step, replica)
-        inputs = augment.normalize(augment_fn(images, seed), setup.normalization)
+        inputs = augment_fn(images, seed)
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
             # Averaged over the GLOBAL batch: the all-reduce sums the replicas' gradients.
