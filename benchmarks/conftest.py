@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("TFGENDER_BENCH_DIR", REPO / ".bench_data"))
 NUM_IMAGES = int(os.environ.get("TFGENDER_BENCH_IMAGES", "512"))
-ROUNDS = int(os.environ.get("TFGENDER_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("TFGENDER_BENCH_ROUNDS", "3"))  # timed rounds; figures are medians
 IMAGE_SIZE = 224
 BATCH_SIZE = 64
 # The six pipelines, in the order the summary lists them.
@@ -112,7 +112,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     write = terminalreporter.write_line
     terminalreporter.section("tfgender input pipeline throughput")
-    write(f"{IMAGE_SIZE}x{IMAGE_SIZE}, batch {BATCH_SIZE}, {NUM_IMAGES} images drawn at 816x816")
+    write(f"{IMAGE_SIZE}x{IMAGE_SIZE}, batch {BATCH_SIZE}, {NUM_IMAGES} images drawn at 816x816; "
+          f"median of {ROUNDS} rounds of one pass each")
     for key, label in FIGURES.items():
         value = RESULTS.get(key)
         write(f"  {label:<66} " + (f"{value:10.1f} img/s" if value else "  not measured"))
