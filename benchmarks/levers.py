@@ -25,7 +25,7 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tfgender import augment, epoch_study, input_pipeline  # noqa: E402
+from tfgender import augment, epoch_study  # noqa: E402
 from tfgender.data import records as rec  # noqa: E402
 
 SIZE, BATCH, ROUNDS = 224, 64, 3
@@ -102,7 +102,7 @@ def decode_levers() -> dict:
         "decode + antialiased resize":
             lambda s: tf.cast(tf.image.resize(decode(s), [SIZE, SIZE], antialias=True),
                               tf.uint8),
-        "input_pipeline.decode_and_resize": lambda s: input_pipeline.decode_and_resize(
+        "decode.decode_and_resize": lambda s: decode.decode_and_resize(
             encoded(s), SIZE),
     }
     results = {}

@@ -9,7 +9,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, input_pipeline, legacy
+from tfgender import augment, decode, input_pipeline, legacy
 
 SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE
 # The study's augmentation, used by every augmented pipeline so they do comparable work.
@@ -76,7 +76,7 @@ def test_tfdata_jpeg_files(benchmark, bench_data):
     labels = bench_data.frame["label"].to_numpy().astype("int32")
 
     def load(path, label):
-        return input_pipeline.decode_and_resize(tf.io.read_file(path), SIZE), label
+        return decode.decode_and_resize(tf.io.read_file(path), SIZE), label
 
     dataset = (tf.data.Dataset.from_tensor_slices((paths, labels)).repeat()
                .shuffle(len(paths), seed=0)

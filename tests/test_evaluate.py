@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, evaluate, input_pipeline, models, predict
+from tfgender import augment, decode, evaluate, input_pipeline, models, predict
 from tfgender.data import convert
 from tfgender.data import records as rec
 from tfgender.flags import EvaluateConfig
@@ -73,7 +73,7 @@ def _direct(data_dir, workdir, split="test"):
     labels, images = [], []
     for raw in tf.data.TFRecordDataset(files):
         example = rec.parse_example(raw)
-        image = input_pipeline.decode_and_resize(example[rec.ENCODED], CACHE).numpy()
+        image = decode.decode_and_resize(example[rec.ENCODED], CACHE).numpy()
         offset = (CACHE - SIZE) // 2
         images.append(image[offset:offset + SIZE, offset:offset + SIZE].astype(np.float32))
         labels.append(int(example[rec.LABEL]))

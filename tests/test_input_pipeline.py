@@ -148,19 +148,6 @@ def test_shapes_and_dtypes_are_static(utk):
     assert set(label.numpy()) <= {0, 1}
 
 
-def test_decode_crops_the_centre_square_and_uses_dct_scaling():
-    wide = fakes.jpeg_bytes((96, 160), seed=5)
-    full = tf.io.decode_jpeg(wide, channels=3).numpy()
-    centre = full[:, 32:128]
-    for size in (96, 40, 20):  # ratio 1, 2 and 4
-        out = ip.decode_and_resize(tf.constant(wide), size).numpy()
-        want = tf.image.resize(centre, [size, size], antialias=True).numpy()
-        assert out.shape == (size, size, 3) and out.dtype == np.uint8
-        assert np.abs(out.astype(float) - want).mean() < 3.0, size
-    exact = ip.decode_and_resize(tf.constant(fakes.jpeg_bytes(32, seed=1)), 32).numpy()
-    np.testing.assert_array_equal(exact, tf.io.decode_jpeg(fakes.jpeg_bytes(32, seed=1)).numpy())
-
-
 def _copy(utk, tmp_path):
     out = tmp_path / "copy"
     out.mkdir()
@@ -263,12 +250,3 @@ def test_adience_folds_and_metadata(tmp_path):
     assert ages and all(a for a in ages)
     with pytest.raises(ValueError, match="empty split.*split \\(none\\) fold 2"):
         ip.count_records(out, split="train")
-
-
-def test_resize_square_rule():
-    image = tf.constant(np.random.default_rng(3).integers(0, 256, (60, 60, 3)), tf.uint8)
-    as_float = tf.cast(image, tf.float32)
-    np.testing.assert_array_equal(ip.resize_square(image, 60).numpy(), as_float.numpy())
-    for size, antialias in ((50, False), (45, False), (44, True), (20, True)):
-        want = tf.image.resize(as_float, [size, size], antialias=antialias).numpy()
-        np.testing.assert_allclose(ip.resize_square(image, size).numpy(), want, atol=1e-4)

@@ -52,7 +52,7 @@ def _expected_probability(workdir, path) -> float:
     h, w = image.shape[:2]
     side = min(h, w)
     square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-    # input_pipeline.resize_square's rule: antialiased only when shrinking by more than 4/3.
+    # decode.resize_square's rule: antialiased only when shrinking by more than 4/3.
     square = tf.cast(square, tf.float32)
     if side == CACHE:
         resized = square.numpy()

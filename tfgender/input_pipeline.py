@@ -12,6 +12,7 @@ from absl import logging
 
 from tfgender.data import convert
 from tfgender.data import records as rec
+from tfgender.decode import decode_and_resize
 
 CACHE_MODES = ("auto", "memory", "none", "disk:PATH")
 # Share of physical RAM that ``cache="auto"`` may fill (cache + shuffle buffer) and that tf.data
@@ -24,9 +25,6 @@ AUTO_CACHE_DIR = "tfdata_cache"
 # A fixed interleave width: the default (the number of CPU cores) would make the record order,
 # and so every "deterministic" epoch order, depend on the machine.
 CYCLE_LENGTH = 8
-# libjpeg's DCT-domain scalings, largest first: decoding at 1/8 of an 816 px Adience image
-# costs a fraction of a full decode.
-JPEG_RATIOS = (8, 4, 2)
 _EPOCH_SEED_MULTIPLIERS = (1_000_003, 7919, 13)
 _SPLIT_NONE = "(none)"
 
@@ -183,62 +181,6 @@ def _check_shard(path: str) -> None:
                     "(is this even a TFRecord file?); re-run the conversion")
             offset += 16 + length
             f.seek(offset)
-
-
-def _decode_square(encoded, height, width, ratio: int):
-    """Decodes the central square at 1/ratio scale (crop coordinates are in scaled pixels)."""
-    scaled_h, scaled_w = (height + ratio - 1) // ratio, (width + ratio - 1) // ratio
-    side = tf.minimum(scaled_h, scaled_w)
-    window = tf.stack([(scaled_h - side) // 2, (scaled_w - side) // 2, side, side])
-    return tf.io.decode_and_crop_jpeg(encoded, window, channels=3, ratio=ratio)
-
-
-def decode_and_resize(encoded, image_size: int) -> tf.Tensor:
-    """Decodes a JPEG's central square and resizes it to ``image_size`` (tf.function-safe).
-
-    The crop is fused into decoding (pixels outside it are never decoded; for a square image
-    the window is the whole image), and an image at least twice the target is decoded with
-    libjpeg's DCT downscaling (``ratio`` 2, 4 or 8) before ``resize_square``.
-
-    Args:
-        encoded: scalar string tensor of JPEG bytes.
-        image_size: side of the output.
-
-    Returns:
-        uint8 (image_size, image_size, 3).
-    """
-    shape = tf.io.extract_jpeg_shape(encoded)  # reads the header only
-    height, width = shape[0], shape[1]
-    short = tf.minimum(height, width)
-    ratios = (1,) + tuple(sorted(JPEG_RATIOS))
-    index = tf.constant(0)
-    for k, ratio in enumerate(ratios[1:], start=1):  # ascending: the largest that fits wins
-        index = tf.where(short // ratio >= image_size, k, index)
-    # ``ratio`` is an op attribute, so one branch per ratio.
-    image = tf.switch_case(index, [functools.partial(_decode_square, encoded, height, width, r)
-                                   for r in ratios])
-    image = tf.cast(tf.clip_by_value(tf.round(resize_square(image, image_size)), 0.0, 255.0),
-                    tf.uint8)
-    return tf.ensure_shape(image, [image_size, image_size, 3])
-
-
-def resize_square(image, image_size: int) -> tf.Tensor:
-    """Resizes a square (H, H, C) image to ``image_size``: the one resize rule of every reader.
-
-    Antialiased when shrinking by more than 4/3 (after DCT scaling that is e.g. 408 -> 224);
-    plain bilinear for smaller changes, where the filter barely differs and costs 3x the
-    decode (measured on 256 px records -> 224: 1,162 images/s antialiased, 3,175 bilinear,
-    5,229 decode alone); no resampling at all when the size already matches.
-
-    Returns:
-        float32 (image_size, image_size, C).
-    """
-    side = tf.shape(image)[0]
-    size = [image_size, image_size]
-    return tf.case([(tf.equal(side, image_size), lambda: tf.cast(image, tf.float32)),
-                    (side * 3 > image_size * 4,
-                     lambda: tf.image.resize(image, size, antialias=True))],
-                   default=lambda: tf.image.resize(image, size))
 
 
 def _parse_and_decode(serialized, image_size: int, with_metadata: bool):

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, input_pipeline, models, precision
+from tfgender import augment, decode, models, precision
 
 BEST_MODEL = "best_model.keras"  # as written by train.py
 CHECKPOINT_DIR = "checkpoints"
@@ -217,7 +217,7 @@ def decode_square(path: str, size: int) -> np.ndarray:
     """Reads an image file, takes its central square and resizes it to ``size``.
 
     This is what conversion and the input pipeline do to a record (centre square,
-    ``input_pipeline.resize_square``, rounded to uint8), with ``tf.io.decode_image`` so PNG
+    ``decode.resize_square``, rounded to uint8), with ``tf.io.decode_image`` so PNG
     files work too.
 
     Returns:
@@ -233,7 +233,7 @@ def decode_square(path: str, size: int) -> np.ndarray:
         raise tf.errors.InvalidArgumentError(None, None, "image has no pixels")
     top, left = (height - side) // 2, (width - side) // 2
     square = tf.cast(image[top:top + side, left:left + side], tf.float32)
-    resized = input_pipeline.resize_square(square, size)
+    resized = decode.resize_square(square, size)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
 
 
