@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import keras
 
+from tfgender.models.batch_norm import fuse_batch_norm
+
 LOGITS_LAYER = "logits"
 BASE_LAYER = "base"
 
@@ -168,7 +170,9 @@ def attach_head(
 
     The base stays one nested layer (it must be named ``BASE_LAYER``) so the training loop
     can freeze and unfreeze it with ``model.get_layer("base").trainable = ...``. Keras 3 runs
-    BatchNormalization of a non-trainable base in inference mode, as fine-tuning needs.
+    BatchNormalization of a non-trainable base in inference mode, as fine-tuning needs. Its
+    BatchNormalization layers are replaced by ``FusedBatchNormalization`` (same weights and
+    semantics, TensorFlow's fused kernel).
 
     Args:
         base: A model from ``(size, size, 3)`` images to ``(batch, features)``.
@@ -190,6 +194,7 @@ def attach_head(
     """
     if base.name != BASE_LAYER:
         raise ValueError(f"the base model must be named {BASE_LAYER!r}, got {base.name!r}")
+    base = fuse_batch_norm(base)  # same layers and names: weight files load as before
     if weights_path is not None:
         base.load_weights(weights_path)
     base.trainable = not freeze_base
