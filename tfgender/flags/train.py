@@ -1,0 +1,200 @@
+"""Flags of bin/train, and of the programs that add to them (bin/cross_validate, bin/sweep)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from tfgender.flags.common import FLAGS, config_from_flags, ints
+
+
+# --------------------------------------------------------------------------- training
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``train.train_and_evaluate`` needs; see ``define_train_flags`` for meanings."""
+
+    data_dir: str
+    model: str = "mobilenet_v2"
+    image_size: int = 0  # 0: the architecture's default
+    cache_image_size: int = 0  # 0: image_size (Levi & Hassner: 256, cropped to 227)
+    train_split: str = "train"
+    eval_split: str = "val"
+    train_folds: tuple[int, ...] = ()
+    eval_folds: tuple[int, ...] = ()
+    batch_size: int = 64
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: one pass over the training records
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    decay_epochs: float = 10.0
+    decay_rate: float = 0.1
+    weight_decay: float = 0.0
+    decoupled_weight_decay: float = 0.0
+    head_units: tuple[int, ...] = (1024, 512, 256)
+    dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
+    activation: str = "relu"
+    weights: str = ""
+    freeze_base: bool = False
+    freeze_base_epochs: int = 0
+    fine_tune_learning_rate: float = 0.0
+    init_checkpoint: str = ""
+    flip: bool = True
+    max_rotation: float = 15.0
+    brightness: tuple[float, ...] = (0.8, 1.2)
+    crop_scale: tuple[float, ...] = ()
+    augment_interpolation: str = "auto"
+    bn_momentum: float = 0.0  # 0: the architecture's own (Keras MobileNetV2 0.999)
+    cache: str = "auto"
+    shuffle_buffer: int = 10_000
+    precision: str = "auto"
+    jit_compile: str = "auto"
+    steps_per_execution: int = 1
+    seed: int = 0
+    deterministic: bool = False
+    distribution: str = "auto"
+    num_cpu_devices: int = 0  # >1: split the CPU into logical devices (mirrored replicas)
+    data_service_address: str = ""
+    early_stopping_patience: int = 0
+    early_stopping_metric: str = "auc"
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 3
+    max_non_finite_steps: int = 20
+    profile_steps: tuple[int, ...] = ()
+    summary_images: int = 4
+    progress: bool = True
+
+
+def define_train_flags() -> None:
+    flags.DEFINE_string("data_dir", None, "A converted dataset (directory with manifest.json).")
+    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, summary.")
+    flags.DEFINE_string("model", "mobilenet_v2",
+                        "Architecture: levi_hassner|resnet50|mobilenet_v2.")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the architecture's default.")
+    flags.DEFINE_integer("cache_image_size", 0,
+                         "Side of the decoded, cached images the augmentation crops from; "
+                         "0: the model input size (Levi & Hassner cropped 227 from 256).")
+    flags.DEFINE_string("train_split", "train", "Split to train on (ignored with --train_folds).")
+    flags.DEFINE_string("eval_split", "val", "Split to evaluate on (ignored with --eval_folds).")
+    flags.DEFINE_list("train_folds", [], "Adience folds to train on, e.g. 0,1,2,3.")
+    flags.DEFINE_list("eval_folds", [], "Adience folds to evaluate on, e.g. 4.")
+    flags.DEFINE_integer("batch_size", 64, "Global batch size.")
+    flags.DEFINE_integer("epochs", 10, "Epochs to train.")
+    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: one pass over the data.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
+    flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd"], "Optimizer.")
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+    flags.DEFINE_enum("schedule", "constant", ["constant", "cosine", "step", "exponential"],
+                      "Learning-rate schedule after warm-up.")
+    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up length in epochs.")
+    flags.DEFINE_float("decay_epochs", 10.0, "Step/exponential decay period in epochs.")
+    flags.DEFINE_float("decay_rate", 0.1, "Step/exponential decay factor per period.")
+    flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on dense kernels, as in the study.")
+    flags.DEFINE_float("decoupled_weight_decay", 0.0, "AdamW/SGD decoupled weight decay.")
+    flags.DEFINE_list("head_units", ["1024", "512", "256"], "Dense head widths.")
+    flags.DEFINE_list("dropout", ["0.5", "0.5", "0.5"], "Dropout after each dense layer.")
+    flags.DEFINE_string("activation", "relu", "Dense head activation.")
+    flags.DEFINE_string("weights", "", "Base weights: empty (random), imagenet, or a file.")
+    flags.DEFINE_bool("freeze_base", False, "Keep the base frozen for the whole run.")
+    flags.DEFINE_integer("freeze_base_epochs", 0,
+                         "Two-phase fine-tuning: epochs with the base frozen, then unfrozen.")
+    flags.DEFINE_float("fine_tune_learning_rate", 0.0,
+                       "Learning rate once the base is unfrozen (the study: 1e-5); 0: keep.")
+    flags.DEFINE_string("init_checkpoint", "",
+                        "Initialise model weights from another run's workdir or checkpoint.")
+    flags.DEFINE_bool("flip", True, "Random horizontal flips.")
+    flags.DEFINE_float("max_rotation", 15.0, "Random rotation range in degrees (+-).")
+    flags.DEFINE_list("brightness", ["0.8", "1.2"], "Multiplicative brightness range; empty: off.")
+    flags.DEFINE_list("crop_scale", [],
+                      "Scale-jitter crop side range as fractions, e.g. 0.8,1.0; empty: a "
+                      "random crop of the model size from the cached image.")
+    flags.DEFINE_enum("augment_interpolation", "auto", ["auto", "bilinear", "nearest"],
+                      "Resampling of the augmentation: auto is nearest when the image keeps its "
+                      "scale (flip, crop, rotation) and bilinear when crop_scale resizes it.")
+    flags.DEFINE_float("bn_momentum", 0.0,
+                       "BatchNormalization moving-average momentum; 0 keeps the architecture's "
+                       "(MobileNetV2 0.999 is too slow for short from-scratch runs: use 0.9).")
+    flags.DEFINE_string("cache", "auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
+    flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (records).")
+    flags.DEFINE_enum("precision", "auto",
+                      ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
+                      "Compute precision; auto chooses per device from measurement.")
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+                      "XLA-compile the model step; auto chooses per device.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_integer("seed", 0, "Global seed (initialisation, data order, augmentation).")
+    flags.DEFINE_bool("deterministic", False,
+                      "Deterministic ops and data order: a resumed run ends bit-identical.")
+    flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
+                      "tf.distribute strategy; auto: multi_worker when TF_CONFIG names "
+                      "several workers, mirrored with several GPUs, else default.")
+    flags.DEFINE_integer("num_cpu_devices", 0,
+                         "Split the CPU into this many logical devices, so --distribution="
+                         "mirrored trains that many replicas on one host; 0: leave as is.")
+    flags.DEFINE_string("data_service_address", "",
+                        "Read training data through a tf.data service dispatcher "
+                        "(grpc://host:port), see bin/data_service.")
+    flags.DEFINE_integer("early_stopping_patience", 0,
+                         "Stop after this many epochs without improvement; 0: never.")
+    flags.DEFINE_enum("early_stopping_metric", "auc", ["auc", "accuracy", "loss"],
+                      "Validation metric for early stopping and the best model.")
+    flags.DEFINE_integer("checkpoint_every_steps", 0,
+                         "Checkpoint every N steps as well as at every epoch end; 0: epochs.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+    flags.DEFINE_integer("max_non_finite_steps", 20,
+                         "Stop with an error after this many consecutive non-finite losses.")
+    flags.DEFINE_list("profile_steps", [], "START,END: capture a profiler trace of these steps.")
+    flags.DEFINE_integer("summary_images", 4, "Augmented input images written to TensorBoard.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar per epoch.")
+    flags.mark_flags_as_required(["data_dir", "workdir"])
+
+
+def train_config_from_flags() -> TrainConfig:
+    return config_from_flags(TrainConfig)
+
+
+# --------------------------------------------------------------------------- cross-validation
+def define_cross_validate_flags() -> None:
+    """Flags of ``bin/cross_validate`` beyond the training flags (``define_train_flags``)."""
+    flags.DEFINE_list("folds", [], "Held-out test folds to run, e.g. 0,1,2,3,4; empty: every "
+                      "fold of the dataset. Training always draws on all its folds.")
+    flags.DEFINE_bool("oversample", False, "Report Levi & Hassner's 10-crop oversampling on "
+                      "each test fold instead of the centre crop.")
+    flags.DEFINE_integer("eval_batch_size", 64, "Images per test-evaluation step.")
+
+
+def cross_validate_options_from_flags() -> dict:
+    """Keyword arguments of ``cross_validate.cross_validate`` beyond the TrainConfig."""
+    return {"folds": ints(FLAGS.folds) or None, "oversample": FLAGS.oversample,
+            "eval_batch_size": FLAGS.eval_batch_size}
+
+
+# --------------------------------------------------------------------------- sweep
+def define_sweep_flags() -> None:
+    """Flags of ``bin/sweep`` beyond the training flags (``define_train_flags``)."""
+    flags.DEFINE_multi_string(
+        "param", [], "A training flag to search over, repeatable: NAME=V1,V2 (grid values or "
+        "random choices); list flags separate values with ';' and elements with ',' or '/' "
+        "(head_units=512/512/512;1024/512/256); random search also takes "
+        "NAME=uniform:LOW:HIGH or NAME=loguniform:LOW:HIGH.")
+    flags.DEFINE_enum("search", "grid", ["grid", "random"],
+                      "grid: every combination of the values; random: --max_trials draws.")
+    flags.DEFINE_integer("max_trials", 0, "Budget of trials; 0: the whole grid (random search "
+                         "needs a budget). Raising it on a rerun adds trials.")
+    flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search's draws (--seed stays the "
+                         "training seed of every trial).")
+
+
+def sweep_options_from_flags() -> dict:
+    """Keyword arguments of ``sweep.run_sweep`` beyond the base config and directory."""
+    return {"search": FLAGS.search, "max_trials": FLAGS.max_trials, "seed": FLAGS.sweep_seed}
+
+
+def train_flag_choices() -> dict:
+    """The allowed values of every enum training flag, ``{name: [values]}``."""
+    return {f.name: list(FLAGS[f.name].parser.enum_values)
+            for f in dataclasses.fields(TrainConfig)
+            if f.name in FLAGS and isinstance(FLAGS[f.name], flags.EnumFlag)}
