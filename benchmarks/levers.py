@@ -25,7 +25,7 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tfgender import augment, epoch_study  # noqa: E402
+from tfgender import augment, decode, epoch_study  # noqa: E402
 from tfgender.data import records as rec  # noqa: E402
 
 SIZE, BATCH, ROUNDS = 224, 64, 3
@@ -91,16 +91,16 @@ def decode_levers() -> dict:
     def encoded(serialized):
         return rec.parse_example(serialized)[rec.ENCODED]
 
-    def decode(serialized):
+    def decode_jpeg(serialized):
         return tf.io.decode_jpeg(encoded(serialized), channels=3)
 
     variants = {
         "decode + centre crop (no resize)":
-            lambda s: tf.image.resize_with_crop_or_pad(decode(s), SIZE, SIZE),
-        "decode + bilinear resize": lambda s: tf.cast(tf.image.resize(decode(s), [SIZE, SIZE]),
-                                                      tf.uint8),
+            lambda s: tf.image.resize_with_crop_or_pad(decode_jpeg(s), SIZE, SIZE),
+        "decode + bilinear resize":
+            lambda s: tf.cast(tf.image.resize(decode_jpeg(s), [SIZE, SIZE]), tf.uint8),
         "decode + antialiased resize":
-            lambda s: tf.cast(tf.image.resize(decode(s), [SIZE, SIZE], antialias=True),
+            lambda s: tf.cast(tf.image.resize(decode_jpeg(s), [SIZE, SIZE], antialias=True),
                               tf.uint8),
         "decode.decode_and_resize": lambda s: decode.decode_and_resize(
             encoded(s), SIZE),
