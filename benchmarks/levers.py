@@ -3,12 +3,14 @@
 Not a pytest module: each lever is one function compared with its alternatives in one process.
 
     .venv/bin/python benchmarks/levers.py resample   # augmentation resample variants
+    .venv/bin/python benchmarks/levers.py augment_pipeline  # (5) as one or two XLA programs
     .venv/bin/python benchmarks/levers.py decode     # decode + resize of 256 px records
     .venv/bin/python benchmarks/levers.py train_step MODEL [BATCH]  # precision levers
     .venv/bin/python benchmarks/levers.py batch_size MODEL  # float32 step at batch 32/64/128
+    .venv/bin/python benchmarks/levers.py batch_norm MODEL  # Keras' or the fused layer
 
-``decode`` reads the records ``benchmarks/conftest.py`` converts (run the pipeline benchmark
-once first). Every figure is a median of 3 rounds, in images per second.
+``decode`` and ``augment_pipeline`` read the records ``benchmarks/conftest.py`` converts (run
+the pipeline benchmark once first). Every figure is a median of 3 rounds, in images per second.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -25,7 +28,7 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tfgender import augment, decode, epoch_study  # noqa: E402
+from tfgender import augment, decode, epoch_study, input_pipeline, legacy  # noqa: E402
 from tfgender.data import records as rec  # noqa: E402
 
 SIZE, BATCH, ROUNDS = 224, 64, 3
@@ -81,12 +84,53 @@ def resample_levers() -> dict:
     return results
 
 
-def decode_levers() -> dict:
-    """Records converted at 256 px (the benchmark sample) decoded and resized to 224."""
+def _bench_records() -> list[str]:
+    """The 256 px record files of the input pipeline benchmark's sample."""
     pattern = str(REPO / ".bench_data" / "adience-816px-*" / "tfrecords-256px" / "*.tfrecord")
     files = sorted(glob.glob(pattern))
     if not files:
         raise SystemExit(f"no records match {pattern}: run benchmarks/test_input_pipeline.py once")
+    return files
+
+
+def augment_pipeline_levers() -> dict:
+    """The input benchmark's (5): cached batches and the study's augmentation, the latter
+    compiled as one XLA program or as ``Augmentation.compiled()``'s two (plan, render)."""
+    records_dir = str(Path(_bench_records()[0]).parent)
+    augmentation = augment.Augmentation(output_size=SIZE,
+                                        max_rotation_degrees=legacy.STUDY_ROTATION_RANGE,
+                                        brightness_range=legacy.STUDY_BRIGHTNESS_RANGE)
+    variants = {"one XLA program": tf.function(augmentation, jit_compile=True),
+                "two XLA programs (compiled())": augmentation.compiled()}
+    steps = 8
+    results = {}
+    for name, apply in variants.items():
+        iterator = iter(input_pipeline.create_dataset(records_dir, batch_size=BATCH,
+                                                      image_size=SIZE, training=True,
+                                                      cache="memory"))
+
+        @tf.function
+        def run_steps(iterator, first, apply=apply):
+            # As the benchmark's (5): the step counter comes in as a tensor, no variable.
+            checksum = tf.constant(0.0)
+            for i in tf.range(steps):
+                seed = augment.make_step_seed(0, first + tf.cast(i, tf.int64))
+                checksum += apply(next(iterator)[0], seed)[-1, -1, -1, -1]
+            return checksum
+
+        calls = [0]
+
+        def run(run_steps=run_steps, iterator=iterator, calls=calls):
+            calls[0] += 1
+            run_steps(iterator, tf.constant(calls[0] * steps, tf.int64)).numpy()
+
+        results[name] = _median_rate(run, steps * BATCH, 5)
+    return results
+
+
+def decode_levers() -> dict:
+    """Records converted at 256 px (the benchmark sample) decoded and resized to 224."""
+    files = _bench_records()
 
     def encoded(serialized):
         return rec.parse_example(serialized)[rec.ENCODED]
@@ -128,6 +172,15 @@ def batch_size_levers(model_name: str) -> dict:
             for batch in (32, 64, 128)}
 
 
+def batch_norm_levers(model_name: str) -> dict:
+    """One model's training step (``auto`` precision) with Keras' BatchNormalization, as
+    ``keras.applications`` builds it, and with ``FusedBatchNormalization`` (the default)."""
+    with mock.patch("tfgender.models.head.fuse_batch_norm", lambda model: model):
+        keras_layer = _step_rate(model_name, "auto", BATCH)
+    return {"keras.layers.BatchNormalization": keras_layer,
+            "FusedBatchNormalization (default)": _step_rate(model_name, "auto", BATCH)}
+
+
 def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
     """One model's training step at 224, in-memory input, across precision levers.
 
@@ -139,14 +192,15 @@ def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    levers = {"resample": resample_levers, "decode": decode_levers,
-              "train_step": train_step_levers, "batch_size": batch_size_levers}
+    levers = {"resample": resample_levers, "augment_pipeline": augment_pipeline_levers,
+              "decode": decode_levers, "train_step": train_step_levers,
+              "batch_size": batch_size_levers, "batch_norm": batch_norm_levers}
     if len(argv) < 2 or argv[1] not in levers:
         print(__doc__, file=sys.stderr)
         return 2
     results = levers[argv[1]](*argv[2:])
     for name, rate in results.items():
-        print(f"{argv[1]:<11} {name:<40} {rate:10.1f} images/s")
+        print(f"{argv[1]:<16} {name:<40} {rate:10.1f} images/s")
     return 0
 
 
