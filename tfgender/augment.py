@@ -91,8 +91,9 @@ class Augmentation:
     into what the resample needs (for nearest sampling, each output pixel's source index);
     ``render`` reads the pixels. ``compiled()`` runs them as two XLA programs: the plan needs
     only the batch's shape, so it no longer waits for the batch and leaves the render's
-    critical path: the cached, augmented pipeline ran 13% faster than with one fused program,
-    side by side (BUILD_NOTES, issue 3). Inside a ``jit_compile``d step they fuse again.
+    critical path: the cached, augmented pipeline ran 6-13% faster than with one fused
+    program, side by side (BUILD_NOTES, issue 3; ``benchmarks/levers.py augment_pipeline``).
+    Inside a ``jit_compile``d step they fuse again.
 
     Attributes:
         output_size: Side of the output images.
