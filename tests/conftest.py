@@ -9,7 +9,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only reference data in ``<repo root>/../shared/data``, or skip without it."""
     if not SHARED_DATA.is_dir():

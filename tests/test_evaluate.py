@@ -245,3 +245,63 @@ def test_bin_evaluate_prints_a_table_and_writes_json(sample_records, run_dir, tm
     proc = subprocess.run([EVALUATE, f"--workdir={run_dir}", f"--data_dir={sample_records}",
                            "--split=nope"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "empty split" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def fairface_records(tmp_path_factory, shared_data) -> str:
+    """60 real FairFace faces (their own CSV rows), converted at the evaluation cache size."""
+    root = tmp_path_factory.mktemp("fairface")
+    source = shared_data / "fairface"
+    lines = (source / "fairface_label_train.csv").read_text().splitlines()
+    (root / "train").mkdir()
+    for line in lines[1:61]:
+        name = line.split(",", 1)[0]
+        shutil.copy(source / name, root / name)
+    (root / "fairface_label_train.csv").write_text("\n".join(lines[:61]) + "\n")
+    out = str(root / "records")
+    subprocess.run([os.path.join(REPO, "bin", "convert_tfrecords"), "--source=fairface",
+                    f"--data_dir={root}", f"--out_dir={out}", f"--image_size={CACHE}",
+                    "--val_fraction=0", "--test_fraction=1", "--noprogress"],
+                   check=True, capture_output=True)
+    return out
+
+
+def test_fairface_slices_and_fairness_figures(fairface_records, run_dir, tmp_path):
+    result = evaluate.evaluate(_config(fairface_records, run_dir,
+                                       output_json=str(tmp_path / "m.json")))
+    slices = result["slices"]
+    assert set(slices) == {"gender", "age", "race", "race_gender"}
+    for values in slices.values():
+        assert sum(v["count"] for v in values.values()) == result["num_examples"] == 60
+    assert set(slices["race"]) <= {"White", "Black", "Latino_Hispanic", "East Asian",
+                                   "Southeast Asian", "Indian", "Middle Eastern"}
+    assert "unknown" not in slices["age"] and "unknown" not in slices["race"]
+    for key in slices["race_gender"]:
+        race, gender = key.rsplit(" ", 1)
+        assert gender in ("male", "female") and race in slices["race"]
+    # The race slices' counts add up to those of race x gender.
+    for race, value in slices["race"].items():
+        assert value["count"] == sum(v["count"] for k, v in slices["race_gender"].items()
+                                     if k.rsplit(" ", 1)[0] == race)
+    fairness = result["fairness"]
+    races = {k: v["accuracy"] for k, v in slices["race"].items()}
+    assert fairness["race_gap"]["gap"] == pytest.approx(max(races.values()) - min(races.values()))
+    eligible = [v["accuracy"] for values in slices.values() for v in values.values()
+                if v["count"] >= fairness["min_count"]]
+    assert fairness["worst_slice"]["accuracy"] == min(eligible)
+    assert json.load(open(tmp_path / "m.json"))["fairness"] == fairness
+
+
+def test_fairness_summary_picks_the_worst_slice_and_the_race_gap():
+    slices = {"gender": {"female": {"accuracy": 0.9, "count": 50},
+                         "male": {"accuracy": 0.8, "count": 50}},
+              "race": {"Black": {"accuracy": 0.7, "count": 30},
+                       "White": {"accuracy": 0.95, "count": 40},
+                       "Indian": {"accuracy": 0.1, "count": 5}}}
+    summary = evaluate.fairness_summary(slices, min_count=20)
+    assert summary["worst_slice"] == {"slice": "race", "value": "Black", "accuracy": 0.7,
+                                      "count": 30}
+    # The gap counts every race group, also one below the worst slice's minimum count.
+    assert summary["race_gap"]["gap"] == pytest.approx(0.85)
+    assert summary["race_gap"]["worst"]["race"] == "Indian"
+    assert evaluate.fairness_summary({"gender": {}})["race_gap"] is None

@@ -104,21 +104,30 @@ def utkface_band(age: int) -> str:
     return UNKNOWN
 
 
-def slice_keys(source: str, labels, source_ids, ages, folds) -> dict[str, list[str]]:
+def slice_keys(source: str, labels, source_ids, ages, folds,
+               races=None) -> dict[str, list[str]]:
     """Each example's value in every slice: gender (true label), fold, and per source age/race.
 
     Args:
-        source: the manifest's source (``adience``, ``utkface``, ``celeba`` or other).
+        source: the manifest's source (``adience``, ``utkface``, ``fairface``, ...).
         labels, source_ids, ages, folds: per-example values as read from the records.
+        races: per-example race strings from the records (FairFace), or None.
 
     Returns:
-        ``{slice name: [value per example]}``.
+        ``{slice name: [value per example]}``; FairFace adds ``age`` (its bands), ``race``
+        and ``race_gender`` (``"Black female"``).
     """
-    keys = {"gender": ["male" if int(label) else "female" for label in labels]}
+    genders = ["male" if int(label) else "female" for label in labels]
+    keys = {"gender": genders}
     if any(int(f) >= 0 for f in folds):
         keys["fold"] = [str(int(f)) if int(f) >= 0 else UNKNOWN for f in folds]
     if source == "adience":
         keys["age"] = [adience_age_group(a) for a in ages]
+    elif source == "fairface":
+        races = [r or UNKNOWN for r in (races if races is not None else [""] * len(genders))]
+        keys["age"] = [a or UNKNOWN for a in ages]
+        keys["race"] = races
+        keys["race_gender"] = [f"{r} {g}" for r, g in zip(races, genders, strict=True)]
     elif source == "utkface":
         race, band = [], []
         for source_id in source_ids:
@@ -131,6 +140,34 @@ def slice_keys(source: str, labels, source_ids, ages, folds) -> dict[str, list[s
                 band.append(UNKNOWN)
         keys["race"], keys["age"] = race, band
     return keys
+
+
+def fairness_summary(slices: dict, min_count: int = 20) -> dict:
+    """The worst slice and the largest accuracy gap between race groups.
+
+    Args:
+        slices: ``slice_accuracy``'s result.
+        min_count: slices with fewer examples are left out of the worst slice (too noisy).
+
+    Returns:
+        ``{"worst_slice": {"slice", "value", "accuracy", "count"} | None,
+        "race_gap": {"best", "worst", "gap"} | None}``.
+    """
+    candidates = [(v["accuracy"], name, value, v["count"])
+                  for name, values in slices.items() for value, v in values.items()
+                  if v["count"] >= min_count and value != UNKNOWN]
+    worst = None
+    if candidates:
+        accuracy, name, value, count = min(candidates)
+        worst = {"slice": name, "value": value, "accuracy": accuracy, "count": count}
+    races = {k: v["accuracy"] for k, v in slices.get("race", {}).items() if k != UNKNOWN}
+    gap = None
+    if len(races) >= 2:
+        best, low = max(races, key=races.get), min(races, key=races.get)
+        gap = {"best": {"race": best, "accuracy": races[best]},
+               "worst": {"race": low, "accuracy": races[low]},
+               "gap": races[best] - races[low]}
+    return {"worst_slice": worst, "race_gap": gap, "min_count": min_count}
 
 
 def _order(value: str):
@@ -192,10 +229,11 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
 
     Returns:
         ``{"logits": {mode: [array per batch]}, "times": {mode: [seconds]}, "labels": [array
-        per batch], "source_ids", "ages": [str per example], "folds": [array per batch]}``.
+        per batch], "source_ids", "ages", "races": [str per example], "folds": [array per
+        batch]}``.
     """
     out = {"logits": {m: [] for m in forwards}, "times": {m: [] for m in forwards},
-           "labels": [], "source_ids": [], "ages": [], "folds": []}
+           "labels": [], "source_ids": [], "ages": [], "races": [], "folds": []}
     for index, (images, labels, meta) in enumerate(dataset):
         for mode, forward in forwards.items():
             start = time.perf_counter()
@@ -208,6 +246,7 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
         out["labels"].append(labels.numpy())
         out["source_ids"] += [s.decode("utf-8", "replace") for s in meta["source_id"].numpy()]
         out["ages"] += [a.decode("utf-8", "replace") for a in meta["age"].numpy()]
+        out["races"] += [r.decode("utf-8", "replace") for r in meta["race"].numpy()]
         out["folds"].append(meta["fold"].numpy())
     return out
 
@@ -279,14 +318,15 @@ def evaluate(config) -> dict:
                        "timed_steps": len(times), "probabilities": probabilities}
     main = "oversample" if config.oversample else "center_crop"
     keys = slice_keys(manifest.get("source", ""), labels, data["source_ids"], data["ages"],
-                      np.concatenate(data["folds"]))
+                      np.concatenate(data["folds"]), races=data["races"])
     slices = slice_accuracy(labels, modes[main]["probabilities"] > 0.5, keys)
     for metrics in modes.values():
         del metrics["probabilities"]
     name = "folds_" + "_".join(str(f) for f in config.folds) if config.folds else config.split
     result = {
         **{k: v for k, v in modes[main].items() if k != "views"}, "mode": main,
-        "test_time_per_step": modes[main]["seconds_per_step"], "slices": slices, **modes,
+        "test_time_per_step": modes[main]["seconds_per_step"], "slices": slices,
+        "fairness": fairness_summary(slices), **modes,
         "model": loaded.name, "model_source": loaded.source, "image_size": loaded.image_size,
         "cache_image_size": loaded.cache_image_size, "crop_fraction": loaded.crop_fraction,
         "data_dir": config.data_dir, "source": manifest.get("source"), "selection": selection,
@@ -307,4 +347,4 @@ def evaluate(config) -> dict:
 
 
 __all__ = ["EvaluationError", "adience_age_group", "binary_metrics", "confusion_image",
-           "evaluate", "slice_accuracy", "slice_keys", "utkface_band"]
+           "evaluate", "fairness_summary", "slice_accuracy", "slice_keys", "utkface_band"]

@@ -190,7 +190,8 @@ def _parse_and_decode(serialized, image_size: int, with_metadata: bool):
     if not with_metadata:
         return image, label
     metadata = {"source_id": example[rec.SOURCE_ID], "group": example[rec.GROUP],
-                "age": example[rec.AGE], "fold": tf.cast(example[rec.FOLD], tf.int32)}
+                "age": example[rec.AGE], "race": example[rec.RACE],
+                "fold": tf.cast(example[rec.FOLD], tf.int32)}
     return image, label, metadata
 
 
@@ -290,7 +291,8 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
         start_epoch: the first epoch to yield (resuming).
         num_epochs: the epoch to stop before, or None for an endless dataset.
         deterministic: keep the element order fixed (parallel steps then wait for stragglers).
-        with_metadata: add a dict {"source_id", "group", "age" (strings), "fold" (int32)}.
+        with_metadata: add a dict {"source_id", "group", "age", "race" (strings), "fold"
+            (int32)}.
         drop_remainder: drop the last partial batch; default True in training (static shapes
             for XLA), False otherwise (evaluation sees every record).
         data_service_address: a tf.data service dispatcher ("grpc://host:port"): reading and

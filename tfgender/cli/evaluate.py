@@ -42,6 +42,16 @@ def format_table(result: dict) -> str:
     for name, values in result["slices"].items():
         parts = ", ".join(f"{k} {v['accuracy']:.3f} (n={v['count']})" for k, v in values.items())
         lines.append(f"{name}: {parts}")
+    fairness = result.get("fairness") or {}
+    worst = fairness.get("worst_slice")
+    if worst:
+        lines.append(f"worst slice (n>={fairness['min_count']}): {worst['slice']} "
+                     f"{worst['value']} {worst['accuracy']:.3f} (n={worst['count']})")
+    gap = fairness.get("race_gap")
+    if gap:
+        lines.append(f"largest race gap: {gap['gap']:.3f} ({gap['best']['race']} "
+                     f"{gap['best']['accuracy']:.3f} vs {gap['worst']['race']} "
+                     f"{gap['worst']['accuracy']:.3f})")
     return "\n".join(lines)
 
 

@@ -132,7 +132,8 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
             est = _estimate_bytes(part, config.data_dir, config.image_size)
             num = max(1, math.ceil(est / (config.shard_size_mb * 1e6)))
         num = max(1, min(num, len(part)))
-        rows = part[["path", "label", "group", "fold", "split", "age"]].to_dict("records")
+        columns = ["path", "label", "group", "fold", "split", "age"]
+        rows = part[columns + (["race"] if "race" in part.columns else [])].to_dict("records")
         split = str(rows[0]["split"])  # every row of a record set shares its split and fold
         fold = int(rows[0]["fold"])
         for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
@@ -277,7 +278,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
                 writer.write(rec.make_example(
                     encoded=encoded, height=h, width=w, label=row["label"],
                     source_id=row["path"], group=row["group"], fold=row["fold"],
-                    split=row["split"], age=row["age"]))
+                    split=row["split"], age=row["age"], race=str(row.get("race", ""))))
                 labels[str(row["label"])] += 1
                 num += 1
             tick(1)

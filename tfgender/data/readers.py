@@ -17,6 +17,8 @@ _READERS = {
     "adience": ("tfgender.data.adience", "read_adience"),
     "celeba": ("tfgender.data.celeba", "read_celeba"),
     "utkface": ("tfgender.data.utkface", "read_utkface"),
+    "fairface": ("tfgender.data.fairface", "read_fairface"),
+    "folders": ("tfgender.data.folders", "read_folders"),
 }
 SOURCES = tuple(_READERS)
 
@@ -44,10 +46,10 @@ def read_source(source: str, data_dir: str | os.PathLike, **options) -> ReadResu
     """Reads a dataset directory with the reader of ``source``.
 
     Args:
-        source: ``"adience"``, ``"celeba"`` or ``"utkface"``.
+        source: one of ``SOURCES``.
         data_dir: root of the dataset (label files and images).
         **options: keyword options of that reader (``read_adience``, ``read_celeba``,
-            ``read_utkface``).
+            ``read_utkface``; FairFace and class folders take none).
 
     Returns:
         The reader's ``ReadResult``.

@@ -13,6 +13,8 @@ Each record is a ``tf.train.Example`` with these features:
 - ``image/fold``     (int64)  Adience fold 0-4, else -1.
 - ``image/split``    (bytes)  ``train``/``val``/``test`` or empty.
 - ``image/age``      (bytes)  the age as the source gives it.
+- ``image/race``     (bytes)  the race group as the source gives it (FairFace ``East Asian``,
+  UTKFace's code ``0``-``4``), or empty; older conversions lack it and read as empty.
 
 Shards are named ``<set>-00000-of-00008.tfrecord`` where ``<set>`` is the split
 (``train``) or the Adience fold (``fold0``); see ``shard_name``.
@@ -34,6 +36,7 @@ GROUP = "image/group"
 FOLD = "image/fold"
 SPLIT = "image/split"
 AGE = "image/age"
+RACE = "image/race"
 
 FEATURES = {
     ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -46,6 +49,7 @@ FEATURES = {
     FOLD: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     SPLIT: tf.io.FixedLenFeature([], tf.string, default_value=b""),
     AGE: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    RACE: tf.io.FixedLenFeature([], tf.string, default_value=b""),
 }
 
 
@@ -61,7 +65,7 @@ def _int64(value: int) -> tf.train.Feature:
 
 def make_example(*, encoded: bytes, height: int, width: int, label: int, source_id: str,
                  group: str = "", fold: int = -1, split: str = "", age: str = "",
-                 image_format: str = "jpeg") -> bytes:
+                 race: str = "", image_format: str = "jpeg") -> bytes:
     """Serializes one face image and its metadata as a ``tf.train.Example``.
 
     Returns:
@@ -79,6 +83,8 @@ def make_example(*, encoded: bytes, height: int, width: int, label: int, source_
         SPLIT: _bytes(split),
         AGE: _bytes(age),
     }
+    if race:  # only sources that know it: their shards stay byte-identical to before
+        feature[RACE] = _bytes(race)
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     # Feature maps serialize in hash order unless asked: deterministic output makes shards
     # byte-identical across processes, worker counts and reruns.

@@ -11,7 +11,7 @@ attributes):
 - ``fold``: Adience fold 0-4, else -1.
 - ``split``: ``train``/``val``/``test``, or ``""`` when the source has none.
 - ``age``: as the source gives it, as a string (``"(25, 32)"``, ``"35"``, ``"None"``, ``""``).
-- ``source``: ``adience``, ``celeba`` or ``utkface``.
+- ``source``: the reader's name (``readers.SOURCES``).
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def assign_folds_or_split(frame: pd.DataFrame, *, source: str, num_folds: int,
     UTKFace the image id, since UTKFace records no identities (its folds are image-exclusive
     only). With folds, ``split`` is cleared, CelebA's own partition included: the folds replace
     it, as they do for Adience. Adience rows (folds from its files) are returned unchanged, as
-    are rows that already carry a split when ``num_folds`` is 0.
+    are rows that already carry a split when ``num_folds`` is 0 (CelebA's partitions,
+    FairFace's val CSV); only rows without one are split.
 
     Args:
         frame: a reader's schema DataFrame.
@@ -125,7 +126,16 @@ def assign_folds_or_split(frame: pd.DataFrame, *, source: str, num_folds: int,
         out = assign_grouped_folds(frame, num_folds, seed=seed)
         out["split"] = ""
         return out
-    if (frame["split"] != "").any():
+    unsplit = frame["split"] == ""
+    if not unsplit.any():
         return frame
-    return assign_grouped_split(frame, val_fraction=val_fraction, test_fraction=test_fraction,
-                                seed=seed)
+    if unsplit.all():
+        return assign_grouped_split(frame, val_fraction=val_fraction,
+                                    test_fraction=test_fraction, seed=seed)
+    # Some rows carry the source's own split (FairFace's val CSV is its test set): only the
+    # others are cut by the fractions.
+    out = frame.copy()
+    out.loc[unsplit, "split"] = assign_grouped_split(
+        frame[unsplit], val_fraction=val_fraction, test_fraction=test_fraction,
+        seed=seed)["split"]
+    return out

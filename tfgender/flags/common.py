@@ -7,9 +7,10 @@ import typing
 
 from absl import flags
 
+from tfgender.data.readers import SOURCES  # noqa: F401  (re-exported: one list of sources)
+
 FLAGS = flags.FLAGS
 
-SOURCES = ("adience", "celeba", "utkface")
 
 
 def config_from_flags(cls, **overrides):

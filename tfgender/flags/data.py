@@ -6,6 +6,7 @@ import dataclasses
 
 from absl import flags
 
+from tfgender.data.sample import FORMATS as SAMPLE_FORMATS
 from tfgender.flags.common import SOURCES, config_from_flags
 
 
@@ -24,7 +25,7 @@ class SampleDataConfig:
 
 
 def define_sample_data_flags() -> None:
-    flags.DEFINE_enum("format", "utkface", SOURCES, "On-disk format of the dataset to draw.")
+    flags.DEFINE_enum("format", "utkface", SAMPLE_FORMATS, "On-disk format of the dataset to draw.")
     flags.DEFINE_string("out_dir", None, "Directory to write the dataset tree into.")
     flags.DEFINE_integer("num_images", 200, "Images to draw (ignored with --adience_folds).")
     flags.DEFINE_integer("image_size", 0,
