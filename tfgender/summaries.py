@@ -80,8 +80,14 @@ def run_eval(eval_step, metrics: dict, dataset) -> dict:
 
 
 def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: float,
-                images_per_second: float, step_time: float) -> None:
-    """Writes one epoch's ``train/...`` and ``eval/...`` scalars."""
+                images_per_second: float, step_time: float,
+                train_seconds: float | None = None) -> None:
+    """Writes one epoch's ``train/...`` and ``eval/...`` scalars.
+
+    With ``train_seconds`` (training time so far, across resumes, evaluation excluded) the
+    validation accuracy is also written against it, ``eval/accuracy_by_training_second``
+    (its step is the second): time to accuracy, comparable across recipes.
+    """
     with writers["train"].as_default():
         for key, value in train.items():
             tf.summary.scalar(f"train/{key}", value, step=step)
@@ -91,6 +97,9 @@ def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: 
     with writers["eval"].as_default():
         for key, value in evaluation.items():
             tf.summary.scalar(f"eval/{key}", value, step=step)
+        if train_seconds is not None and "accuracy" in evaluation:
+            tf.summary.scalar("eval/accuracy_by_training_second", evaluation["accuracy"],
+                              step=int(round(train_seconds)))
     for writer in writers.values():
         writer.flush()
 

@@ -24,7 +24,16 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import augment, distribute, input_pipeline, models, optim, precision, summaries
+from tfgender import (
+    augment,
+    distribute,
+    input_pipeline,
+    models,
+    optim,
+    precision,
+    summaries,
+    time_to_accuracy,
+)
 from tfgender import progress as progress_lib
 from tfgender.files import write_json_atomic
 from tfgender.train_steps import make_eval_step, make_train_step
@@ -332,11 +341,15 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         epoch_times.append(elapsed)
         images_per_second.append(bar.count / elapsed if elapsed else 0.0)
         train_result = {k: float(m.result()) for k, m in train_metrics.items()}
+        eval_start = time.perf_counter()
         eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
+        eval_seconds = time.perf_counter() - eval_start
         lr = float(schedule(step - 1))  # the rate of the epoch's last step
+        train_seconds = elapsed + sum(h["seconds"] for h in history)
         summaries.write_epoch(writers, step, train_result, eval_result, lr=lr,
                               images_per_second=images_per_second[-1],
-                              step_time=elapsed / max(1, bar.count / config.batch_size))
+                              step_time=elapsed / max(1, bar.count / config.batch_size),
+                              train_seconds=train_seconds)
         metric = eval_result[config.early_stopping_metric]
         improved = _better(config.early_stopping_metric, metric, best_metric)
         if improved:
@@ -350,11 +363,14 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         else:
             state["bad_epochs"].assign_add(1)
         history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
+                        "eval_seconds": eval_seconds,
                         "images_per_second": images_per_second[-1], "learning_rate": lr,
                         "train": train_result, "eval": eval_result})
         manager.save(checkpoint_number=step)
         if chief:
             write_json_atomic(history_path, history)
+            time_to_accuracy.write_report(out_dir, history,
+                                          title=os.path.basename(workdir.rstrip("/")))
         logging.info("epoch %d: train %s eval %s", epoch + 1, train_result, eval_result)
         print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
               f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "

@@ -21,10 +21,36 @@ def _metrics(prefix: str) -> dict:
     }
 
 
-def _per_example_loss(labels, logits):
+def _per_example_loss(labels, logits, label_smoothing: float = 0.0):
     targets = tf.cast(labels, tf.float32)[:, None]
+    if label_smoothing:
+        # As keras.losses.BinaryCrossentropy: targets move towards 0.5 by half the amount.
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets,
                                                    logits=tf.cast(logits, tf.float32))[:, 0]
+
+
+def mix_batch(inputs, labels, alpha: float, seed):
+    """Mixup (Zhang et al. 2018): each example blended with the batch reversed.
+
+    One mixing weight per example, ``lambda ~ Beta(alpha, alpha)`` drawn statelessly from
+    ``seed``, folded to ``max(lambda, 1 - lambda)`` so every example keeps its own label as
+    the larger part.
+
+    Returns:
+        (mixed inputs, soft float32 targets in [0, 1]).
+    """
+    batch = tf.shape(inputs)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    a = tf.random.stateless_gamma([batch], seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma([batch], seeds[1], alpha=alpha)
+    lam = a / (a + b)
+    lam = tf.maximum(lam, 1.0 - lam)
+    mixed = lam[:, None, None, None] * tf.cast(inputs, tf.float32) + \
+        (1.0 - lam[:, None, None, None]) * tf.cast(tf.reverse(inputs, [0]), tf.float32)
+    targets = tf.cast(labels, tf.float32)
+    targets = lam * targets + (1.0 - lam) * tf.reverse(targets, [0])
+    return tf.cast(mixed, inputs.dtype), targets
 
 
 def make_augmentation(config, setup, dtype=tf.float32,
@@ -55,6 +81,7 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     augment_fn = make_augmentation(config, setup, dtype=compute_dtype,
                                    normalization=setup.normalization)
+    label_smoothing, mixup_alpha = config.label_smoothing, config.mixup_alpha
     if not setup.jit_compile:
         # The gather resample is XLA-safe and several times faster compiled, even when the
         # model itself runs in oneDNN graph mode (XLA made CPU model steps slower).
@@ -64,11 +91,16 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         seed = augment.make_step_seed(config.seed, step, replica)
         inputs = augment_fn(images, seed)
+        targets = labels
+        if mixup_alpha:
+            inputs, targets = mix_batch(inputs, labels, mixup_alpha,
+                                        tf.random.experimental.stateless_fold_in(seed, 7))
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
             # Averaged over the GLOBAL batch: the all-reduce sums the replicas' gradients.
-            loss = tf.nn.compute_average_loss(_per_example_loss(labels, logits),
-                                              global_batch_size=global_batch)
+            loss = tf.nn.compute_average_loss(
+                _per_example_loss(targets, logits, label_smoothing),
+                global_batch_size=global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = optimizer.scale_loss(loss) if loss_scaled else loss

@@ -47,6 +47,8 @@ class TrainConfig:
     brightness: tuple[float, ...] = (0.8, 1.2)
     crop_scale: tuple[float, ...] = ()
     augment_interpolation: str = "auto"
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
     bn_momentum: float = 0.0  # 0: the architecture's own (Keras MobileNetV2 0.999)
     cache: str = "auto"
     shuffle_buffer: int = 10_000
@@ -114,6 +116,12 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("augment_interpolation", "auto", ["auto", "bilinear", "nearest"],
                       "Resampling of the augmentation: auto is nearest when the image keeps its "
                       "scale (flip, crop, rotation) and bilinear when crop_scale resizes it.")
+    flags.DEFINE_float("label_smoothing", 0.0,
+                       "Label smoothing of the training loss: targets 0/1 become e/2 and "
+                       "1 - e/2; 0: off.", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_float("mixup_alpha", 0.0,
+                       "Mixup: blend each training image with another, weight ~ "
+                       "Beta(alpha, alpha) (0.2 is usual); 0: off.", lower_bound=0.0)
     flags.DEFINE_float("bn_momentum", 0.0,
                        "BatchNormalization moving-average momentum; 0 keeps the architecture's "
                        "(MobileNetV2 0.999 is too slow for short from-scratch runs: use 0.9).")

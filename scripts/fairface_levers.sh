@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Short, equal-budget runs (about 10 minutes of training each on 2 cores) that choose the
+# FairFace recipe's levers, one at a time, then a table of what each did to validation
+# accuracy and minutes.
+#
+# Usage: scripts/fairface_levers.sh [LEVER ...]   (default: every lever below, in order)
+#   needs: bin/convert_tfrecords --source=fairface --data_dir=../shared/data/fairface \
+#            --out_dir=data/fairface --image_size=128 --val_fraction=0.1 --test_fraction=0.1
+# Runs go to runs/fairface_levers/<lever>; a finished lever is skipped on a rerun, an
+# interrupted one resumes. Run nothing else on the machine meanwhile: the budget is minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-data/fairface}
+OUT=${OUT:-runs/fairface_levers}
+
+COMMON=(--flagfile=configs/base.flags --data_dir="$DATA" --eval_split=val
+        --cache_image_size=128 --crop_scale=0.8,1.0 --batch_size=64 --schedule=cosine
+        --warmup_epochs=0.5 --epochs=4 --noprogress)
+LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1e-4)
+MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
+      --weight_decay=1e-4 --bn_momentum=0.9)
+
+# The step counts give every lever about the same minutes on this CPU (measured
+# throughput: bin/epoch_time_study, BUILD_NOTES.md).
+lever_flags() {
+  case "$1" in
+    lh112) echo "${LH[*]} --image_size=112 --steps_per_epoch=150" ;;
+    mnv2_96) echo "${MNV2[*]} --image_size=96 --steps_per_epoch=65" ;;
+    lh96) echo "${LH[*]} --image_size=96 --steps_per_epoch=180" ;;
+    lh112_smooth) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --label_smoothing=0.1" ;;
+    lh112_mixup) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --mixup_alpha=0.2" ;;
+    lh112_adamw) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
+    *) echo "unknown lever $1" >&2; return 2 ;;
+  esac
+}
+
+LEVERS=("$@")
+[ ${#LEVERS[@]} -gt 0 ] || LEVERS=(lh112 mnv2_96 lh96 lh112_smooth lh112_mixup lh112_adamw)
+mkdir -p "$OUT"
+for lever in "${LEVERS[@]}"; do
+  flags=$(lever_flags "$lever")
+  if [ -f "$OUT/$lever/summary.json" ]; then
+    echo "== $lever: done already"; continue
+  fi
+  echo "== $lever: bin/train ${COMMON[*]} $flags --workdir=$OUT/$lever"
+  # shellcheck disable=SC2086  # $flags holds several flags
+  bin/train "${COMMON[@]}" $flags --workdir="$OUT/$lever" 2>&1 | grep -v -E "^(I|W|E)0000 " \
+    > "$OUT/$lever.log" || { echo "$lever failed: see $OUT/$lever.log" >&2; exit 1; }
+  tail -n 2 "$OUT/$lever.log"
+done
+
+.venv/bin/python - "$OUT" "${LEVERS[@]}" <<'EOF'
+import json, os, sys
+out, levers = sys.argv[1], sys.argv[2:]
+print("| lever | images/s | training minutes | with evaluation | best val accuracy | final val accuracy | final val AUC |")
+print("|---|---|---|---|---|---|---|")
+for lever in levers:
+    path = os.path.join(out, lever, "history.json")
+    if not os.path.exists(path):
+        continue
+    history = json.load(open(path))
+    train = sum(h["seconds"] for h in history) / 60
+    wall = train + sum(h.get("eval_seconds", 0) for h in history) / 60
+    rate = sum(h["images_per_second"] for h in history) / len(history)
+    best = max(h["eval"]["accuracy"] for h in history)
+    last = history[-1]["eval"]
+    print(f"| {lever} | {rate:.1f} | {train:.1f} | {wall:.1f} | {best:.4f} | "
+          f"{last['accuracy']:.4f} | {last['auc']:.4f} |")
+EOF
