@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Short, equal-budget runs (about 10 minutes of training each on 2 cores) that choose the
+# Short, equal-budget runs (about 15 minutes of training each on 2 cores) that choose the
 # FairFace recipe's levers, one at a time, then a table of what each did to validation
 # accuracy and minutes.
 #
@@ -20,12 +20,13 @@ LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1
 MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
       --weight_decay=1e-4 --bn_momentum=0.9)
 
-# The step counts give every lever about the same minutes on this CPU (measured
-# throughput: bin/epoch_time_study, BUILD_NOTES.md).
+# The step counts give every lever about the same minutes on this CPU (in the ratio of the
+# throughputs bin/epoch_time_study measured; BUILD_NOTES.md).
 lever_flags() {
   case "$1" in
     lh112) echo "${LH[*]} --image_size=112 --steps_per_epoch=150" ;;
     mnv2_96) echo "${MNV2[*]} --image_size=96 --steps_per_epoch=65" ;;
+    mnv2_050_112) echo "${MNV2[*]} --image_size=112 --width_multiplier=0.5 --steps_per_epoch=110" ;;
     lh96) echo "${LH[*]} --image_size=96 --steps_per_epoch=180" ;;
     lh112_smooth) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --label_smoothing=0.1" ;;
     lh112_mixup) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --mixup_alpha=0.2" ;;

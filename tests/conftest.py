@@ -55,3 +55,26 @@ def toy_records(tmp_path_factory) -> str:
                                   out_dir=str(root / "records"), val_fraction=0.25,
                                   test_fraction=0.0, progress=False))
     return str(root / "records")
+
+
+@pytest.fixture(scope="session")
+def fairface_records(tmp_path_factory, shared_data) -> str:
+    """60 real FairFace faces (their own CSV rows, in FairFace's layout), converted at 72 px,
+    all in the ``test`` split."""
+    import shutil
+
+    from tfgender.data import convert
+    from tfgender.flags import ConvertConfig
+
+    root = tmp_path_factory.mktemp("fairface")
+    source = shared_data / "fairface"
+    lines = (source / "fairface_label_train.csv").read_text().splitlines()
+    (root / "raw" / "train").mkdir(parents=True)
+    for line in lines[1:61]:
+        name = line.split(",", 1)[0]
+        shutil.copy(source / name, root / "raw" / name)
+    (root / "raw" / "fairface_label_train.csv").write_text("\n".join(lines[:61]) + "\n")
+    convert.convert(ConvertConfig(source="fairface", data_dir=str(root / "raw"),
+                                  out_dir=str(root / "records"), image_size=72,
+                                  val_fraction=0.0, test_fraction=1.0, progress=False))
+    return str(root / "records")

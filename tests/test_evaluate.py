@@ -247,25 +247,6 @@ def test_bin_evaluate_prints_a_table_and_writes_json(sample_records, run_dir, tm
     assert proc.returncode == 2 and "empty split" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def fairface_records(tmp_path_factory, shared_data) -> str:
-    """60 real FairFace faces (their own CSV rows), converted at the evaluation cache size."""
-    root = tmp_path_factory.mktemp("fairface")
-    source = shared_data / "fairface"
-    lines = (source / "fairface_label_train.csv").read_text().splitlines()
-    (root / "train").mkdir()
-    for line in lines[1:61]:
-        name = line.split(",", 1)[0]
-        shutil.copy(source / name, root / name)
-    (root / "fairface_label_train.csv").write_text("\n".join(lines[:61]) + "\n")
-    out = str(root / "records")
-    subprocess.run([os.path.join(REPO, "bin", "convert_tfrecords"), "--source=fairface",
-                    f"--data_dir={root}", f"--out_dir={out}", f"--image_size={CACHE}",
-                    "--val_fraction=0", "--test_fraction=1", "--noprogress"],
-                   check=True, capture_output=True)
-    return out
-
-
 def test_fairface_slices_and_fairness_figures(fairface_records, run_dir, tmp_path):
     result = evaluate.evaluate(_config(fairface_records, run_dir,
                                        output_json=str(tmp_path / "m.json")))

@@ -279,3 +279,16 @@ def test_set_batch_norm_momentum_reaches_the_nested_base():
     assert {layer.momentum for layer in base_bns} == {0.9}
     with pytest.raises(ValueError, match="momentum"):
         models.set_batch_norm_momentum(model, 1.0)
+
+
+def test_base_layers_are_what_fine_tuning_freezes():
+    model = models.build_model("levi_hassner", 64, dropout=(0.0, 0.0))
+    base = models.base_layers(model)
+    assert [layer.name for layer in base] == ["conv1", "conv2", "conv3"]
+    for layer in base:
+        layer.trainable = False
+    # Only the head trains: fc6, fc7 and the logit layer, kernel and bias each.
+    assert len(model.trainable_variables) == 6
+    assert all(not v.path.startswith("conv") for v in model.trainable_variables)
+    mobilenet = models.build_model("mobilenet_v2", 96, head_units=(8,), dropout=(0.0,))
+    assert [layer.name for layer in models.base_layers(mobilenet)] == ["base"]

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from tfgender import evaluate, peers
-from tfgender.data import convert, utkface
+from tfgender.data import convert, fairface, utkface
 from tfgender.data import records as rec
 from tfgender.flags import ComparePeersConfig, EvaluateConfig
 
@@ -223,3 +223,36 @@ def test_real_peer_on_ten_shared_faces(shared_data, mode):
     assert [f["path"] for f in failures] == missed
     assert {0, 1} <= set(labels)  # not one constant answer
     assert np.mean(np.array(labels, dtype=object) == np.array(truth)) >= 0.6
+
+
+def test_fairface_comparison_has_its_age_bands_and_race_slices(fairface_records, smoke_run,
+                                                               shared_data, tmp_path):
+    peer = FakeFairFacePeer(shared_data / "fairface")
+    result = peers.compare_peers(ComparePeersConfig(
+        data_dir=fairface_records, workdir=smoke_run, images_dir=str(shared_data / "fairface"),
+        output_dir=str(tmp_path), peer_reference=False), peer=peer)
+    table = result["table"]
+    assert result["source"] == "fairface" and table["all"]["count"] == 60
+    bands = [k for k in table if k != peers.ALL]
+    assert bands == [b for b in fairface.AGE_BANDS if b in bands]  # FairFace's own, in age order
+    assert sum(table[b]["count"] for b in bands) == 60
+    assert table["all"][peers.PEER]["accuracy"] == 1.0  # the fake peer reads the CSV's truth
+    assert set(result["slices"]) == {"gender", "race", "race_gender"}
+    assert sum(v["count"] for k, v in result["slices"]["race"].items() if k != peers.ALL) == 60
+    assert result["reference"] is None  # the whole-tree reference is UTKFace's
+    markdown = open(result["output_markdown"]).read()
+    assert "| race | images |" in markdown and "| race x gender | images |" in markdown
+
+
+class FakeFairFacePeer:
+    """A peer that answers FairFace's own label for each file (so its accuracy is exactly 1)."""
+
+    name = "fake fairface peer"
+
+    def __init__(self, root):
+        frame = fairface.read_fairface(root).frame
+        self.truth = dict(zip(frame["path"], frame["label"], strict=True))
+        self.root = str(root)
+
+    def predict_file(self, path):
+        return int(self.truth[os.path.relpath(path, self.root)])

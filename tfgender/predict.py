@@ -74,7 +74,8 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
             summary["model"], summary["image_size"],
             head_units=tuple(run.get("head_units", (1024, 512, 256))),
             dropout=tuple(run.get("dropout", (0.5, 0.5, 0.5))),
-            activation=run.get("activation", "relu"), weights=None, freeze_base=False)
+            activation=run.get("activation", "relu"), alpha=run.get("width_multiplier", 1.0),
+            weights=None, freeze_base=False)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     try:

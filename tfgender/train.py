@@ -124,8 +124,8 @@ def _build(config, setup: Setup, strategy):
         model = models.build_model(
             config.model, setup.image_size, head_units=config.head_units,
             dropout=config.dropout, weight_decay=config.weight_decay,
-            activation=config.activation, weights=config.weights or None,
-            freeze_base=False)
+            activation=config.activation, alpha=config.width_multiplier,
+            weights=config.weights or None, freeze_base=False)
         if config.bn_momentum:
             models.set_batch_norm_momentum(model, config.bn_momentum)
         total = setup.steps_per_epoch * config.epochs
@@ -158,11 +158,11 @@ def _build(config, setup: Setup, strategy):
 
 
 def _set_base_trainable(model: keras.Model, trainable: bool) -> None:
-    try:
-        model.get_layer("base").trainable = trainable
-    except ValueError:
-        if not trainable:
-            raise TrainingError("this architecture has no pretrained base to freeze") from None
+    layers = models.base_layers(model)
+    if not layers and not trainable:
+        raise TrainingError("this architecture has no feature extractor to freeze")
+    for layer in layers:
+        layer.trainable = trainable
 
 
 def _restore_init_checkpoint(model: keras.Model, path: str) -> None:

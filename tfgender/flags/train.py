@@ -37,6 +37,7 @@ class TrainConfig:
     head_units: tuple[int, ...] = (1024, 512, 256)
     dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
     activation: str = "relu"
+    width_multiplier: float = 1.0
     weights: str = ""
     freeze_base: bool = False
     freeze_base_epochs: int = 0
@@ -99,6 +100,9 @@ def define_train_flags() -> None:
     flags.DEFINE_list("head_units", ["1024", "512", "256"], "Dense head widths.")
     flags.DEFINE_list("dropout", ["0.5", "0.5", "0.5"], "Dropout after each dense layer.")
     flags.DEFINE_string("activation", "relu", "Dense head activation.")
+    flags.DEFINE_float("width_multiplier", 1.0,
+                       "MobileNetV2's width multiplier (Keras' alpha): 0.35-1.4 scale every "
+                       "layer's channels; other architectures ignore it.", lower_bound=0.1)
     flags.DEFINE_string("weights", "", "Base weights: empty (random), imagenet, or a file.")
     flags.DEFINE_bool("freeze_base", False, "Keep the base frozen for the whole run.")
     flags.DEFINE_integer("freeze_base_epochs", 0,

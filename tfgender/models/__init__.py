@@ -87,5 +87,21 @@ def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
     return MODELS[name](image_size, **kwargs)
 
 
-__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "build_model",
+def base_layers(model: keras.Model) -> list:
+    """The feature extractor of a built model: what fine-tuning freezes, then unfreezes.
+
+    The ``keras.applications`` architectures wrap theirs in one layer named ``base``; Levi &
+    Hassner's is its convolutions (``conv*``), before the fc6/fc7 head.
+
+    Returns:
+        The layers, or ``[]`` when the model has neither.
+    """
+    try:
+        return [model.get_layer("base")]
+    except ValueError:
+        return [layer for layer in model.layers if layer.name.startswith("conv")
+                and layer.weights]
+
+
+__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "base_layers", "build_model",
            "set_batch_norm_momentum"]
