@@ -28,6 +28,7 @@ lever_flags() {
     mnv2_96) echo "${MNV2[*]} --image_size=96 --steps_per_epoch=65" ;;
     mnv2_050_112) echo "${MNV2[*]} --image_size=112 --width_multiplier=0.5 --steps_per_epoch=110" ;;
     lh96) echo "${LH[*]} --image_size=96 --steps_per_epoch=180" ;;
+    lh80) echo "${LH[*]} --image_size=80 --steps_per_epoch=300" ;;
     lh112_smooth) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --label_smoothing=0.1" ;;
     lh112_mixup) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --mixup_alpha=0.2" ;;
     lh112_adamw) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
