@@ -336,3 +336,17 @@ def test_num_folds_is_part_of_the_conversion_fingerprint(tmp_path, monkeypatch, 
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+@pytest.mark.parametrize("source", ["utkface", "folders"])
+def test_a_directory_without_images_of_the_source_is_a_one_line_error(tmp_path, source):
+    data = tmp_path / "data"
+    (data / "male").mkdir(parents=True)
+    (data / "male" / "notes.txt").write_text("no images here")
+    proc = subprocess.run(_cli(f"--source={source}", f"--data_dir={data}",
+                               f"--out_dir={tmp_path / 'out'}"), capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert f"error: {data}: no {source} images to convert" in proc.stderr
+    assert not (tmp_path / "out" / convert.MANIFEST).exists()
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from absl import app
+from absl import flags as absl_flags
 
 from tfgender import flags
 
@@ -22,4 +23,13 @@ def run_program(main, usage: str) -> None:
     for module in flags.DEFINING_MODULES:
         for flag in flags.FLAGS.get_key_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad value as one ``error:`` line and exit status 2."""
+    try:
+        return flags.FLAGS(argv)
+    except absl_flags.Error as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

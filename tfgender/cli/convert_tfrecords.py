@@ -35,7 +35,8 @@ def main(argv: list[str]) -> int:
 
 USAGE = """Converts a face dataset into sharded TFRecords and manifest.json.
 
-Usage: convert_tfrecords --source={adience,celeba,utkface} --data_dir=DIR --out_dir=OUT
+Usage: convert_tfrecords --source={adience,celeba,utkface,fairface,folders} --data_dir=DIR
+       --out_dir=OUT
        [--image_size=0] [--num_workers=1] [--shard_size_mb=100] [--flagfile=F]
 """
 

@@ -133,7 +133,10 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
             num = max(1, math.ceil(est / (config.shard_size_mb * 1e6)))
         num = max(1, min(num, len(part)))
         columns = ["path", "label", "group", "fold", "split", "age"]
-        rows = part[columns + (["race"] if "race" in part.columns else [])].to_dict("records")
+        # A race name (FairFace) goes into the records; UTKFace's race code stays in its file
+        # name, so its shards are byte-identical to those of earlier conversions.
+        named_race = "race" in part.columns and part["race"].dtype == object
+        rows = part[columns + (["race"] if named_race else [])].to_dict("records")
         split = str(rows[0]["split"])  # every row of a record set shares its split and fold
         fold = int(rows[0]["fold"])
         for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
@@ -339,6 +342,11 @@ def convert(config) -> dict:
     except ValueError as err:
         raise ConversionError(str(err)) from None
     result = readers.read_source(config.source, config.data_dir, **_reader_options(config))
+    if result.frame.empty:
+        skipped = f" ({len(result.skipped)} skipped: first {result.skipped[0]['path']}: " \
+            f"{result.skipped[0]['reason']})" if result.skipped else ""
+        raise ConversionError(f"{config.data_dir}: no {config.source} images to convert"
+                              f"{skipped}; is --source right for this directory?")
     frame = _folds_or_split(result.frame, config)
     tasks = plan_shards(frame, config)
     resumed = _prepare_out_dir(config, _fingerprint(config, tasks))

@@ -75,15 +75,20 @@ def define_convert_flags() -> None:
     flags.DEFINE_string("out_dir", None, "Directory for the shards and manifest.json.")
     flags.DEFINE_integer("image_size", 0,
                          "Resize the shorter side to this many pixels once, at conversion "
-                         "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.")
+                         "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.",
+                         lower_bound=0)
     flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality when images are re-encoded.")
     flags.DEFINE_float("shard_size_mb", 100.0, "Target shard size in MB.")
-    flags.DEFINE_integer("num_shards", 0, "Shards per split/fold; overrides --shard_size_mb.")
-    flags.DEFINE_integer("num_workers", 1, "Parallel worker processes; output is identical.")
+    flags.DEFINE_integer("num_shards", 0, "Shards per split/fold; overrides --shard_size_mb.",
+                         lower_bound=0)
+    flags.DEFINE_integer("num_workers", 1, "Parallel worker processes; output is identical.",
+                         lower_bound=1)
     flags.DEFINE_float("val_fraction", 0.1,
-                       "Sources without a split: fraction of groups for validation.")
+                       "Sources without a split: fraction of groups for validation.",
+                       lower_bound=0.0, upper_bound=1.0)
     flags.DEFINE_float("test_fraction", 0.2,
-                       "Sources without a split: fraction of groups for test.")
+                       "Sources without a split: fraction of groups for test.",
+                       lower_bound=0.0, upper_bound=1.0)
     flags.DEFINE_integer("split_seed", 0, "Seed of the deterministic grouped split.")
     flags.DEFINE_integer("num_folds", 0,
                          "Sources without folds (UTKFace, CelebA): write k grouped folds instead "

