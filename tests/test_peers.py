@@ -230,7 +230,7 @@ def test_fairface_comparison_has_its_age_bands_and_race_slices(fairface_records,
     peer = FakeFairFacePeer(shared_data / "fairface")
     result = peers.compare_peers(ComparePeersConfig(
         data_dir=fairface_records, workdir=smoke_run, images_dir=str(shared_data / "fairface"),
-        output_dir=str(tmp_path), peer_reference=False), peer=peer)
+        output_dir=str(tmp_path)), peer=peer)  # peer_reference on: UTKFace's only
     table = result["table"]
     assert result["source"] == "fairface" and table["all"]["count"] == 60
     bands = [k for k in table if k != peers.ALL]

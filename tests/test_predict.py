@@ -116,3 +116,24 @@ def test_bin_predict_json_file_and_csv_on_stdout(run_dir, image_dir, tmp_path):
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [os.path.basename(r["path"]) for r in rows] == ["a.jpg", "b.JPEG"]
     assert {r["gender"] for r in rows} <= {"male", "female"}
+
+
+def test_each_file_once_reasons_in_words_and_nothing_predicted_is_an_error(run_dir, image_dir,
+                                                                          tmp_path):
+    a_jpg = os.path.join(image_dir["root"], "a.jpg")
+    paths, skipped = predict.find_images([a_jpg, image_dir["root"], a_jpg])
+    assert paths.count(a_jpg) == 1 and len(paths) == 5 and skipped == []
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    _, skipped = predict.predict_images(
+        predict.load_model(workdir=run_dir),
+        [str(tmp_path / "empty.jpg"), *image_dir["bad"]])
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in skipped}
+    assert reasons["empty.jpg"] == "empty file"
+    assert reasons["notes.jpg"] == "not a JPEG, PNG, GIF or BMP image"
+    assert all("{{" not in r and "function_node" not in r for r in reasons.values()), reasons
+    proc = subprocess.run([PREDICT, f"--workdir={run_dir}", str(tmp_path / "no_such.jpg"),
+                           str(tmp_path / "empty.jpg")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "error: nothing could be predicted" in proc.stderr
+    assert f"skipped {tmp_path / 'no_such.jpg'}: no such file or directory" in proc.stderr

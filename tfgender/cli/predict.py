@@ -13,8 +13,10 @@ USAGE = """Predicts the gender of face images with a trained run's model.
 
 Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
        predict --workdir=RUN --inputs=a.jpg,faces/
-  Folders are searched recursively for .jpg/.jpeg/.png; CSV goes to stdout without --output.
-  Unreadable images are reported on stderr (and in JSON output) and skipped.
+  Accepted: JPEG and PNG files (also GIF and BMP when named explicitly; bin/convert_tfrecords
+  takes JPEG only). Folders are searched recursively for .jpg/.jpeg/.png; each file is
+  predicted once; CSV goes to stdout without --output. Unreadable images are reported on
+  stderr (and in JSON output) and skipped; no image predicted at all is an error (exit 2).
 """
 
 
@@ -24,6 +26,10 @@ def main(argv: list[str]) -> int:
         rows = predict.predict(config)
     except (predict.ModelError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"error: nothing could be predicted from {', '.join(config.inputs) or 'no input'}"
+              ": no readable .jpg, .jpeg or .png image", file=sys.stderr)
         return 2
     print(f"predicted {len(rows)} images" + (f"; written to {config.output}"
                                              if config.output else ""), file=sys.stderr)

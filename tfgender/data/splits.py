@@ -9,6 +9,9 @@ import pandas as pd
 
 # Adience's benchmark folds, fixed by its fold files.
 ADIENCE_FOLDS = 5
+# Sources whose own split covers only some rows, the others cut by the fractions: FairFace's
+# val CSV is its test set, its train CSV has no split.
+PARTLY_SPLIT_SOURCES = ("fairface",)
 
 
 def _group_order(groups: np.ndarray, seed: int) -> np.ndarray:
@@ -98,12 +101,12 @@ def assign_folds_or_split(frame: pd.DataFrame, *, source: str, num_folds: int,
     UTKFace the image id, since UTKFace records no identities (its folds are image-exclusive
     only). With folds, ``split`` is cleared, CelebA's own partition included: the folds replace
     it, as they do for Adience. Adience rows (folds from its files) are returned unchanged, as
-    are rows that already carry a split when ``num_folds`` is 0 (CelebA's partitions,
-    FairFace's val CSV); only rows without one are split.
+    are frames that already carry a split when ``num_folds`` is 0 (CelebA's partitions), except
+    for ``PARTLY_SPLIT_SOURCES`` (FairFace), whose rows without a split are cut by the fractions.
 
     Args:
         frame: a reader's schema DataFrame.
-        source: ``"adience"``, ``"celeba"`` or ``"utkface"``.
+        source: the reader's name (``readers.SOURCES``).
         num_folds: k > 0 for folds 0..k-1; 0 for a train/val/test split.
         val_fraction: see ``assign_grouped_split``.
         test_fraction: see ``assign_grouped_split``.
@@ -127,7 +130,9 @@ def assign_folds_or_split(frame: pd.DataFrame, *, source: str, num_folds: int,
         out["split"] = ""
         return out
     unsplit = frame["split"] == ""
-    if not unsplit.any():
+    if not unsplit.any() or (not unsplit.all() and source not in PARTLY_SPLIT_SOURCES):
+        # CelebA's partition list is the split: an image it does not list stays unsplit
+        # rather than being dealt to a side where its identity may already be.
         return frame
     if unsplit.all():
         return assign_grouped_split(frame, val_fraction=val_fraction,
