@@ -23,3 +23,19 @@ def test_an_out_of_range_flag_is_one_line_naming_it(program, flag):
     name = flag.split("=")[0]
     assert len(lines) == 1 and name in lines[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_every_bin_program_is_also_a_console_script():
+    import configparser
+    import importlib
+
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "setup.cfg"))
+    scripts = dict(line.split(" = ") for line in
+                   parser["options.entry_points"]["console_scripts"].strip().splitlines())
+    programs = sorted(os.listdir(os.path.join(REPO, "bin")))
+    assert sorted(scripts) == sorted("tfgender-" + p.replace("_", "-") for p in programs)
+    for program in programs:
+        module, function = scripts["tfgender-" + program.replace("_", "-")].split(":")
+        assert module == f"tfgender.cli.{program}"
+        assert callable(getattr(importlib.import_module(module), function))
