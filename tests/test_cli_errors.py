@@ -27,7 +27,6 @@ def test_an_out_of_range_flag_is_one_line_naming_it(program, flag):
 
 def test_every_bin_program_is_also_a_console_script():
     import configparser
-    import importlib
 
     parser = configparser.ConfigParser()
     parser.read(os.path.join(REPO, "setup.cfg"))
@@ -37,5 +36,7 @@ def test_every_bin_program_is_also_a_console_script():
     assert sorted(scripts) == sorted("tfgender-" + p.replace("_", "-") for p in programs)
     for program in programs:
         module, function = scripts["tfgender-" + program.replace("_", "-")].split(":")
-        assert module == f"tfgender.cli.{program}"
-        assert callable(getattr(importlib.import_module(module), function))
+        assert module == f"tfgender.cli.{program}" and function == "run"
+        # Read, not imported: each program module defines its flags when imported.
+        source = open(os.path.join(REPO, "tfgender", "cli", program + ".py")).read()
+        assert "\ndef run() -> None:" in source
