@@ -103,7 +103,8 @@ def test_bad_images_are_reported_and_skipped(tmp_path, capfd):
     root = tmp_path / "utk"
     fakes.write_utkface_tree(str(root), 6)
     bad = _write_bad_files(str(root))
-    manifest = convert.convert(_config(root, tmp_path / "out", max_image_pixels=10_000_000))
+    manifest = convert.convert(_config(root, tmp_path / "out", max_image_pixels=10_000_000,
+                                       max_skipped_fraction=1.0))
     skipped = {s["path"]: s["reason"] for s in manifest["skipped"]}
     assert set(skipped) == set(bad)
     for name, reason in bad.items():
@@ -144,7 +145,8 @@ def test_adience_row_escaping_data_dir_is_skipped(tmp_path):
         (data / "aligned" / u).mkdir(parents=True, exist_ok=True)
         (data / "aligned" / u / f"landmark_aligned_face.{fid}.{img}").write_bytes(
             fakes.jpeg_bytes(16))
-    manifest = convert.convert(_config(data, tmp_path / "out", source="adience"))
+    manifest = convert.convert(_config(data, tmp_path / "out", source="adience",
+                                       max_skipped_fraction=1.0))
     reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
     assert manifest["num_records"] == 2
     assert any("leaves the data directory" in r for r in reasons.values())
@@ -183,12 +185,24 @@ def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
     args = ["--source=utkface", f"--data_dir={tmp_path / 'utk'}", "--noprogress"]
     proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}",
                                "--max_skipped_fraction=0.1"), capture_output=True, text=True)
-    assert proc.returncode == 1, proc.stderr
-    assert "max_skipped_fraction" in proc.stderr
-    assert json.load(open(tmp_path / "a" / "manifest.json"))["num_skipped"] == 1
-    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'b'}",
+    assert proc.returncode == 2, proc.stderr
+    assert "error: skipped 1 of 4 rows (25.0%), above --max_skipped_fraction=0.1" in proc.stderr
+    # No manifest that looks complete: the failure is recorded beside the kept shards.
+    assert not (tmp_path / "a" / convert.MANIFEST).exists()
+    failed = json.load(open(tmp_path / "a" / convert.FAILED_MANIFEST))
+    assert failed["status"] == "failed" and failed["num_skipped"] == 1
+    with pytest.raises(FileNotFoundError, match="its conversion failed"):
+        convert.load_manifest(str(tmp_path / "a"))
+    # The same command fails the same way; a higher fraction accepts the same shards.
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}",
+                               "--max_skipped_fraction=0.1"), capture_output=True, text=True)
+    assert proc.returncode == 2 and "above --max_skipped_fraction" in proc.stderr
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}",
                                "--max_skipped_fraction=0.5"), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    assert "already complete" in proc.stderr
+    assert json.load(open(tmp_path / "a" / convert.MANIFEST))["num_skipped"] == 1
+    assert not (tmp_path / "a" / convert.FAILED_MANIFEST).exists()
 
 
 def test_killed_conversion_reruns_to_identical_shards(tmp_path):

@@ -19,17 +19,11 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.convert_config_from_flags()
     try:
-        manifest = convert_lib.convert(config)
+        convert_lib.convert(config)
     except (convert_lib.ConversionError, schema.DataFormatError, FileNotFoundError) as err:
+        # Includes too many skipped images: then no manifest.json is written.
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rows = manifest["num_rows_read"]
-    fraction = manifest["num_skipped"] / rows if rows else 1.0
-    if fraction > config.max_skipped_fraction:
-        print(f"error: skipped {manifest['num_skipped']} of {rows} rows ({fraction:.1%}), above "
-              f"--max_skipped_fraction={config.max_skipped_fraction:g}; see 'skipped' in "
-              f"{config.out_dir}/manifest.json", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -42,6 +42,9 @@ from tfgender.data import records as rec
 from tfgender.files import write_json_atomic
 
 MANIFEST = "manifest.json"
+# Written instead of MANIFEST when too many images were skipped: the directory is then not a
+# usable conversion, and a rerun (with a higher --max_skipped_fraction) reuses its shards.
+FAILED_MANIFEST = "manifest.failed.json"
 PROGRESS_DIR = ".progress"
 PLAN_FILE = "plan.json"
 # Config fields that do not change the output: a rerun that differs only in these resumes.
@@ -160,7 +163,7 @@ def _remove_outputs(out_dir: str) -> None:
     for path in glob.glob(os.path.join(out_dir, "*.tfrecord")) + glob.glob(
             os.path.join(out_dir, ".*.tmp")):
         os.remove(path)
-    for name in (MANIFEST, MANIFEST + ".tmp"):
+    for name in (MANIFEST, MANIFEST + ".tmp", FAILED_MANIFEST):
         if os.path.exists(os.path.join(out_dir, name)):
             os.remove(os.path.join(out_dir, name))
     shutil.rmtree(os.path.join(out_dir, PROGRESS_DIR), ignore_errors=True)
@@ -182,7 +185,10 @@ def _prepare_out_dir(config, fingerprint: str) -> bool:
         return True
     if os.listdir(out_dir):
         if not config.overwrite:
+            failed = os.path.exists(os.path.join(out_dir, FAILED_MANIFEST))
             what = ("a complete conversion" if has_manifest else
+                    f"a failed conversion with different settings, see {FAILED_MANIFEST}"
+                    if failed else
                     "an interrupted conversion with different settings"
                     if os.path.exists(plan_path) else "other files")
             raise ConversionError(
@@ -381,6 +387,19 @@ def convert(config) -> dict:
                    for r in shard_results],
         "skipped": skipped,
     }
+    rows = int(result.rows_read)
+    fraction = len(skipped) / rows if rows else 1.0
+    if fraction > config.max_skipped_fraction:
+        failed_path = os.path.join(config.out_dir, FAILED_MANIFEST)
+        reason = (f"skipped {len(skipped):,} of {rows:,} rows ({fraction:.1%}), above "
+                  f"--max_skipped_fraction={config.max_skipped_fraction:g}")
+        write_json_atomic(failed_path, {**manifest, "status": "failed", "failure": reason})
+        # .progress/ stays: the same command with a higher fraction reuses every shard.
+        raise ConversionError(f"{reason}; the skipped images are listed in {failed_path}. "
+                              "Fix them, or rerun with a higher --max_skipped_fraction to "
+                              "accept the conversion (its shards are reused)")
+    if os.path.exists(os.path.join(config.out_dir, FAILED_MANIFEST)):
+        os.remove(os.path.join(config.out_dir, FAILED_MANIFEST))
     write_json_atomic(os.path.join(config.out_dir, MANIFEST), manifest)
     shutil.rmtree(os.path.join(config.out_dir, PROGRESS_DIR), ignore_errors=True)
     dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(result.dropped.items()))
@@ -399,6 +418,12 @@ def load_manifest(path: str) -> dict:
     if os.path.isdir(path):
         path = os.path.join(path, MANIFEST)
     if not os.path.exists(path):
+        failed = os.path.join(os.path.dirname(path), FAILED_MANIFEST)
+        if os.path.exists(failed):
+            with open(failed) as f:
+                failure = json.load(f).get("failure", "see the file")
+            raise FileNotFoundError(f"{os.path.dirname(path)}: its conversion failed ({failure}; "
+                                    f"{FAILED_MANIFEST}): rerun bin/convert_tfrecords")
         raise FileNotFoundError(
             f"no {MANIFEST} at {path}: not a complete conversion (run bin/convert_tfrecords)")
     with open(path) as f:
