@@ -348,9 +348,6 @@ def test_num_folds_is_part_of_the_conversion_fingerprint(tmp_path, monkeypatch, 
         [s["file"] for s in replaced["shards"]] + ["manifest.json"])
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__]))
-
 
 @pytest.mark.parametrize("source", ["utkface", "folders"])
 def test_a_directory_without_images_of_the_source_is_a_one_line_error(tmp_path, source):
@@ -364,3 +361,44 @@ def test_a_directory_without_images_of_the_source_is_a_one_line_error(tmp_path, 
     assert f"error: {data}: no {source} images to convert" in proc.stderr
     assert not (tmp_path / "out" / convert.MANIFEST).exists()
 
+
+
+def _edited_copy(sample_records, tmp_path, edit):
+    import shutil
+
+    copy = tmp_path / "records"
+    shutil.copytree(sample_records, copy)
+    path = copy / convert.MANIFEST
+    manifest = json.load(open(path))
+    text = edit(manifest)
+    path.write_text(text if isinstance(text, str) else json.dumps(manifest))
+    return str(copy), str(path)
+
+
+def test_a_wrong_manifest_is_refused_naming_the_field(sample_records, tmp_path):
+    from tfgender import input_pipeline
+
+    def more_train_records(manifest):
+        shard = next(s for s in manifest["shards"] if s["split"] == "train")
+        shard["num_records"] += 100
+        manifest["num_records"] += 100
+
+    data, path = _edited_copy(sample_records, tmp_path / "a", more_train_records)
+    with pytest.raises(ValueError, match=r"shard train-00000-of-00002.tfrecord has num_records"):
+        input_pipeline.create_dataset(data, split="train", batch_size=4, image_size=32,
+                                      training=True, cache="none")
+    data, path = _edited_copy(sample_records, tmp_path / "b",
+                              lambda m: m.update(schema_version=99))
+    with pytest.raises(ValueError, match=rf"{path}: schema_version 99 is not 1"):
+        convert.load_manifest(data)
+    data, path = _edited_copy(sample_records, tmp_path / "c",
+                              lambda m: m.update(num_records=m["num_records"] + 1))
+    with pytest.raises(ValueError, match=rf"{path}: num_records \d+ is not the sum"):
+        convert.load_manifest(data)
+    data, path = _edited_copy(sample_records, tmp_path / "d", lambda m: "{\n  oops")
+    with pytest.raises(ValueError, match=rf"{path}: not valid JSON"):
+        convert.load_manifest(data)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))

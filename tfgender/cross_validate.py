@@ -36,7 +36,7 @@ def manifest_folds(data_dir: str) -> tuple[int, ...]:
     """
     try:
         manifest = convert.load_manifest(data_dir)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         raise CrossValidationError(str(err)) from None
     return tuple(sorted(int(k) for k in manifest.get("counts", {}).get("fold", {})
                         if int(k) >= 0))

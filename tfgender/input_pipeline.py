@@ -146,12 +146,15 @@ def _masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def _check_shard(path: str) -> None:
-    """Walks a shard's record headers (12 bytes each, payloads skipped).
+def _check_shard(path: str) -> int:
+    """Walks a shard's record headers (12 bytes each, payloads skipped); returns the count.
 
     tf.data's read error for a damaged file says "corrupted record at 12" without naming the
     file; this check names it before training starts, at the cost of one small read per record.
     A payload damaged inside an intact frame still surfaces as tf.data's DataLossError.
+
+    Returns:
+        The number of records in the file.
 
     Raises:
         FileNotFoundError: the shard is missing.
@@ -161,7 +164,7 @@ def _check_shard(path: str) -> None:
         raise FileNotFoundError(f"shard {path} listed in the manifest is missing; "
                                 "re-run the conversion (bin/convert_tfrecords)")
     size = os.path.getsize(path)
-    offset = 0
+    offset = count = 0
     with open(path, "rb") as f:
         while offset < size:
             header = f.read(12)
@@ -180,7 +183,9 @@ def _check_shard(path: str) -> None:
                     None, None, f"corrupt TFRecord shard {path}: {problem} at byte {offset} "
                     "(is this even a TFRecord file?); re-run the conversion")
             offset += 16 + length
+            count += 1
             f.seek(offset)
+    return count
 
 
 def _parse_and_decode(serialized, image_size: int, with_metadata: bool):
@@ -321,8 +326,13 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
                              "(sharding is by file): convert with --num_shards >= " + str(num))
         shards = shards[input_context.input_pipeline_id::num]
     paths = [os.path.join(root, s["file"]) for s in shards]
-    for path in paths:
-        _check_shard(path)  # fail now, naming the file, not mid-epoch
+    for path, shard in zip(paths, shards, strict=True):
+        found = _check_shard(path)  # fail now, naming the file, not mid-epoch
+        if found != shard["num_records"]:
+            # An epoch's length comes from the manifest: a wrong count would repeat or cut data.
+            raise ValueError(f"{root}/{convert.MANIFEST}: shard {shard['file']} has "
+                             f"num_records {shard['num_records']} but the file holds {found} "
+                             "records; re-run the conversion")
     num_records = sum(s["num_records"] for s in shards)
     if drop_remainder is None:
         drop_remainder = training

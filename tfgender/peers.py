@@ -251,7 +251,7 @@ def compare_peers(config, peer=None) -> dict:
     """
     try:
         manifest = convert.load_manifest(config.data_dir)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         raise ComparisonError(str(err)) from None
     source = manifest.get("source", "")
     images_dir = resolve_images_dir(manifest, config.images_dir)

@@ -414,6 +414,7 @@ def load_manifest(path: str) -> dict:
 
     Raises:
         FileNotFoundError: naming the path when no complete conversion is there.
+        ValueError: the manifest is not valid JSON or fails ``check_manifest``.
     """
     if os.path.isdir(path):
         path = os.path.join(path, MANIFEST)
@@ -427,4 +428,33 @@ def load_manifest(path: str) -> dict:
         raise FileNotFoundError(
             f"no {MANIFEST} at {path}: not a complete conversion (run bin/convert_tfrecords)")
     with open(path) as f:
-        return json.load(f)
+        try:
+            manifest = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err}); re-run the conversion") from None
+    check_manifest(manifest, path)
+    return manifest
+
+
+def check_manifest(manifest: dict, path: str) -> None:
+    """Refuses a manifest this version cannot read or whose counts disagree, naming the field.
+
+    Raises:
+        ValueError: unknown ``schema_version``, no ``shards`` list, or ``num_records`` that is
+            not the sum of its shards'.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: not a tfgender manifest (a JSON object is expected)")
+    version = manifest.get("schema_version")
+    if version != rec.SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {version!r} is not {rec.SCHEMA_VERSION}, "
+                         "the version this tfgender reads; re-run the conversion")
+    shards = manifest.get("shards")
+    if not isinstance(shards, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("file"), str)
+            and isinstance(s.get("num_records"), int) for s in shards):
+        raise ValueError(f"{path}: shards must be a list of {{file, num_records, ...}}")
+    total = sum(s["num_records"] for s in shards)
+    if manifest.get("num_records") != total:
+        raise ValueError(f"{path}: num_records {manifest.get('num_records')!r} is not the sum "
+                         f"of its shards' num_records ({total})")
