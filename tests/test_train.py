@@ -165,3 +165,16 @@ def test_flagfile_with_unknown_flag_is_refused(sample_records, tmp_path):
                     f"--workdir={tmp_path / 'w'}")
     assert proc.returncode != 0
     assert "no_such_flag" in proc.stderr
+
+
+def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_records,
+                                                                         tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(train.TrainingError, match="is a file, not a directory"):
+        train.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file"))
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(_tiny(sample_records), workdir)
+    other = _tiny(sample_records, model="mobilenet_v2", head_units=(8,), dropout=(0.0,))
+    with pytest.raises(train.TrainingError, match="holds a run that does not fit "
+                       "--model=mobilenet_v2 --image_size=40"):
+        train.train_and_evaluate(other, workdir)

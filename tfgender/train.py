@@ -242,6 +242,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         distribute.set_cpu_devices(config.num_cpu_devices)
     except ValueError as err:
         raise TrainingError(str(err)) from None
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise TrainingError(f"--workdir={workdir} is a file, not a directory: choose another "
+                            "--workdir")
     setup = resolve_setup(config)
     keras.utils.set_random_seed(config.seed)
     # All randomness here is explicit: Keras seed generators (initialisation, dropout),
@@ -268,7 +271,15 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     # so the workdir must be on storage all workers share.
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+        except (ValueError, AssertionError) as err:
+            # Shapes that do not fit: the workdir holds a run of another architecture or size.
+            reason = str(err).strip().splitlines()[0][:200]
+            raise TrainingError(
+                f"--workdir={workdir} holds a run that does not fit --model={config.model} "
+                f"--image_size={setup.image_size} ({reason}): resume it with its own flags "
+                "or choose another --workdir") from None
         logging.info("Resumed from step %d (%s)", int(state["step"]), latest)
         print(f"Resumed from step {int(state['step'])}", flush=True)
     elif config.init_checkpoint:
