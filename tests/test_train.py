@@ -178,3 +178,44 @@ def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_
     with pytest.raises(train.TrainingError, match="holds a run that does not fit "
                        "--model=mobilenet_v2 --image_size=40"):
         train.train_and_evaluate(other, workdir)
+
+
+@pytest.fixture(scope="module")
+def clean_deterministic_run(sample_records, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("clean") / "run"
+    proc = _run_cli(*_SIGNAL_ARGS, f"--data_dir={sample_records}", f"--workdir={workdir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+_SIGNAL_ARGS = [f"--flagfile={SMOKE}", "--deterministic", "--epochs=4", "--steps_per_epoch=3",
+                "--keep_checkpoints=10", "--model=levi_hassner"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
+        sample_records, clean_deterministic_run, tmp_path, signum, code):
+    args = [*_SIGNAL_ARGS, f"--data_dir={sample_records}", f"--workdir={tmp_path / 'run'}"]
+    running = subprocess.Popen([TRAIN, *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "run" / "checkpoints" / "checkpoint").exists():  # epoch 1 saved
+        assert running.poll() is None and time.time() < deadline, "run ended before the signal"
+        time.sleep(0.01)
+    running.send_signal(signum)
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == code, stderr[-3000:]
+    assert "Traceback" not in stderr
+    line = next(x for x in stderr.splitlines() if x.startswith("interrupted"))
+    step = int(line.split(" at step ")[1].split(";")[0])
+    assert 3 < step < 12 and step % 3, line  # inside an epoch, not at its end
+    assert "rerun the same command to resume" in line
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(
+        f"ckpt-{step}")
+    proc = _run_cli(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Resumed from step {step}" in proc.stdout + proc.stderr
+    want, got = _checkpoint_values(clean_deterministic_run), _checkpoint_values(tmp_path / "run")
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)

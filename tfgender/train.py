@@ -28,6 +28,7 @@ from tfgender import (
     augment,
     distribute,
     input_pipeline,
+    interrupt,
     models,
     optim,
     precision,
@@ -308,88 +309,95 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     best_metric = float(state["best_metric"].numpy())
 
     step = start_step
-    while step < total_steps:
-        epoch = step // steps_per_epoch
-        want_frozen = config.freeze_base or epoch < config.freeze_base_epochs
-        if want_frozen != frozen:
-            if want_frozen or frozen is not None:
-                _set_base_trainable(model, not want_frozen)
-            frozen = want_frozen
-            # New trainable variables: a new step function (and a fresh trace).
-            train_step, train_metrics = make_train_step(model, optimizer, strategy, config,
-                                                        setup, state)
-        # Every worker takes the batch (a distributed iterator runs collectives); only the
-        # chief's writer is real.
-        if step == 0 and config.summary_images:
-            summaries.write_augmented_images(writers["train"], eval_ds, config, setup)
-        for metric in train_metrics.values():
-            metric.reset_state()
-        epoch_end = (epoch + 1) * steps_per_epoch
-        bar = progress_lib.Progress((epoch_end - step) * config.batch_size,
-                                    desc=f"epoch {epoch + 1}/{config.epochs}",
-                                    enabled=config.progress and chief)
-        start = time.perf_counter()
-        while step < epoch_end:
-            n = min(config.steps_per_execution, epoch_end - step)
-            if config.checkpoint_every_steps:
-                n = min(n, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
-            if profile and step < profile[1]:
-                n = min(n, (profile[0] - step) if step < profile[0] else profile[1] - step)
-                if step == profile[0] and chief:
-                    tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
-            train_step(iterator, tf.constant(n, tf.int64))
-            step = int(state["step"])
-            bar.update(n * config.batch_size)
-            if profile and step == profile[1] and chief:
-                tf.profiler.experimental.stop()
-                logging.info("profiler trace of steps %d-%d in %s/profile", *profile, out_dir)
-            summaries.check_finite(state, config.max_non_finite_steps)
-            if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0 \
-                    and step < epoch_end:
-                manager.save(checkpoint_number=step)
-        elapsed = time.perf_counter() - start
-        bar.close()
-        epoch_times.append(elapsed)
-        images_per_second.append(bar.count / elapsed if elapsed else 0.0)
-        train_result = {k: float(m.result()) for k, m in train_metrics.items()}
-        eval_start = time.perf_counter()
-        eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
-        eval_seconds = time.perf_counter() - eval_start
-        lr = float(schedule(step - 1))  # the rate of the epoch's last step
-        train_seconds = elapsed + sum(h["seconds"] for h in history)
-        summaries.write_epoch(writers, step, train_result, eval_result, lr=lr,
-                              images_per_second=images_per_second[-1],
-                              step_time=elapsed / max(1, bar.count / config.batch_size),
-                              train_seconds=train_seconds)
-        metric = eval_result[config.early_stopping_metric]
-        improved = _better(config.early_stopping_metric, metric, best_metric)
-        if improved:
-            best_metric = metric
-            state["best_metric"].assign(metric)
-            state["bad_epochs"].assign(0)
+    # SIGINT/SIGTERM: finish the step call, save it, stop with one line (interrupt.py).
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    with interrupt.stop_signals(enabled=not multi_worker) as stop:
+        while step < total_steps:
+            epoch = step // steps_per_epoch
+            want_frozen = config.freeze_base or epoch < config.freeze_base_epochs
+            if want_frozen != frozen:
+                if want_frozen or frozen is not None:
+                    _set_base_trainable(model, not want_frozen)
+                frozen = want_frozen
+                # New trainable variables: a new step function (and a fresh trace).
+                train_step, train_metrics = make_train_step(model, optimizer, strategy, config,
+                                                            setup, state)
+            # Every worker takes the batch (a distributed iterator runs collectives); only the
+            # chief's writer is real.
+            if step == 0 and config.summary_images:
+                summaries.write_augmented_images(writers["train"], eval_ds, config, setup)
+            for metric in train_metrics.values():
+                metric.reset_state()
+            epoch_end = (epoch + 1) * steps_per_epoch
+            bar = progress_lib.Progress((epoch_end - step) * config.batch_size,
+                                        desc=f"epoch {epoch + 1}/{config.epochs}",
+                                        enabled=config.progress and chief)
+            start = time.perf_counter()
+            while step < epoch_end:
+                n = min(config.steps_per_execution, epoch_end - step)
+                if config.checkpoint_every_steps:
+                    n = min(n, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
+                if profile and step < profile[1]:
+                    n = min(n, (profile[0] - step) if step < profile[0] else profile[1] - step)
+                    if step == profile[0] and chief:
+                        tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
+                train_step(iterator, tf.constant(n, tf.int64))
+                step = int(state["step"])
+                bar.update(n * config.batch_size)
+                if profile and step == profile[1] and chief:
+                    tf.profiler.experimental.stop()
+                    logging.info("profiler trace of steps %d-%d in %s/profile", *profile, out_dir)
+                summaries.check_finite(state, config.max_non_finite_steps)
+                if stop["signum"] is not None:
+                    bar.close()
+                    manager.save(checkpoint_number=step)
+                    raise interrupt.Interrupted(stop["signum"], step, manager.directory)
+                if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0 \
+                        and step < epoch_end:
+                    manager.save(checkpoint_number=step)
+            elapsed = time.perf_counter() - start
+            bar.close()
+            epoch_times.append(elapsed)
+            images_per_second.append(bar.count / elapsed if elapsed else 0.0)
+            train_result = {k: float(m.result()) for k, m in train_metrics.items()}
+            eval_start = time.perf_counter()
+            eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
+            eval_seconds = time.perf_counter() - eval_start
+            lr = float(schedule(step - 1))  # the rate of the epoch's last step
+            train_seconds = elapsed + sum(h["seconds"] for h in history)
+            summaries.write_epoch(writers, step, train_result, eval_result, lr=lr,
+                                  images_per_second=images_per_second[-1],
+                                  step_time=elapsed / max(1, bar.count / config.batch_size),
+                                  train_seconds=train_seconds)
+            metric = eval_result[config.early_stopping_metric]
+            improved = _better(config.early_stopping_metric, metric, best_metric)
+            if improved:
+                best_metric = metric
+                state["best_metric"].assign(metric)
+                state["bad_epochs"].assign(0)
+                if chief:
+                    tmp = os.path.join(out_dir, ".best_model.tmp.keras")
+                    model.save(tmp)
+                    os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
+            else:
+                state["bad_epochs"].assign_add(1)
+            history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
+                            "eval_seconds": eval_seconds,
+                            "images_per_second": images_per_second[-1], "learning_rate": lr,
+                            "train": train_result, "eval": eval_result})
+            manager.save(checkpoint_number=step)
             if chief:
-                tmp = os.path.join(out_dir, ".best_model.tmp.keras")
-                model.save(tmp)
-                os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
-        else:
-            state["bad_epochs"].assign_add(1)
-        history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
-                        "eval_seconds": eval_seconds,
-                        "images_per_second": images_per_second[-1], "learning_rate": lr,
-                        "train": train_result, "eval": eval_result})
-        manager.save(checkpoint_number=step)
-        if chief:
-            write_json_atomic(history_path, history)
-            time_to_accuracy.write_report(out_dir, history,
-                                          title=os.path.basename(workdir.rstrip("/")))
-        logging.info("epoch %d: train %s eval %s", epoch + 1, train_result, eval_result)
-        print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
-              f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
-              f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
-        if config.early_stopping_patience and \
-                int(state["bad_epochs"]) >= config.early_stopping_patience:
-            logging.info("early stopping after epoch %d", epoch + 1)
-            break
+                write_json_atomic(history_path, history)
+                time_to_accuracy.write_report(out_dir, history,
+                                              title=os.path.basename(workdir.rstrip("/")))
+            logging.info("epoch %d: train %s eval %s", epoch + 1, train_result, eval_result)
+            print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
+                  f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
+                  f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
+            if config.early_stopping_patience and \
+                    int(state["bad_epochs"]) >= config.early_stopping_patience:
+                logging.info("early stopping after epoch %d", epoch + 1)
+                break
 
     summary = {
         "model": config.model, "image_size": setup.image_size, "device": precision.device_kind(),

@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags, summaries, train
+from tfgender import flags, interrupt, summaries, train
 from tfgender.cli import run_program
 
 flags.define_train_flags()
@@ -28,6 +28,13 @@ def main(argv: list[str]) -> int:
     except (train.TrainingError, summaries.NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except interrupt.Interrupted as err:
+        print(str(err), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:  # before the first step or after the last: nothing to save
+        print("interrupted outside the training loop; the checkpoints in the workdir are "
+              "kept: rerun the same command to resume", file=sys.stderr)
+        return 130
     final = summary["final"] or {}
     evaluation = final.get("eval", {})
     print(f"done: {summary['steps']} steps; eval accuracy {evaluation.get('accuracy', 0):.4f} "
