@@ -400,5 +400,25 @@ def test_a_wrong_manifest_is_refused_naming_the_field(sample_records, tmp_path):
         convert.load_manifest(data)
 
 
+
+def test_a_full_disk_is_a_conversion_error_and_leaves_no_partial_shard(tmp_path, monkeypatch):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 12)
+    real_writer = tf.io.TFRecordWriter
+
+    class FullDiskWriter(real_writer):
+        def write(self, record):
+            super().write(record)
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FullDiskWriter)
+    with pytest.raises(convert.ConversionError, match=r"cannot write .*No space left on device"):
+        convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_shards=1))
+    assert not glob.glob(str(tmp_path / "out" / ".*.tmp"))
+    assert not (tmp_path / "out" / convert.MANIFEST).exists()
+    monkeypatch.setattr(tf.io, "TFRecordWriter", real_writer)  # space again: the rerun works
+    manifest = convert.convert(_config(tmp_path / "utk", tmp_path / "out", num_shards=1))
+    assert manifest["num_records"] == 12
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

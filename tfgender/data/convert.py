@@ -271,31 +271,50 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
     final = os.path.join(config.out_dir, task.name)
     tmp = os.path.join(config.out_dir, f".{task.name}.tmp")
     skipped, labels, num = [], collections.Counter(), 0
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for row in task.rows:
-            try:
-                full = image_check.resolve_inside(config.data_dir, row["path"])
-                data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels)
-                encoded, h, w = _encode_image(data, width, height, config.image_size,
-                                              config.jpeg_quality)
-            except image_check.ImageCheckError as err:
-                skipped.append({"path": row["path"], "reason": str(err)})
-            except tf.errors.OpError as err:
-                reason = "corrupt or truncated JPEG: " + err.message.split("\n")[0][:200]
-                skipped.append({"path": row["path"], "reason": reason})
-            else:
-                writer.write(rec.make_example(
-                    encoded=encoded, height=h, width=w, label=row["label"],
-                    source_id=row["path"], group=row["group"], fold=row["fold"],
-                    split=row["split"], age=row["age"], race=str(row.get("race", ""))))
-                labels[str(row["label"])] += 1
-                num += 1
-            tick(1)
-    os.replace(tmp, final)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for row in task.rows:
+                example, reason = _encode_row(row, config)
+                if reason:
+                    skipped.append({"path": row["path"], "reason": reason})
+                else:
+                    writer.write(example)
+                    labels[str(row["label"])] += 1
+                    num += 1
+                tick(1)
+        os.replace(tmp, final)
+    except (OSError, tf.errors.OpError) as err:  # a full disk: ENOSPC, ResourceExhaustedError
+        if os.path.exists(tmp):
+            os.remove(tmp)  # no half-written shard is left behind
+        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+        raise ConversionError(f"cannot write {final}: {reason.splitlines()[0]}; completed "
+                              "shards are kept: free space and rerun the same command") from None
     result = {"file": task.name, "split": task.split, "fold": task.fold, "num_records": num,
               "sha256": _file_sha256(final), "skipped": skipped, "labels": dict(labels)}
     write_json_atomic(os.path.join(config.out_dir, PROGRESS_DIR, task.name + ".json"), result)
     return result
+
+
+def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
+    """One row's serialized example, or why its image is skipped: ``(example, None)`` or
+    ``(None, reason)``."""
+    import tensorflow as tf  # noqa: PLC0415  (as in write_shard: workers import it themselves)
+
+    try:
+        full = image_check.resolve_inside(config.data_dir, row["path"])
+        data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels)
+        encoded, h, w = _encode_image(data, width, height, config.image_size,
+                                      config.jpeg_quality)
+    except image_check.ImageCheckError as err:
+        return None, str(err)
+    except tf.errors.OpError as err:
+        return None, "corrupt or truncated JPEG: " + err.message.split("\n")[0][:200]
+    except OSError as err:  # unreadable (permissions, a vanished file): this image only
+        return None, f"cannot read: {err.strerror or err}"
+    return rec.make_example(
+        encoded=encoded, height=h, width=w, label=row["label"], source_id=row["path"],
+        group=row["group"], fold=row["fold"], split=row["split"], age=row["age"],
+        race=str(row.get("race", ""))), None
 
 
 def _run_tasks(tasks: list[ShardTask], config, bar: progress_lib.Progress) -> list[dict]:
