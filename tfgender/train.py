@@ -97,6 +97,10 @@ def resolve_setup(config) -> Setup:
     if train_records == 0 or eval_records == 0:
         which = "training" if train_records == 0 else "evaluation"
         raise TrainingError(f"the {which} selection of {config.data_dir} is empty")
+    jit_compile = precision.resolve_jit(config.jit_compile)
+    if config.mixup_alpha and jit_compile:
+        raise TrainingError("--mixup_alpha needs the model step outside XLA (its Beta draw has "
+                            "no XLA kernel): add --jit_compile=false")
     data_steps = train_records // config.batch_size
     if data_steps == 0:
         raise TrainingError(f"--batch_size={config.batch_size} exceeds the {train_records} "
@@ -104,7 +108,7 @@ def resolve_setup(config) -> Setup:
     return Setup(
         image_size=image_size, cache_image_size=cache_size,
         policy=precision.resolve_precision(config.precision, config.model),
-        jit_compile=precision.resolve_jit(config.jit_compile),
+        jit_compile=jit_compile,
         normalization=info.normalization, train_records=train_records,
         eval_records=eval_records, steps_per_epoch=config.steps_per_epoch or data_steps,
         data_steps_per_epoch=data_steps)

@@ -138,7 +138,7 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
         columns = ["path", "label", "group", "fold", "split", "age"]
         # A race name (FairFace) goes into the records; UTKFace's race code stays in its file
         # name, so its shards are byte-identical to those of earlier conversions.
-        named_race = "race" in part.columns and part["race"].dtype == object
+        named_race = "race" in part.columns and pd.api.types.is_string_dtype(part["race"])
         rows = part[columns + (["race"] if named_race else [])].to_dict("records")
         split = str(rows[0]["split"])  # every row of a record set shares its split and fold
         fold = int(rows[0]["fold"])
