@@ -33,6 +33,10 @@ lever_flags() {
     lh112_smooth) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --label_smoothing=0.1" ;;
     lh112_mixup) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --mixup_alpha=0.2" ;;
     lh112_adamw) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    lh80_drop02) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --dropout=0.2,0.2" ;;
+    lh80_lr3) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --learning_rate=3e-3" ;;
+    lh80_smooth) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --label_smoothing=0.1" ;;
+    lh80_he) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --kernel_init=he" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac

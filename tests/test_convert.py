@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfgender.data import convert, image_check
 from tfgender.data import records as rec
+from tfgender.data import shards as shards_lib
 from tfgender.flags import ConvertConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +70,7 @@ def test_round_trip_keeps_bytes_labels_and_ids(tmp_path):
     assert sum(counts["split"].values()) == 12
     assert sum(s["num_records"] for s in manifest["shards"]) == 12
     for shard in manifest["shards"]:
-        assert shard["sha256"] == convert._file_sha256(str(tmp_path / "out" / shard["file"]))
+        assert shard["sha256"] == shards_lib.file_sha256(str(tmp_path / "out" / shard["file"]))
 
 
 def test_resize_at_conversion(tmp_path):

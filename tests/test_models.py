@@ -117,6 +117,17 @@ def test_levi_hassner_follows_the_paper():
     assert std == pytest.approx(0.01, rel=0.05)
 
 
+def test_levi_hassner_he_init_scales_to_fan_in():
+    model = build_model("levi_hassner", 80, kernel_init="he")
+    for name in ("conv1", "conv3", "fc_dense_0"):
+        kernel = model.get_layer(name).kernel.numpy()
+        fan_in = int(np.prod(kernel.shape[:-1]))
+        # Keras widens its truncated normal so that the drawn values' std is sqrt(2 / fan_in).
+        assert float(np.std(kernel)) == pytest.approx(np.sqrt(2 / fan_in), rel=0.1)
+    with pytest.raises(ValueError, match="unknown kernel_init 'xavier'; known: paper, he"):
+        build_model("levi_hassner", 80, kernel_init="xavier")
+
+
 def _caffe_lrn(x, size, alpha, beta, k):
     half = size // 2
     squares = np.pad(x**2, [(0, 0)] * 3 + [(half, half)])

@@ -287,7 +287,8 @@ def evaluate(config) -> dict:
 
     Raises:
         predict.ModelError: the model cannot be loaded or does not fit the request.
-        EvaluationError: no converted dataset there, or the selection is empty.
+        EvaluationError: no converted dataset there, the selection is empty, or a shard is
+            missing, damaged or disagrees with the manifest (named).
     """
     loaded = predict.load_model(
         workdir=config.workdir, checkpoint=config.checkpoint, model_path=config.model_path,
@@ -299,14 +300,19 @@ def evaluate(config) -> dict:
         input_pipeline.count_records(config.data_dir, **selection)
     except (FileNotFoundError, ValueError) as err:
         raise EvaluationError(f"{config.data_dir}: {err}") from None
-    dataset = input_pipeline.create_dataset(
-        config.data_dir, **selection, batch_size=config.batch_size,
-        image_size=loaded.cache_image_size, training=False, cache="none", deterministic=True,
-        with_metadata=True)
     forwards = {"center_crop": predict.make_forward(loaded)}
     if config.oversample:
         forwards["oversample"] = predict.make_forward(loaded, oversample=True)
-    data = collect(dataset, forwards, config.batch_size)
+    try:
+        dataset = input_pipeline.create_dataset(
+            config.data_dir, **selection, batch_size=config.batch_size,
+            image_size=loaded.cache_image_size, training=False, cache="none",
+            deterministic=True, with_metadata=True)
+        data = collect(dataset, forwards, config.batch_size)
+    except tf.errors.DataLossError as err:
+        raise EvaluationError(input_pipeline.describe_data_loss(config.data_dir, err)) from None
+    except (FileNotFoundError, ValueError) as err:  # a missing shard, a wrong count
+        raise EvaluationError(str(err)) from None
     labels = np.concatenate(data["labels"])
     modes = {}
     for mode in forwards:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import struct
 
 import tensorflow as tf
 from absl import logging
 
 from tfgender.data import convert
 from tfgender.data import records as rec
+from tfgender.data import shards as shards_lib
 from tfgender.decode import decode_and_resize
 
 CACHE_MODES = ("auto", "memory", "none", "disk:PATH")
@@ -129,63 +129,24 @@ def steps_per_epoch(data_dir: str, *, split=None, folds=None, batch_size: int) -
     return count_records(data_dir, split=split, folds=folds) // batch_size
 
 
-# CRC-32C (Castagnoli), which TFRecord framing uses, for the header check below.
-_CRC32C_TABLE = []
-for _byte in range(256):
-    _crc = _byte
-    for _ in range(8):
-        _crc = (_crc >> 1) ^ 0x82F63B78 if _crc & 1 else _crc >> 1
-    _CRC32C_TABLE.append(_crc)
+def describe_data_loss(data_dir: str, err: tf.errors.DataLossError) -> str:
+    """One line for a DataLossError raised while reading: the damaged shard, hashed again.
 
-
-def _masked_crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _check_shard(path: str) -> int:
-    """Walks a shard's record headers (12 bytes each, payloads skipped); returns the count.
-
-    tf.data's read error for a damaged file says "corrupted record at 12" without naming the
-    file; this check names it before training starts, at the cost of one small read per record.
-    A payload damaged inside an intact frame still surfaces as tf.data's DataLossError.
-
-    Returns:
-        The number of records in the file.
-
-    Raises:
-        FileNotFoundError: the shard is missing.
-        tf.errors.DataLossError: the framing is broken (garbage, truncation), naming the file.
+    tf.data's own message ("corrupted record at N") names no file; the shards were verified
+    before the first step, so a shard damaged since is found by hashing them all again.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"shard {path} listed in the manifest is missing; "
-                                "re-run the conversion (bin/convert_tfrecords)")
-    size = os.path.getsize(path)
-    offset = count = 0
-    with open(path, "rb") as f:
-        while offset < size:
-            header = f.read(12)
-            problem = None
-            if len(header) < 12:
-                problem = "truncated record header"
-            else:
-                (length,) = struct.unpack("<Q", header[:8])
-                (crc,) = struct.unpack("<I", header[8:])
-                if crc != _masked_crc32c(header[:8]):
-                    problem = "bad record length checksum"
-                elif offset + 16 + length > size:
-                    problem = "record runs past the end of the file"
-            if problem:
-                raise tf.errors.DataLossError(
-                    None, None, f"corrupt TFRecord shard {path}: {problem} at byte {offset} "
-                    "(is this even a TFRecord file?); re-run the conversion")
-            offset += 16 + length
-            count += 1
-            f.seek(offset)
-    return count
+    if isinstance(err, shards_lib.DamagedShardError):  # found before the first step
+        return err.message
+    first = next((line for line in (err.message or "").splitlines() if line.strip()), "")
+    try:
+        root, manifest = _resolve(data_dir)
+    except (OSError, ValueError):
+        return f"corrupt data while reading {data_dir}: {first}"
+    found = shards_lib.find_damaged(root, manifest["shards"], convert.MANIFEST)
+    if found:
+        return f"{found} (it changed while in use)"
+    return (f"corrupt data while reading {data_dir} ({first}), though every shard still "
+            "matches its sha256; re-run the conversion")
 
 
 def _parse_and_decode(serialized, image_size: int, with_metadata: bool):
@@ -311,7 +272,8 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
 
     Raises:
         FileNotFoundError: no manifest, or a shard file is missing (named).
-        tf.errors.DataLossError: a shard's framing is corrupt (named).
+        tf.errors.DataLossError: a shard's framing is corrupt or its sha256 is not the
+            manifest's (named).
         ValueError: an empty selection, too few shards for the input pipelines, fewer records
             than one training batch, or an unknown cache mode.
     """
@@ -326,13 +288,8 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
                              "(sharding is by file): convert with --num_shards >= " + str(num))
         shards = shards[input_context.input_pipeline_id::num]
     paths = [os.path.join(root, s["file"]) for s in shards]
-    for path, shard in zip(paths, shards, strict=True):
-        found = _check_shard(path)  # fail now, naming the file, not mid-epoch
-        if found != shard["num_records"]:
-            # An epoch's length comes from the manifest: a wrong count would repeat or cut data.
-            raise ValueError(f"{root}/{convert.MANIFEST}: shard {shard['file']} has "
-                             f"num_records {shard['num_records']} but the file holds {found} "
-                             "records; re-run the conversion")
+    # Fail now, naming the file, not mid-epoch: framing, record counts and sha256.
+    shards_lib.verify(root, shards, convert.MANIFEST)
     num_records = sum(s["num_records"] for s in shards)
     if drop_remainder is None:
         drop_remainder = training

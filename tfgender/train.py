@@ -130,7 +130,7 @@ def _build(config, setup: Setup, strategy):
             config.model, setup.image_size, head_units=config.head_units,
             dropout=config.dropout, weight_decay=config.weight_decay,
             activation=config.activation, alpha=config.width_multiplier,
-            weights=config.weights or None, freeze_base=False)
+            kernel_init=config.kernel_init, weights=config.weights or None, freeze_base=False)
         if config.bn_momentum:
             models.set_batch_norm_momentum(model, config.bn_momentum)
         total = setup.steps_per_epoch * config.epochs
@@ -223,11 +223,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
         The run summary (also written to ``workdir/summary.json``).
 
     Raises:
-        TrainingError: bad configuration, a loss that stays non-finite, or a lost peer
-            worker or tf.data service.
+        TrainingError: bad configuration, corrupt data (the shard named), a loss that stays
+            non-finite, or a lost peer worker or tf.data service.
     """
     try:
         return _train_and_evaluate(config, workdir)
+    except tf.errors.DataLossError as err:
+        raise TrainingError(input_pipeline.describe_data_loss(config.data_dir, err)) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
         # A peer worker (or the tf.data service) died or hung: collectives abort with this.
         # Graph errors start with "Graph execution error:" and the Python trace of the op.

@@ -39,6 +39,7 @@ import pandas as pd
 from tfgender import progress as progress_lib
 from tfgender.data import image_check, readers, splits
 from tfgender.data import records as rec
+from tfgender.data import shards as shards_lib
 from tfgender.files import write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -163,7 +164,7 @@ def _remove_outputs(out_dir: str) -> None:
     for path in glob.glob(os.path.join(out_dir, "*.tfrecord")) + glob.glob(
             os.path.join(out_dir, ".*.tmp")):
         os.remove(path)
-    for name in (MANIFEST, MANIFEST + ".tmp", FAILED_MANIFEST):
+    for name in (MANIFEST, MANIFEST + ".tmp", FAILED_MANIFEST, shards_lib.VERIFIED):
         if os.path.exists(os.path.join(out_dir, name)):
             os.remove(os.path.join(out_dir, name))
     shutil.rmtree(os.path.join(out_dir, PROGRESS_DIR), ignore_errors=True)
@@ -200,14 +201,6 @@ def _prepare_out_dir(config, fingerprint: str) -> bool:
     return False
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _completed_shard(out_dir: str, name: str) -> dict | None:
     """Returns a shard's recorded result when the shard on disk is complete and intact."""
     sidecar = os.path.join(out_dir, PROGRESS_DIR, name + ".json")
@@ -216,7 +209,7 @@ def _completed_shard(out_dir: str, name: str) -> dict | None:
         return None
     with open(sidecar) as f:
         result = json.load(f)
-    return result if _file_sha256(path) == result["sha256"] else None
+    return result if shards_lib.file_sha256(path) == result["sha256"] else None
 
 
 def _encode_image(data: bytes, width: int, height: int, image_size: int, quality: int):
@@ -290,7 +283,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
         raise ConversionError(f"cannot write {final}: {reason.splitlines()[0]}; completed "
                               "shards are kept: free space and rerun the same command") from None
     result = {"file": task.name, "split": task.split, "fold": task.fold, "num_records": num,
-              "sha256": _file_sha256(final), "skipped": skipped, "labels": dict(labels)}
+              "sha256": shards_lib.file_sha256(final), "skipped": skipped, "labels": dict(labels)}
     write_json_atomic(os.path.join(config.out_dir, PROGRESS_DIR, task.name + ".json"), result)
     return result
 

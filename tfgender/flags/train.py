@@ -7,6 +7,7 @@ import dataclasses
 from absl import flags
 
 from tfgender.flags.common import FLAGS, config_from_flags, ints
+from tfgender.models import levi_hassner
 
 
 # --------------------------------------------------------------------------- training
@@ -38,6 +39,7 @@ class TrainConfig:
     dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
     activation: str = "relu"
     width_multiplier: float = 1.0
+    kernel_init: str = "paper"
     weights: str = ""
     freeze_base: bool = False
     freeze_base_epochs: int = 0
@@ -106,6 +108,9 @@ def define_train_flags() -> None:
     flags.DEFINE_float("width_multiplier", 1.0,
                        "MobileNetV2's width multiplier (Keras' alpha): 0.35-1.4 scale every "
                        "layer's channels; other architectures ignore it.", lower_bound=0.1)
+    flags.DEFINE_enum("kernel_init", "paper", list(levi_hassner.KERNEL_INITS),
+                      "Levi & Hassner's kernel initialiser: paper (Gaussian, stddev 0.01) or "
+                      "he (he_normal); other architectures ignore it.")
     flags.DEFINE_string("weights", "", "Base weights: empty (random), imagenet, or a file.")
     flags.DEFINE_bool("freeze_base", False, "Keep the base frozen for the whole run.")
     flags.DEFINE_integer("freeze_base_epochs", 0,

@@ -20,7 +20,8 @@ flattened map or FC width is therefore the likely cause; we have not found the 1
 configuration itself.
 
 Initialisation follows the paper: every kernel is drawn from a zero-mean Gaussian with
-standard deviation 0.01. Biases start at zero (the paper does not say; our choice).
+standard deviation 0.01. Biases start at zero (the paper does not say; our choice). ``kernel_init="he"`` draws them
+from Keras' ``he_normal`` instead (a lever for training from scratch in a short budget).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tfgender.models.head import add_dense_head, check_image_size, kernel_regula
 DEFAULT_IMAGE_SIZE = 227
 FC_UNITS = (512, 512)
 INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
+KERNEL_INITS = ("paper", "he")
 # (filters, kernel, stride, padding) of conv1..conv3.
 _CONVS = ((96, 7, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
 _POOL_SIZE, _POOL_STRIDE = 3, 2
@@ -163,6 +165,7 @@ def build_levi_hassner(
     activation: str = "relu",
     weights: str | None = None,
     freeze_base: bool = False,
+    kernel_init: str = "paper",
     **unused,
 ) -> keras.Model:
     """Builds the Levi & Hassner network ending in one float32 logit.
@@ -180,6 +183,8 @@ def build_levi_hassner(
         weights: None for the paper's random initialisation, or a path to a ``.weights.h5``
             / ``.h5`` file saved from this model.
         freeze_base: Must be False: this network has no pretrained base to freeze.
+        kernel_init: ``"paper"`` (Gaussian, standard deviation 0.01, as the paper) or ``"he"``
+            (Keras' ``he_normal``, scaled to each layer's fan-in).
         **unused: Other builders' options (e.g. ``alpha``), ignored.
 
     Returns:
@@ -199,7 +204,10 @@ def build_levi_hassner(
     if weights is not None and not tf.io.gfile.exists(weights):
         raise FileNotFoundError(f"levi_hassner weights file not found: {weights}")
 
-    init = keras.initializers.RandomNormal(stddev=INIT_STDDEV)
+    if kernel_init not in KERNEL_INITS:
+        raise ValueError(f"unknown kernel_init {kernel_init!r}; known: {', '.join(KERNEL_INITS)}")
+    init = (keras.initializers.RandomNormal(stddev=INIT_STDDEV) if kernel_init == "paper"
+            else keras.initializers.HeNormal())
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     x = inputs
     for i, (filters, kernel, stride, pad) in enumerate(_CONVS, start=1):
