@@ -104,8 +104,16 @@ def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: 
         writer.flush()
 
 
-def check_finite(state: dict, max_non_finite_steps: int) -> None:
+def check_finite(state: dict, max_non_finite_steps: int, policy: str = "float32") -> None:
     """Raises when the loss has been non-finite for too many consecutive steps.
+
+    Skipped steps changed nothing (``train_steps.apply_if``), so the checkpoints written so far
+    hold finite weights.
+
+    Args:
+        state: the run's counters (``step``, ``non_finite``, ``non_finite_total``).
+        max_non_finite_steps: the limit of consecutive skipped steps (0: no limit).
+        policy: the run's precision, for the advice.
 
     Raises:
         NonFiniteLossError: naming the step; checkpoints written so far are kept.
@@ -115,7 +123,9 @@ def check_finite(state: dict, max_non_finite_steps: int) -> None:
         logging.warning("non-finite loss at step %d (%d skipped in a row, %d in all)",
                         int(state["step"]), consecutive, int(state["non_finite_total"]))
     if max_non_finite_steps and consecutive >= max_non_finite_steps:
+        advice = ("lower --learning_rate or check the data" if policy == "float32" else
+                  f"lower --learning_rate, or use --precision=float32 (this run is {policy})")
         raise NonFiniteLossError(
             f"the loss was non-finite for {consecutive} consecutive steps (up to step "
-            f"{int(state['step'])}); stopping. The last good checkpoint is kept: lower the "
-            "learning rate or use --precision=float32 and run again.")
+            f"{int(state['step'])}); stopping. Those steps were skipped and the checkpoints "
+            f"saved before them are kept: {advice}, and run again.")

@@ -300,6 +300,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     history_path = os.path.join(out_dir, HISTORY_FILE)
     history = json.load(open(history_path)) if resumed_from and os.path.exists(
         history_path) else []
+    # Epochs after the restored checkpoint (one without a finite step keeps none) run again.
+    history = [h for h in history if h["step"] <= (resumed_from or 0)]
 
     train_ds, eval_ds = _make_datasets(config, setup, strategy, start_step)
     writers = summaries.create_writers(out_dir, enabled=chief)
@@ -335,6 +337,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
             for metric in train_metrics.values():
                 metric.reset_state()
             epoch_end = (epoch + 1) * steps_per_epoch
+            epoch_start_step, skipped_before = step, int(state["non_finite_total"])
             bar = progress_lib.Progress((epoch_end - step) * config.batch_size,
                                         desc=f"epoch {epoch + 1}/{config.epochs}",
                                         enabled=config.progress and chief)
@@ -353,7 +356,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                 if profile and step == profile[1] and chief:
                     tf.profiler.experimental.stop()
                     logging.info("profiler trace of steps %d-%d in %s/profile", *profile, out_dir)
-                summaries.check_finite(state, config.max_non_finite_steps)
+                summaries.check_finite(state, config.max_non_finite_steps, setup.policy)
                 if stop["signum"] is not None:
                     bar.close()
                     manager.save(checkpoint_number=step)
@@ -366,6 +369,10 @@ def _train_and_evaluate(config, workdir: str) -> dict:
             epoch_times.append(elapsed)
             images_per_second.append(bar.count / elapsed if elapsed else 0.0)
             train_result = {k: float(m.result()) for k, m in train_metrics.items()}
+            skipped = int(state["non_finite_total"]) - skipped_before
+            no_finite_step = skipped >= step - epoch_start_step
+            if no_finite_step:  # no metric saw a batch: say so, not 0.0
+                train_result = {k: float("nan") for k in train_result}
             eval_start = time.perf_counter()
             eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
             eval_seconds = time.perf_counter() - eval_start
@@ -376,7 +383,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                                   step_time=elapsed / max(1, bar.count / config.batch_size),
                                   train_seconds=train_seconds)
             metric = eval_result[config.early_stopping_metric]
-            improved = _better(config.early_stopping_metric, metric, best_metric)
+            # An epoch without one finite step changed nothing: it is never the best.
+            improved = not no_finite_step and _better(config.early_stopping_metric, metric,
+                                                      best_metric)
             if improved:
                 best_metric = metric
                 state["best_metric"].assign(metric)
@@ -390,8 +399,13 @@ def _train_and_evaluate(config, workdir: str) -> dict:
             history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
                             "eval_seconds": eval_seconds,
                             "images_per_second": images_per_second[-1], "learning_rate": lr,
-                            "train": train_result, "eval": eval_result})
-            manager.save(checkpoint_number=step)
+                            "train": train_result, "eval": eval_result,
+                            "non_finite_steps": skipped})
+            if no_finite_step:
+                logging.warning("epoch %d had no finite step: no checkpoint of it is kept",
+                                epoch + 1)
+            else:
+                manager.save(checkpoint_number=step)
             if chief:
                 write_json_atomic(history_path, history)
                 time_to_accuracy.write_report(out_dir, history,

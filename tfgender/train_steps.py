@@ -53,6 +53,44 @@ def mix_batch(inputs, labels, alpha: float, seed):
     return tf.cast(mixed, inputs.dtype), targets
 
 
+# The variables a training forward pass assigns (batch-norm moving statistics, the dropout
+# seed generators' states): a skipped step puts them back.
+_FORWARD_STATE = ("moving_mean", "moving_variance", "seed_generator_state")
+
+
+def forward_state(model) -> list:
+    """The variables ``model(x, training=True)`` assigns: batch-norm statistics, seed states."""
+    return [v for v in model.non_trainable_variables if v.name in _FORWARD_STATE]
+
+
+def apply_if(optimizer, grads, variables, finite) -> None:
+    """``optimizer.apply(grads, variables)`` only where ``finite`` holds; else nothing moves.
+
+    ``finite`` must be the same on every replica. A skipped update leaves the weights, the
+    optimizer's slots and its ``iterations`` (so weight decay and the schedule) untouched.
+    Strategies that synchronise with ``merge_call`` (Mirrored on CPUs) cannot take a ``cond``
+    whose branch merges in replica context, so there the ``cond`` runs cross-replica, as
+    ``keras.optimizers.LossScaleOptimizer`` does.
+    """
+    def apply():
+        optimizer.apply(grads, variables)
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(finite, apply, lambda: None)
+        return
+
+    def cross_replica(distribution, grads, finite):
+        finite = distribution.experimental_local_results(finite)[0]
+
+        def apply_fn():
+            distribution.extended.call_for_each_replica(
+                lambda g: optimizer.apply(g, variables), args=(grads,))
+
+        tf.cond(finite, apply_fn, lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
+
+
 def make_augmentation(config, setup, dtype=tf.float32,
                       normalization: str | None = None) -> augment.Augmentation:
     """The run's training augmentation (flip, crop, rotation, brightness, resize to the model
@@ -82,6 +120,8 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     augment_fn = make_augmentation(config, setup, dtype=compute_dtype,
                                    normalization=setup.normalization)
     label_smoothing, mixup_alpha = config.label_smoothing, config.mixup_alpha
+    moving = forward_state(model)
+    replicas = strategy.num_replicas_in_sync
     if not setup.jit_compile:
         # The gather resample is XLA-safe and several times faster compiled, even when the
         # model itself runs in oneDNN graph mode (XLA made CPU model steps slower).
@@ -95,6 +135,7 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
         if mixup_alpha:
             inputs, targets = mix_batch(inputs, labels, mixup_alpha,
                                         tf.random.experimental.stateless_fold_in(seed, 7))
+        before = [tf.identity(v) for v in moving]
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
             # Averaged over the GLOBAL batch: the all-reduce sums the replicas' gradients.
@@ -106,10 +147,21 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
             scaled = optimizer.scale_loss(loss) if loss_scaled else loss
         grads = tape.gradient(scaled, variables)
         finite = tf.math.is_finite(loss)
-        if not loss_scaled:  # LossScaleOptimizer skips non-finite updates itself
-            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
-        optimizer.apply(grads, variables)
-        return loss, tf.cast(logits, tf.float32), labels
+        if not loss_scaled:  # a float16 scaled gradient may overflow: LossScaleOptimizer's job
+            finite = tf.reduce_all([finite] + [tf.reduce_all(tf.math.is_finite(g))
+                                               for g in grads if g is not None])
+        if replicas > 1:  # every replica skips or none does
+            finite = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.MIN, tf.cast(finite, tf.int32)) > 0
+        if loss_scaled:
+            optimizer.apply(grads, variables)  # skips non-finite gradients, lowers the scale
+        else:
+            apply_if(optimizer, grads, variables, finite)
+        # The forward pass has moved the batch-norm statistics and dropout seeds: a skipped
+        # step puts them back.
+        for variable, value in zip(moving, before, strict=True):
+            variable.assign(tf.where(finite, variable, value))
+        return loss, tf.cast(logits, tf.float32), labels, finite
 
     if setup.jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
@@ -118,16 +170,18 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     def train_steps(iterator, num_steps):
         for _ in tf.range(num_steps):
             images, labels = next(iterator)
-            loss, logits, labels = strategy.run(replica_step,
-                                                args=(images, labels, state["step"].value()))
+            loss, logits, labels, finite = strategy.run(
+                replica_step, args=(images, labels, state["step"].value()))
             loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
             logits = strategy.gather(logits, axis=0)
             labels = strategy.gather(labels, axis=0)
-            finite = tf.math.is_finite(loss)
+            # The same on every replica; a finite loss with non-finite gradients is skipped too.
+            finite = tf.logical_and(
+                strategy.experimental_local_results(finite)[0], tf.math.is_finite(loss))
             state["non_finite"].assign(tf.where(finite, tf.constant(0, tf.int64),
                                                 state["non_finite"] + 1))
             state["non_finite_total"].assign_add(tf.cast(tf.logical_not(finite), tf.int64))
-            if tf.math.is_finite(loss):
+            if finite:
                 metrics["loss"].update_state(loss)
                 metrics["accuracy"].update_state(labels[:, None], logits)
                 metrics["auc"].update_state(labels[:, None], logits)
