@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, decode, evaluate, input_pipeline, models, predict
+from tfgender import augment, decode, evaluate, input_pipeline, metrics, models, predict
 from tfgender.data import convert
 from tfgender.data import records as rec
 from tfgender.flags import EvaluateConfig
@@ -92,7 +92,7 @@ def test_binary_metrics_match_definitions():
     rng = np.random.RandomState(1)
     labels = rng.randint(0, 2, 200)
     scores = np.round(rng.uniform(size=200), 2)  # rounding makes ties, which AUC must average
-    m = evaluate.binary_metrics(labels, scores)
+    m = metrics.binary_metrics(labels, probabilities=scores)
     assert m["auc"] == pytest.approx(_pairwise_auc(labels, scores), abs=1e-12)
     predicted = scores > 0.5
     assert m["accuracy"] == pytest.approx(np.mean(predicted == labels))
@@ -102,8 +102,13 @@ def test_binary_metrics_match_definitions():
     assert cm["tp"] == np.sum(predicted & (labels == 1)) and cm["tn"] == np.sum(
         ~predicted & (labels == 0))
     assert sum(cm.values()) == m["num_examples"] == 200
-    assert evaluate.binary_metrics([1, 1], [0.2, 0.9])["auc"] is None  # one class: undefined
-    assert evaluate.binary_metrics([0, 1, 1], [0.1, 0.8, 0.9])["auc"] == 1.0
+    assert metrics.binary_metrics([1, 1], probabilities=[0.2, 0.9])["auc"] is None  # undefined
+    assert metrics.binary_metrics([0, 1, 1], [-2.0, 1.4, 2.2])["auc"] == 1.0
+    logits = np.array([-40.0, -1.0, 0.5, 35.0])  # the loss from logits stays exact at the ends
+    expected = tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.constant([1.0, 0.0, 1.0, 0.0], tf.float64), logits=tf.constant(logits))
+    assert metrics.binary_metrics([1, 0, 1, 0], logits)["loss"] == pytest.approx(
+        float(tf.reduce_mean(expected)), rel=1e-12)
 
 
 def test_evaluate_equals_a_direct_numpy_computation(sample_records, run_dir):
@@ -286,3 +291,20 @@ def test_fairness_summary_picks_the_worst_slice_and_the_race_gap():
     assert summary["race_gap"]["gap"] == pytest.approx(0.85)
     assert summary["race_gap"]["worst"]["race"] == "Indian"
     assert evaluate.fairness_summary({"gender": {}})["race_gap"] is None
+
+
+def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_records, tmp_path):
+    from tfgender import train
+    from tfgender.flags import TrainConfig
+
+    workdir = str(tmp_path / "run")
+    config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=SIZE,
+                         cache_image_size=CACHE, batch_size=8, epochs=1, steps_per_epoch=4,
+                         learning_rate=3e-3, precision="float32", jit_compile="false",
+                         cache="none", summary_images=0, progress=False, eval_split="val",
+                         crop_scale=(0.8, 1.0))
+    trained = train.train_and_evaluate(config, workdir)["final"]["eval"]  # its val pass
+    result = evaluate.evaluate(_config(sample_records, workdir, split="val",
+                                       checkpoint="latest"))
+    for key in ("loss", "accuracy", "auc"):
+        assert result[key] == pytest.approx(trained[key], abs=1e-6), key

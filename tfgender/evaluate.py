@@ -10,12 +10,10 @@ import tensorflow as tf
 from absl import logging
 
 from tfgender import input_pipeline, precision, predict
+from tfgender.metrics import binary_metrics
 from tfgender.data import convert, utkface
 from tfgender.files import write_json_atomic
 
-# keras.losses.binary_crossentropy's clipping of probabilities, so a confident mistake costs
-# a finite loss and the figure matches Keras' own on probabilities.
-EPSILON = 1e-7
 # The eight Adience age groups (Levi & Hassner 2015).
 ADIENCE_AGE_GROUPS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
 UTKFACE_AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, None))
@@ -31,46 +29,6 @@ _DIGITS = ("111101101101111", "010110010010111", "111001111100111", "11100111100
 
 class EvaluationError(ValueError):
     """The dataset selection cannot be evaluated (no manifest, an empty split); says why."""
-
-
-def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict:
-    """Accuracy, log loss, ROC AUC and the confusion matrix of binary predictions.
-
-    Args:
-        labels: 1 = male (positive), 0 = female.
-        probabilities: predicted probability of male, same length.
-        threshold: predict male when the probability is above it (logit > 0 at 0.5, as
-            ``keras.metrics.BinaryAccuracy(threshold=0.0)`` on logits).
-
-    Returns:
-        ``{accuracy, loss, auc, num_examples, confusion_matrix: {tn, fp, fn, tp}}``; ``auc``
-        (Mann-Whitney rank formula, ties averaged) is None when only one class is present.
-
-    Raises:
-        ValueError: empty or mismatched inputs, or labels other than 0/1.
-    """
-    y = np.asarray(labels).astype(np.int64).ravel()
-    p = np.asarray(probabilities, np.float64).ravel()
-    if y.shape != p.shape or not y.size:
-        raise ValueError(f"need equal, non-empty labels and probabilities: {y.shape} {p.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 or 1")
-    predicted = (p > threshold).astype(np.int64)
-    clipped = np.clip(p, EPSILON, 1.0 - EPSILON)
-    loss = -np.mean(y * np.log(clipped) + (1 - y) * np.log(1.0 - clipped))
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    auc = None
-    if n_pos and n_neg:
-        _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
-        ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
-        auc = float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-    confusion = {"tn": int(np.sum((y == 0) & (predicted == 0))),
-                 "fp": int(np.sum((y == 0) & (predicted == 1))),
-                 "fn": int(np.sum((y == 1) & (predicted == 0))),
-                 "tp": int(np.sum((y == 1) & (predicted == 1)))}
-    return {"accuracy": float(np.mean(predicted == y)), "loss": float(loss), "auc": auc,
-            "num_examples": int(y.size), "confusion_matrix": confusion}
 
 
 def _numbers(text: str) -> list[float]:
@@ -320,7 +278,10 @@ def evaluate(config) -> dict:
         # Levi & Hassner average the probabilities of the views.
         probabilities = predict.sigmoid(logits).mean(axis=1)
         times = data["times"][mode]
-        modes[mode] = {**binary_metrics(labels, probabilities), "views": logits.shape[1],
+        # One view: its logits, as the training loop's evaluation; several: their mean.
+        scores = ({"logits": logits[:, 0]} if logits.shape[1] == 1 else
+                  {"probabilities": probabilities})
+        modes[mode] = {**binary_metrics(labels, **scores), "views": logits.shape[1],
                        "seconds_per_step": float(np.median(times)) if times else None,
                        "timed_steps": len(times), "probabilities": probabilities}
     main = "oversample" if config.oversample else "center_crop"
@@ -353,6 +314,6 @@ def evaluate(config) -> dict:
     return result
 
 
-__all__ = ["EvaluationError", "adience_age_group", "binary_metrics", "confusion_image",
+__all__ = ["EvaluationError", "adience_age_group", "confusion_image",
            "age_order", "evaluate", "fairness_summary", "slice_accuracy", "slice_keys",
            "utkface_band"]

@@ -268,7 +268,7 @@ def compare_peers(config, peer=None) -> dict:
         raise ComparisonError(f"{len(missing)} of {len(paths)} original images are not under "
                               f"{images_dir} (first: {missing[0]}); pass --images_dir")
     theirs, failures = peer_labels(peer, paths)
-    mine = [int(p > 0.5) for p in ours["probabilities"]]  # as evaluate.binary_metrics
+    mine = [int(p > 0.5) for p in ours["probabilities"]]  # as metrics.binary_metrics
     keys = evaluate.slice_keys(source, ours["labels"], ours["source_ids"], ours["ages"],
                                ours["folds"], races=ours["races"])
     bands = keys.get("age") or [evaluate.UNKNOWN] * len(mine)

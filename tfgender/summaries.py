@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hp
 
 from tfgender import augment
+from tfgender import metrics as metrics_lib
 from tfgender.train_steps import make_augmentation
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
@@ -70,13 +72,19 @@ def write_augmented_images(writer, dataset, config, setup) -> None:
                          max_outputs=config.summary_images)
 
 
-def run_eval(eval_step, metrics: dict, dataset) -> dict:
-    """One pass over ``dataset``; returns {loss, accuracy, auc} as floats."""
-    for metric in metrics.values():
-        metric.reset_state()
-    for images, labels in dataset:
-        eval_step(images, labels)
-    return {k: float(m.result()) for k, m in metrics.items()}
+def run_eval(eval_step, dataset) -> dict:
+    """One pass over ``dataset``; returns {loss, accuracy, auc} by ``metrics.binary_metrics``.
+
+    The AUC is NaN when the pass holds one class only.
+    """
+    logits, labels = [], []
+    for images, batch_labels in dataset:
+        batch_logits, batch_labels = eval_step(images, batch_labels)
+        logits.append(batch_logits.numpy().ravel())
+        labels.append(batch_labels.numpy().ravel())
+    result = metrics_lib.binary_metrics(np.concatenate(labels), np.concatenate(logits))
+    return {"loss": result["loss"], "accuracy": result["accuracy"],
+            "auc": float("nan") if result["auc"] is None else result["auc"]}
 
 
 def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: float,

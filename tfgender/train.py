@@ -307,7 +307,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     writers = summaries.create_writers(out_dir, enabled=chief)
     if chief and resumed_from is None:
         summaries.write_hparams(writers, config, setup, os.path.basename(workdir.rstrip("/")))
-    eval_step, eval_metrics = make_eval_step(
+    eval_step = make_eval_step(
         model, strategy, setup, crop_fraction=max(config.crop_scale) if config.crop_scale else None)
     iterator = iter(train_ds)
     steps_per_epoch, total_steps = setup.steps_per_epoch, setup.steps_per_epoch * config.epochs
@@ -374,7 +374,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
             if no_finite_step:  # no metric saw a batch: say so, not 0.0
                 train_result = {k: float("nan") for k in train_result}
             eval_start = time.perf_counter()
-            eval_result = summaries.run_eval(eval_step, eval_metrics, eval_ds)
+            eval_result = summaries.run_eval(eval_step, eval_ds)
             eval_seconds = time.perf_counter() - eval_start
             lr = float(schedule(step - 1))  # the rate of the epoch's last step
             train_seconds = elapsed + sum(h["seconds"] for h in history)

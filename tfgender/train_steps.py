@@ -191,15 +191,14 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
 
 
 def make_eval_step(model, strategy, setup, crop_fraction=None):
-    """Builds ``eval_step(images, labels)`` updating eval metrics (loss, accuracy, auc).
+    """Builds ``eval_step(images, labels) -> (logits, labels)``, gathered over replicas.
+
+    The metrics are computed from all of a pass's logits by ``metrics.binary_metrics``, the
+    definition ``bin/evaluate`` uses (``summaries.run_eval``).
 
     Args:
         crop_fraction: see ``augment.eval_transform`` (None: the central crop).
-
-    Returns:
-        (eval_step, metrics).
     """
-    metrics = _metrics("eval")
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
 
     def replica_step(images, labels):
@@ -211,11 +210,6 @@ def make_eval_step(model, strategy, setup, crop_fraction=None):
     @tf.function
     def eval_step(images, labels):
         logits, labels = strategy.run(replica_step, args=(images, labels))
-        logits = strategy.gather(logits, axis=0)
-        labels = strategy.gather(labels, axis=0)
-        per_example = _per_example_loss(labels, logits)
-        metrics["loss"].update_state(per_example)
-        metrics["accuracy"].update_state(labels[:, None], logits)
-        metrics["auc"].update_state(labels[:, None], logits)
+        return strategy.gather(logits, axis=0), strategy.gather(labels, axis=0)
 
-    return eval_step, metrics
+    return eval_step
