@@ -1,4 +1,10 @@
-"""JPEG bytes -> square uint8 images at the model size: the one decode and resize rule."""
+"""Image bytes -> square uint8 images at a given size: the one decode and resize rule.
+
+Conversion (``data/convert.py``, writing records), the input pipeline (reading them) and
+``bin/predict``/``bin/evaluate`` on image files all call ``decode_image`` (or, for the JPEG
+records, ``decode_and_resize``): the central square, decoded with libjpeg's DCT downscaling
+when it is at least twice the target, then ``resize_square``, rounded to uint8.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +52,34 @@ def decode_and_resize(encoded, image_size: int) -> tf.Tensor:
     image = tf.cast(tf.clip_by_value(tf.round(resize_square(image, image_size)), 0.0, 255.0),
                     tf.uint8)
     return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
+def decode_image(encoded, image_size: int) -> tf.Tensor:
+    """``decode_and_resize`` for JPEG bytes; PNG, GIF and BMP by the same crop and resize.
+
+    Args:
+        encoded: scalar string tensor of image file bytes.
+        image_size: side of the output.
+
+    Returns:
+        uint8 (image_size, image_size, 3).
+
+    Raises:
+        tf.errors.InvalidArgumentError: the bytes are not a decodable image, or have no pixels.
+    """
+    def other():
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.minimum(height, width)
+        tf.debugging.assert_positive(side, message="image has no pixels")
+        square = image[(height - side) // 2:(height - side) // 2 + side,
+                       (width - side) // 2:(width - side) // 2 + side]
+        resized = resize_square(tf.cast(square, tf.float32), image_size)
+        return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0),
+                                       tf.uint8), [image_size, image_size, 3])
+
+    return tf.cond(tf.io.is_jpeg(encoded), lambda: decode_and_resize(encoded, image_size),
+                   other)
 
 
 def resize_square(image, image_size: int) -> tf.Tensor:

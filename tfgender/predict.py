@@ -223,11 +223,7 @@ def find_images(inputs) -> tuple[list[str], list[dict]]:
 
 
 def decode_square(path: str, size: int) -> np.ndarray:
-    """Reads an image file, takes its central square and resizes it to ``size``.
-
-    This is what conversion and the input pipeline do to a record (centre square,
-    ``decode.resize_square``, rounded to uint8), with ``tf.io.decode_image`` so PNG
-    files work too.
+    """Reads an image file and applies ``decode.decode_image``: the rule records went through.
 
     Returns:
         uint8 ``(size, size, 3)``.
@@ -235,15 +231,7 @@ def decode_square(path: str, size: int) -> np.ndarray:
     Raises:
         tf.errors.OpError: the file cannot be read or is not a decodable image.
     """
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    height, width = int(image.shape[0]), int(image.shape[1])
-    side = min(height, width)
-    if side == 0:
-        raise tf.errors.InvalidArgumentError(None, None, "image has no pixels")
-    top, left = (height - side) // 2, (width - side) // 2
-    square = tf.cast(image[top:top + side, left:left + side], tf.float32)
-    resized = decode.resize_square(square, size)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+    return decode.decode_image(tf.io.read_file(path), size).numpy()
 
 
 # TensorFlow's decode errors, in words (their text starts with a ``{{function_node ...}}`` tag).

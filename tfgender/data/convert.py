@@ -213,23 +213,20 @@ def _completed_shard(out_dir: str, name: str) -> dict | None:
 
 
 def _encode_image(data: bytes, width: int, height: int, image_size: int, quality: int):
-    """Decodes (which validates every byte) and optionally resizes; returns (bytes, h, w)."""
+    """Decodes (which validates every byte) and optionally resizes; returns (bytes, h, w).
+
+    The resize is ``decode.decode_image``'s, the rule the input pipeline and ``bin/predict``
+    apply, so a face reaches the model the same way from a record and from its file.
+    """
     import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
+
+    from tfgender import decode  # noqa: PLC0415
 
     if image_size <= 0:
         image = tf.io.decode_jpeg(data, channels=3)
         return data, int(image.shape[0]), int(image.shape[1])
-    short = min(width, height)
-    # DCT-domain downscaling while decoding is far cheaper than decoding at full size.
-    ratio = next((r for r in (8, 4, 2) if short // r >= image_size), 1)
-    image = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
-    h, w = int(image.shape[0]), int(image.shape[1])
-    scale = image_size / min(h, w)
-    new_h, new_w = max(image_size, round(h * scale)), max(image_size, round(w * scale))
-    resized = tf.image.resize(image, [new_h, new_w], antialias=True)
-    top, left = (new_h - image_size) // 2, (new_w - image_size) // 2
-    square = resized[top:top + image_size, left:left + image_size]
-    square = tf.cast(tf.clip_by_value(tf.round(square), 0, 255), tf.uint8)
+    del width, height  # the header is read again by the decoder
+    square = decode.decode_image(tf.constant(data), image_size)
     encoded = tf.io.encode_jpeg(square, quality=quality).numpy()
     return encoded, image_size, image_size
 
