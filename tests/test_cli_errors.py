@@ -25,6 +25,21 @@ def test_an_out_of_range_flag_is_one_line_naming_it(program, flag):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("program, flag, others", [
+    ("train", "--workdir=gs://bucket/run", ["--data_dir=data"]),
+    ("convert_tfrecords", "--out_dir=s3://b/data", ["--source=utkface", "--data_dir=d"]),
+    ("evaluate", "--data_dir=ram://data", ["--workdir=run"]),
+])
+def test_an_object_store_path_is_refused_in_one_line(program, flag, others):
+    proc = subprocess.run([os.path.join(REPO, "bin", program), flag, *others],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and flag in lines[0] and "not supported" in lines[0], proc.stderr
+    readme = open(os.path.join(REPO, "README.md")).read()
+    assert "gs://` are not supported" in readme.replace("\n", " ")
+
+
 def test_every_bin_program_is_also_a_console_script():
     import configparser
 

@@ -26,10 +26,23 @@ def run_program(main, usage: str) -> None:
     app.run(main, flags_parser=_parse_flags)
 
 
+# Flags naming files or directories. tfgender reads and writes them with Python's own file
+# functions: a URL (gs://, s3://, ram://) would be taken for a relative local path.
+PATH_FLAGS = ("workdir", "data_dir", "out_dir", "init_checkpoint", "images_dir", "output",
+              "output_json", "model_path", "summary_dir")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad value as one ``error:`` line and exit status 2."""
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except absl_flags.Error as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    for name in PATH_FLAGS:
+        value = flags.FLAGS[name].value if name in flags.FLAGS else None
+        if isinstance(value, str) and "://" in value:
+            print(f"error: flag --{name}={value}: object-store paths (scheme://) are not "
+                  "supported; use a local or mounted path", file=sys.stderr)
+            sys.exit(2)
+    return rest
