@@ -93,6 +93,8 @@ def _write_bad_files(root):
         "30_1_1_20170101000000004.jpg.chip.jpg": (b"\x89PNG\r\n\x1a\n" + os.urandom(64),
                                                   "not JPEG content (PNG)"),
         "30_0_2_20170101000000005.jpg.chip.jpg": (fakes.bomb_jpeg(), "decompression bomb"),
+        "30_1_2_20170101000000006.jpg.chip.jpg": (fakes.jpeg_bytes(1),
+                                                  "image is 1x1, below --min_image_side=16"),
     }
     for name, (data, _) in cases.items():
         with open(os.path.join(root, name), "wb") as f:
@@ -116,7 +118,7 @@ def test_bad_images_are_reported_and_skipped(tmp_path, capfd):
     err = capfd.readouterr().err
     for name in bad:
         assert name in err
-    assert "converted 6, skipped 5 of 11 rows read" in err
+    assert "converted 6, skipped 6 of 12 rows read" in err
 
 
 def test_escaping_and_absolute_paths_are_refused(tmp_path):

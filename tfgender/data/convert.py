@@ -292,7 +292,8 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
 
     try:
         full = image_check.resolve_inside(config.data_dir, row["path"])
-        data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels)
+        data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels,
+                                                             config.min_image_side)
         encoded, h, w = _encode_image(data, width, height, config.image_size,
                                       config.jpeg_quality)
     except image_check.ImageCheckError as err:

@@ -62,19 +62,20 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
     raise ImageCheckError("truncated or corrupt JPEG (no frame header)")
 
 
-def read_checked_jpeg(path: str, max_pixels: int) -> tuple[bytes, int, int]:
+def read_checked_jpeg(path: str, max_pixels: int, min_side: int = 1) -> tuple[bytes, int, int]:
     """Reads a JPEG file after checking it is safe to decode.
 
     Args:
         path: the file.
         max_pixels: images whose header claims more pixels are rejected (decompression bombs).
+        min_side: images whose shorter side is below this are rejected (too small).
 
     Returns:
         (file bytes, width, height) from the header.
 
     Raises:
         ImageCheckError: missing, empty, wrong extension, not JPEG content, a header without a
-            frame, or more pixels than ``max_pixels``.
+            frame, more pixels than ``max_pixels`` or a side below ``min_side``.
     """
     if not os.path.lexists(path):
         raise ImageCheckError("missing file")
@@ -92,6 +93,8 @@ def read_checked_jpeg(path: str, max_pixels: int) -> tuple[bytes, int, int]:
         raise ImageCheckError(
             f"header claims {width}x{height} = {width * height:,} pixels, above "
             f"--max_image_pixels={max_pixels:,} (possible decompression bomb)")
+    if min(width, height) < min_side:
+        raise ImageCheckError(f"image is {width}x{height}, below --min_image_side={min_side}")
     return data, width, height
 
 

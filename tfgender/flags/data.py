@@ -64,6 +64,7 @@ class ConvertConfig:
     adience_image_set: str = "aligned"
     celeba_attributes: tuple[str, ...] = ()
     max_image_pixels: int = 40_000_000
+    min_image_side: int = 16
     max_skipped_fraction: float = 0.05
     overwrite: bool = False
     progress: bool = True
@@ -100,6 +101,9 @@ def define_convert_flags() -> None:
                       "Adience image set: aligned (landmark_aligned_face) or faces "
                       "(coarse_tilt_aligned_face).")
     flags.DEFINE_list("celeba_attributes", [], "CelebA attributes to keep as extra columns.")
+    flags.DEFINE_integer("min_image_side", 16,
+                         "Images whose shorter side is below this many pixels are skipped "
+                         "with a reason (too small to hold a face).", lower_bound=1)
     flags.DEFINE_integer("max_image_pixels", 40_000_000,
                          "Images whose header claims more pixels are rejected before decoding.")
     flags.DEFINE_float("max_skipped_fraction", 0.05,
