@@ -219,3 +219,19 @@ def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
     want, got = _checkpoint_values(clean_deterministic_run), _checkpoint_values(tmp_path / "run")
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_error_and_leaves_no_partial(
+        sample_records, tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(manager, checkpoint_number=None, **kw):
+        os.makedirs(os.path.join(manager.directory, f"ckpt-{checkpoint_number}_temp"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
+    workdir = tmp_path / "run"
+    with pytest.raises(train.TrainingError, match="no space left on the device while saving "
+                       "the checkpoint of step 2 to .*rerun the same command to resume"):
+        train.train_and_evaluate(_tiny(sample_records), str(workdir))
+    assert not [p for p in os.listdir(workdir / "checkpoints") if "_temp" in p]

@@ -13,6 +13,8 @@ exactly the batch an uninterrupted run would see next.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import glob
 import json
 import os
 import re
@@ -205,6 +207,39 @@ def _make_datasets(config, setup: Setup, strategy, start_step: int):
             strategy.distribute_datasets_from_function(eval_fn))
 
 
+def _no_space(err: Exception) -> bool:
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or (
+        isinstance(err, tf.errors.ResourceExhaustedError)) or "No space left" in str(err)
+
+
+def _save(manager: tf.train.CheckpointManager, step: int) -> None:
+    """Saves a checkpoint; a full disk is one error line, with no half-written one left."""
+    try:
+        manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as err:
+        if not _no_space(err):
+            raise
+        for partial in glob.glob(os.path.join(manager.directory, "*_temp*")):
+            shutil.rmtree(partial, ignore_errors=True)
+        raise TrainingError(f"no space left on the device while saving the checkpoint of step "
+                            f"{step} to {manager.directory}; the earlier checkpoints are kept: "
+                            "free some space and rerun the same command to resume") from None
+
+
+def _save_best_model(model, out_dir: str) -> None:
+    tmp = os.path.join(out_dir, ".best_model.tmp.keras")
+    try:
+        model.save(tmp)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if not _no_space(err):
+            raise
+        raise TrainingError(f"no space left on the device while saving {out_dir}/{BEST_MODEL}; "
+                            "free some space and rerun the same command to resume") from None
+    os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
+
+
 def _better(metric: str, value: float, best: float) -> bool:
     if np.isnan(best):
         return True
@@ -359,11 +394,11 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                 summaries.check_finite(state, config.max_non_finite_steps, setup.policy)
                 if stop["signum"] is not None:
                     bar.close()
-                    manager.save(checkpoint_number=step)
+                    _save(manager, step)
                     raise interrupt.Interrupted(stop["signum"], step, manager.directory)
                 if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0 \
                         and step < epoch_end:
-                    manager.save(checkpoint_number=step)
+                    _save(manager, step)
             elapsed = time.perf_counter() - start
             bar.close()
             epoch_times.append(elapsed)
@@ -391,9 +426,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                 state["best_metric"].assign(metric)
                 state["bad_epochs"].assign(0)
                 if chief:
-                    tmp = os.path.join(out_dir, ".best_model.tmp.keras")
-                    model.save(tmp)
-                    os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
+                    _save_best_model(model, out_dir)
             else:
                 state["bad_epochs"].assign_add(1)
             history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
@@ -405,7 +438,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                 logging.warning("epoch %d had no finite step: no checkpoint of it is kept",
                                 epoch + 1)
             else:
-                manager.save(checkpoint_number=step)
+                _save(manager, step)
             if chief:
                 write_json_atomic(history_path, history)
                 time_to_accuracy.write_report(out_dir, history,
