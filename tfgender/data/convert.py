@@ -446,6 +446,26 @@ def load_manifest(path: str) -> dict:
     return manifest
 
 
+def _shard_entry_problem(shard: dict) -> str:
+    """What is wrong with one manifest shard entry, or "" (the writer's own field types)."""
+    name = shard.get("file")
+    if not isinstance(name, str) or not name or os.path.isabs(name) or \
+            os.path.normpath(name) != name or name.startswith(".."):
+        return f"file {name!r} is not a file name inside the directory"
+    if shard.get("split") not in ("train", "val", "test", ""):
+        return f"split {shard.get('split')!r} is not train, val, test or empty"
+    for key in ("fold", "num_records"):
+        value = shard.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (
+                -1 if key == "fold" else 0):
+            return f"{key} {value!r} is not a valid count"
+    sha = shard.get("sha256")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef"
+                                                            for c in sha)):
+        return f"sha256 {sha!r} is not a hex digest"
+    return ""
+
+
 def check_manifest(manifest: dict, path: str) -> None:
     """Refuses a manifest this version cannot read or whose counts disagree, naming the field.
 
@@ -460,10 +480,13 @@ def check_manifest(manifest: dict, path: str) -> None:
         raise ValueError(f"{path}: schema_version {version!r} is not {rec.SCHEMA_VERSION}, "
                          "the version this tfgender reads; re-run the conversion")
     shards = manifest.get("shards")
-    if not isinstance(shards, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("file"), str)
-            and isinstance(s.get("num_records"), int) for s in shards):
-        raise ValueError(f"{path}: shards must be a list of {{file, num_records, ...}}")
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        raise ValueError(f"{path}: shards must be a list of {{file, split, fold, num_records, "
+                         "sha256}")
+    for index, shard in enumerate(shards):
+        problem = _shard_entry_problem(shard)
+        if problem:
+            raise ValueError(f"{path}: shards[{index}]: {problem}; re-run the conversion")
     total = sum(s["num_records"] for s in shards)
     if manifest.get("num_records") != total:
         raise ValueError(f"{path}: num_records {manifest.get('num_records')!r} is not the sum "
