@@ -101,3 +101,19 @@ def test_a_shard_damaged_while_in_use_is_named_when_reading_fails(sample_records
     assert name not in caught.value.message  # tf.data's own message names no file
     described = input_pipeline.describe_data_loss(data_dir, caught.value)
     assert name in described and "sha256" in described and "changed while in use" in described
+
+
+def test_a_missing_or_truncated_shard_is_one_training_error(sample_records, tmp_path):
+    data_dir = _copy(sample_records, tmp_path)
+    name = _train_shard(data_dir)
+    path = os.path.join(data_dir, name)
+    data = open(path, "rb").read()
+    os.remove(path)
+    with pytest.raises(train.TrainingError, match=f"shard {path} listed in the manifest is "
+                       "missing"):
+        train.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
+    with open(path, "wb") as f:
+        f.write(data[:-5])
+    with pytest.raises(train.TrainingError, match=f"corrupt TFRecord shard {path}: record "
+                       "runs past the end"):
+        train.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))

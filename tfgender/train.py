@@ -338,7 +338,10 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     # Epochs after the restored checkpoint (one without a finite step keeps none) run again.
     history = [h for h in history if h["step"] <= (resumed_from or 0)]
 
-    train_ds, eval_ds = _make_datasets(config, setup, strategy, start_step)
+    try:
+        train_ds, eval_ds = _make_datasets(config, setup, strategy, start_step)
+    except (FileNotFoundError, ValueError) as err:  # a shard missing or not the manifest's
+        raise TrainingError(str(err)) from None
     writers = summaries.create_writers(out_dir, enabled=chief)
     if chief and resumed_from is None:
         summaries.write_hparams(writers, config, setup, os.path.basename(workdir.rstrip("/")))
