@@ -235,3 +235,16 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_error_and_leaves_no_partia
                        "the checkpoint of step 2 to .*rerun the same command to resume"):
         train.train_and_evaluate(_tiny(sample_records), str(workdir))
     assert not [p for p in os.listdir(workdir / "checkpoints") if "_temp" in p]
+
+
+def test_the_profile_window_marks_each_step_for_xprof(sample_records, tmp_path):
+    import glob as glob_lib
+
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(_tiny(sample_records, steps_per_epoch=4, profile_steps=(1, 3)),
+                             str(workdir))
+    planes = glob_lib.glob(str(workdir / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+    assert len(planes) == 1
+    data = open(planes[0], "rb").read()
+    # A TraceMe named "train" with a step_num stat per step: what xprof's step finder needs.
+    assert b"step_num" in data and data.count(b"train") >= 1

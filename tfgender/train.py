@@ -384,11 +384,17 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                 n = min(config.steps_per_execution, epoch_end - step)
                 if config.checkpoint_every_steps:
                     n = min(n, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
+                profiling = bool(profile) and profile[0] <= step < profile[1]
                 if profile and step < profile[1]:
-                    n = min(n, (profile[0] - step) if step < profile[0] else profile[1] - step)
+                    # One step per call in the window: xprof finds each by its step marker.
+                    n = min(n, profile[0] - step) if step < profile[0] else 1
                     if step == profile[0] and chief:
                         tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
-                train_step(iterator, tf.constant(n, tf.int64))
+                if profiling:
+                    with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+                        train_step(iterator, tf.constant(n, tf.int64))
+                else:
+                    train_step(iterator, tf.constant(n, tf.int64))
                 step = int(state["step"])
                 bar.update(n * config.batch_size)
                 if profile and step == profile[1] and chief:
