@@ -133,6 +133,18 @@ def _hparams_of(trial_dir: str) -> dict:
     return values
 
 
+def _declared_hparams(trial_dir: str) -> list[str]:
+    """The hyperparameter names of the experiment a run declares, in order."""
+    for path in glob.glob(os.path.join(trial_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == hp_metadata.EXPERIMENT_TAG:
+                    experiment = hp_metadata.parse_experiment_plugin_data(
+                        value.metadata.plugin_data.content)
+                    return [info.name for info in experiment.hparam_infos]
+    return []
+
+
 def test_two_trials_write_hparams_and_a_sorted_table_then_resume(sample_records, tmp_path,
                                                                   capsys):
     sweep_dir = tmp_path / "sweep"
@@ -147,6 +159,11 @@ def test_two_trials_write_hparams_and_a_sorted_table_then_resume(sample_records,
         hparams = _hparams_of(str(trial_dir))
         assert hparams["learning_rate"] == pytest.approx(r["overrides"]["learning_rate"])
         assert hparams["_group"] == r["trial_id"] and hparams["batch_size"] == 4
+        # The swept one first (TensorBoard checks the first columns), then the key few.
+        assert _declared_hparams(str(trial_dir)) == [
+            "learning_rate", "model", "image_size", "batch_size", "schedule", "optimizer",
+            "precision", "epochs"]
+        assert hparams["precision"] == "float32" and "dropout" not in hparams
         history = json.load(open(trial_dir / train.HISTORY_FILE))
         assert r["best_value"] == min(h["eval"]["loss"] for h in history)
     # Best (lowest validation loss) first, in the table as in the results.

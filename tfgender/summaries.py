@@ -36,13 +36,31 @@ def _hparam_value(value):
     return ",".join(str(v) for v in value) if isinstance(value, tuple | list) else str(value)
 
 
-def write_hparams(writers: dict, config, setup, trial_id: str) -> None:
-    """Records the run's configuration so runs compare in TensorBoard's HParams dashboard."""
+# The hyperparameters the HParams dashboard shows for a run, in this order after a sweep's
+# swept ones; the whole configuration is in summary.json.
+KEY_HPARAMS = ("model", "image_size", "batch_size", "learning_rate", "schedule", "optimizer",
+               "precision", "epochs")
+
+
+def hparams_of(config, setup, swept=()) -> dict:
+    """The run's HParams: the swept ones first, then ``KEY_HPARAMS`` as resolved on this
+    machine (``precision`` and ``image_size`` as the run used them)."""
     values = {k: _hparam_value(v) for k, v in dataclasses.asdict(config).items()}
-    values.update(resolved_precision=setup.policy, resolved_jit_compile=setup.jit_compile,
-                  resolved_image_size=setup.image_size)
+    values.update(precision=setup.policy, image_size=setup.image_size)
+    names = list(dict.fromkeys([*swept, *KEY_HPARAMS]))
+    return {name: values[name] for name in names}
+
+
+def write_hparams(writers: dict, config, setup, trial_id: str, swept=()) -> None:
+    """Declares the experiment (its hyperparameters and metrics) and records the run's values
+    so runs compare in TensorBoard's HParams dashboard.
+
+    Args:
+        swept: names of the hyperparameters a sweep varies: shown first (and so checked).
+    """
+    values = hparams_of(config, setup, swept)
     with writers["root"].as_default():
-        hp.hparams_config(hparams=[hp.HParam(k) for k in sorted(values)],
+        hp.hparams_config(hparams=[hp.HParam(k) for k in values],
                           metrics=[hp.Metric(m) for m in HPARAM_METRICS])
         hp.hparams(values, trial_id=trial_id)
 

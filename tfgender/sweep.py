@@ -358,7 +358,8 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
         verb = "resuming" if os.path.isdir(trial_dir) else "training"
         print(f"{trial.trial_id} ({n}/{len(trials)}) {verb}: {label}", flush=True)
         try:
-            summary = train.train_and_evaluate(config, trial_dir)
+            summary = train.train_and_evaluate(config, trial_dir,
+                                               swept=[p.name for p in space])
             records[trial.trial_id] = _finished_record(trial_dir, config, metric, summary)
         except (train.TrainingError, summaries.NonFiniteLossError) as err:
             # One diverging learning rate should not end the sweep; rerunning retries it.

@@ -246,13 +246,14 @@ def _better(metric: str, value: float, best: float) -> bool:
     return value < best if metric == "loss" else value > best
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str, swept=()) -> dict:
     """Trains ``config.model`` on ``config.data_dir``, evaluating after every epoch.
 
     Args:
         config: a ``flags.TrainConfig``.
         workdir: run directory (checkpoints, TensorBoard logs, summary.json); running the
             same command again resumes from its latest checkpoint.
+        swept: the names of the hyperparameters a sweep varies (shown first in HParams).
 
     Returns:
         The run summary (also written to ``workdir/summary.json``).
@@ -262,7 +263,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
             non-finite, or a lost peer worker or tf.data service.
     """
     try:
-        return _train_and_evaluate(config, workdir)
+        return _train_and_evaluate(config, workdir, swept)
     except tf.errors.DataLossError as err:
         raise TrainingError(input_pipeline.describe_data_loss(config.data_dir, err)) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
@@ -278,7 +279,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                             ) from err
 
 
-def _train_and_evaluate(config, workdir: str) -> dict:
+def _train_and_evaluate(config, workdir: str, swept) -> dict:
     # Before anything initialises TensorFlow's devices (resolve_setup lists them).
     try:
         distribute.set_cpu_devices(config.num_cpu_devices)
@@ -344,7 +345,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         raise TrainingError(str(err)) from None
     writers = summaries.create_writers(out_dir, enabled=chief)
     if chief and resumed_from is None:
-        summaries.write_hparams(writers, config, setup, os.path.basename(workdir.rstrip("/")))
+        summaries.write_hparams(writers, config, setup, os.path.basename(workdir.rstrip("/")),
+                                swept=swept)
     eval_step = make_eval_step(
         model, strategy, setup, crop_fraction=max(config.crop_scale) if config.crop_scale else None)
     iterator = iter(train_ds)
