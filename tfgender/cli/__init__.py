@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from absl import app
-from absl import flags as absl_flags
+from tfgender import quiet
 
-from tfgender import flags
+quiet.import_quietly()  # before anything below imports TensorFlow
+
+from absl import app  # noqa: E402
+from absl import flags as absl_flags  # noqa: E402
+
+from tfgender import flags  # noqa: E402
 
 
 def run_program(main, usage: str) -> None:

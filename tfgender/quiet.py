@@ -1,0 +1,59 @@
+"""TensorFlow's start-up noise kept off the console of the command-line programs.
+
+Importing TensorFlow and initialising its platforms prints a block from C++ before any log
+level applies ("All log messages before absl::InitializeLog() ...", "Could not find cuda
+drivers", "failed call to cuInit", the oneDNN and CPU-instruction notices). ``import_quietly``
+does both with the process's stderr (file descriptor 2) sent to a temporary file, then writes
+back every line that is not one of those notices, so real errors and warnings still show.
+Later C++ INFO lines (TF_CPP_MIN_LOG_LEVEL=1 unless set) are dropped too. ``--verbosity`` (or
+``-v``) on the command line keeps everything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+# Fragments of the start-up lines that say nothing to a user of a CPU machine.
+NOISE = ("All log messages before absl::InitializeLog()", "cudart_stub.cc",
+         "cuda_platform.cc", "failed call to cuInit", "oneDNN custom operations are on",
+         "To enable the following instructions", "rebuild TensorFlow with the appropriate",
+         "This TensorFlow binary is optimized", "Unable to register cu",
+         "computation_placer.cc", "TF-TRT Warning", "cuda_executor.cc", "cuda_dnn.cc",
+         "cuda_fft.cc", "cuda_blas.cc", "Attempting to register factory")
+
+
+def _verbose(argv) -> bool:
+    return any(arg.startswith(("--verbosity", "-v")) for arg in argv[1:])
+
+
+def import_quietly(argv=None) -> None:
+    """Imports TensorFlow and lists its devices with the start-up notices filtered out.
+
+    Listing physical devices initialises the platforms (where cuInit is called) but not the
+    logical devices, so ``distribute.set_cpu_devices`` still works afterwards.
+    """
+    if "tensorflow" in sys.modules or _verbose(sys.argv if argv is None else argv):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO lines; warnings still show
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf  # noqa: PLC0415
+
+            tf.config.list_physical_devices()
+            tf.get_logger().setLevel("WARNING")  # e.g. "Sharding callback duration: 48 us"
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+            if not any(fragment in line for fragment in NOISE):
+                sys.stderr.write(line)
+
+
+__all__ = ["NOISE", "import_quietly"]
