@@ -28,6 +28,7 @@ lever_flags() {
     lh112) echo "${LH[*]} --image_size=112 --steps_per_epoch=150" ;;
     mnv2_96) echo "${MNV2[*]} --image_size=96 --steps_per_epoch=65" ;;
     mnv2_050_112) echo "${MNV2[*]} --image_size=112 --width_multiplier=0.5 --steps_per_epoch=110" ;;
+    mnv2_035_80) echo "${MNV2[*]} --image_size=80 --width_multiplier=0.35 --steps_per_epoch=350" ;;
     lh96) echo "${LH[*]} --image_size=96 --steps_per_epoch=180" ;;
     lh80) echo "${LH[*]} --image_size=80 --steps_per_epoch=300" ;;
     lh112_smooth) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --label_smoothing=0.1" ;;
@@ -36,6 +37,8 @@ lever_flags() {
     lh80_drop02) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --dropout=0.2,0.2" ;;
     lh80_lr3) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --learning_rate=3e-3" ;;
     lh80_smooth) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --label_smoothing=0.1" ;;
+    lh80_b32) echo "${LH[*]} --image_size=80 --steps_per_epoch=600 --batch_size=32" ;;
+    lh80_lr2) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --learning_rate=2e-3" ;;
     lh80_he) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --kernel_init=he" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
