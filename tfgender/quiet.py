@@ -11,6 +11,7 @@ Later C++ INFO lines (TF_CPP_MIN_LOG_LEVEL=1 unless set) are dropped too. ``--ve
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import tempfile
@@ -22,6 +23,13 @@ NOISE = ("All log messages before absl::InitializeLog()", "cudart_stub.cc",
          "This TensorFlow binary is optimized", "Unable to register cu",
          "computation_placer.cc", "TF-TRT Warning", "cuda_executor.cc", "cuda_dnn.cc",
          "cuda_fft.cc", "cuda_blas.cc", "Attempting to register factory")
+
+
+def _flush_c_streams() -> None:
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to call: nothing buffered there either
+        pass
 
 
 def _verbose(argv) -> bool:
@@ -48,6 +56,7 @@ def import_quietly(argv=None) -> None:
             tf.get_logger().setLevel("WARNING")  # e.g. "Sharding callback duration: 48 us"
         finally:
             sys.stderr.flush()
+            _flush_c_streams()  # C stdio may hold some of it: into the capture, not later
             os.dup2(saved, 2)
             os.close(saved)
         captured.seek(0)

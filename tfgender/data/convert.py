@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import glob
 import hashlib
 import json
@@ -30,6 +31,7 @@ import math
 import multiprocessing
 import os
 import queue as queue_lib
+import re
 import shutil
 import sys
 
@@ -212,6 +214,21 @@ def _completed_shard(out_dir: str, name: str) -> dict | None:
     return result if shards_lib.file_sha256(path) == result["sha256"] else None
 
 
+@functools.lru_cache(maxsize=None)
+def _square_encoder(image_size: int, quality: int):
+    """``decode.decode_image`` then JPEG encoding, as one graph per size (traced once per
+    worker: eager, its switch/case ops cost twice the decode)."""
+    import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
+
+    from tfgender import decode  # noqa: PLC0415
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def encode(data):
+        return tf.io.encode_jpeg(decode.decode_image(data, image_size), quality=quality)
+
+    return encode
+
+
 def _encode_image(data: bytes, width: int, height: int, image_size: int, quality: int):
     """Decodes (which validates every byte) and optionally resizes; returns (bytes, h, w).
 
@@ -220,15 +237,22 @@ def _encode_image(data: bytes, width: int, height: int, image_size: int, quality
     """
     import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
 
-    from tfgender import decode  # noqa: PLC0415
-
     if image_size <= 0:
         image = tf.io.decode_jpeg(data, channels=3)
         return data, int(image.shape[0]), int(image.shape[1])
     del width, height  # the header is read again by the decoder
-    square = decode.decode_image(tf.constant(data), image_size)
-    encoded = tf.io.encode_jpeg(square, quality=quality).numpy()
+    encoded = _square_encoder(image_size, quality)(tf.constant(data)).numpy()
     return encoded, image_size, image_size
+
+
+def _op_error_text(err) -> str:
+    """The reason in a TensorFlow error's message, without graph-execution framing."""
+    lines = [line.strip() for line in (err.message or "").splitlines()
+             if line.strip() and not line.startswith((" ", "\t", "Graph execution error",
+                                                      "Detected at node"))]
+    text = re.sub(r"\s*\[\[.*?\]\]|\s*\[Op:.*?\]|\{\{.*?\}\}\s*", "",
+                  lines[-1] if lines else type(err).__name__)
+    return text.strip()[:200]
 
 
 _PROGRESS_QUEUE = None
@@ -299,7 +323,7 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
     except image_check.ImageCheckError as err:
         return None, str(err)
     except tf.errors.OpError as err:
-        return None, "corrupt or truncated JPEG: " + err.message.split("\n")[0][:200]
+        return None, "corrupt or truncated JPEG: " + _op_error_text(err)
     except OSError as err:  # unreadable (permissions, a vanished file): this image only
         return None, f"cannot read: {err.strerror or err}"
     return rec.make_example(
