@@ -17,6 +17,9 @@ from tfgender.flags.data import (
 from tfgender.flags.evaluation import (
     ComparePeersConfig,
     EvaluateConfig,
+    ExportConfig,
+    define_export_flags,
+    export_config_from_flags,
     PredictConfig,
     compare_peers_config_from_flags,
     define_compare_peers_flags,
@@ -51,9 +54,9 @@ DEFINING_MODULES = ("tfgender.flags.data", "tfgender.flags.evaluation", "tfgende
 
 __all__ = [
     "DATA_SERVICE_ROLES", "DEFINING_MODULES", "FLAGS", "SOURCES", "ComparePeersConfig",
-    "ConvertConfig", "DataServiceConfig", "EpochStudyConfig", "EvaluateConfig", "PredictConfig",
+    "ConvertConfig", "DataServiceConfig", "EpochStudyConfig", "EvaluateConfig", "ExportConfig", "PredictConfig",
     "SampleDataConfig", "TrainConfig", "compare_peers_config_from_flags",
-    "convert_config_from_flags", "cross_validate_options_from_flags",
+    "convert_config_from_flags", "define_export_flags", "export_config_from_flags", "cross_validate_options_from_flags",
     "data_service_config_from_flags", "define_compare_peers_flags", "define_convert_flags",
     "define_cross_validate_flags", "define_data_service_flags", "define_epoch_study_flags",
     "define_evaluate_flags", "define_predict_flags", "define_sample_data_flags",

@@ -103,6 +103,44 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
                               inputs=tuple(FLAGS.inputs) + tuple(extra_inputs))
 
 
+# --------------------------------------------------------------------------- export
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")  # tfgender.export.FORMATS
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What ``export.export`` writes; see ``define_export_flags`` for meanings."""
+
+    workdir: str
+    output: str
+    format: str = "saved_model"
+    checkpoint: str = "best"
+    data_dir: str = ""  # tflite_int8: the converted dataset whose records calibrate
+    calibration_images: int = 200
+
+
+def define_export_flags() -> None:
+    flags.DEFINE_string("workdir", None, "A training run directory (best_model.keras, "
+                        "summary.json).")
+    flags.DEFINE_string("output", None, "Where to write: a directory (saved_model) or a "
+                        ".tflite file.")
+    flags.DEFINE_enum("format", "saved_model", list(EXPORT_FORMATS),
+                      "saved_model: a serving_default signature from encoded image bytes to "
+                      "probability_male (decode and resize inside); tflite: float, from "
+                      "decoded uint8 images; tflite_int8: post-training quantised.")
+    flags.DEFINE_string("checkpoint", "best",
+                        "best: <workdir>/best_model.keras; latest: the latest checkpoint; or "
+                        "a checkpoint prefix.")
+    flags.DEFINE_string("data_dir", "", "tflite_int8: a converted dataset whose "
+                        "records calibrate the quantisation.")
+    flags.DEFINE_integer("calibration_images", 200, "tflite_int8: images to calibrate on.",
+                         lower_bound=1)
+
+
+def export_config_from_flags() -> ExportConfig:
+    return config_from_flags(ExportConfig)
+
+
 # --------------------------------------------------------------------------- peer comparison
 @dataclasses.dataclass(frozen=True)
 class ComparePeersConfig:

@@ -1,0 +1,81 @@
+"""Tests of tfgender/export.py and bin/export: each format gives bin/predict's probabilities."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_evaluate import CACHE, make_run
+
+from tfgender import export, predict
+from tfgender.flags import ExportConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> str:
+    return make_run(tmp_path_factory.mktemp("run") / "run", seed=1)
+
+
+@pytest.fixture(scope="module")
+def faces(fairface_records) -> list[str]:
+    raw = os.path.join(os.path.dirname(fairface_records), "raw", "train")
+    return sorted(os.path.join(raw, name) for name in os.listdir(raw))[:12]
+
+
+@pytest.fixture(scope="module")
+def expected(run_dir, faces) -> np.ndarray:
+    rows, skipped = predict.predict_images(predict.load_model(workdir=run_dir), faces)
+    assert not skipped
+    probabilities = np.array([r["probability_male"] for r in rows])
+    assert np.std(probabilities) > 0.05  # informative: the model tells these faces apart
+    return probabilities
+
+
+def test_the_saved_model_takes_image_bytes_and_gives_predicts_answers(run_dir, faces, expected,
+                                                                      tmp_path):
+    path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "saved")))
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    images = tf.constant([open(f, "rb").read() for f in faces])
+    got = serving(image_bytes=images)["probability_male"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_tflite_float_and_int8_give_predicts_answers(run_dir, faces, expected, fairface_records,
+                                                     tmp_path):
+    images = np.stack([predict.decode_square(f, CACHE) for f in faces])
+    path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "m.tflite"),
+                                      format="tflite"))
+    model = export.TFLiteModel(path)
+    assert model.image_size == CACHE
+    np.testing.assert_allclose(model(images), expected, atol=1e-4)
+    np.testing.assert_allclose(model(images[:1]), expected[:1], atol=1e-4)  # batch of one
+
+    path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "m8.tflite"),
+                                      format="tflite_int8", data_dir=fairface_records,
+                                      calibration_images=40))
+    assert os.path.getsize(path) < 0.5 * os.path.getsize(tmp_path / "m.tflite")
+    difference = np.abs(export.TFLiteModel(path)(images) - expected)
+    # The stated tolerance of int8 post-training quantisation on this steep random model.
+    assert difference.mean() < 0.05 and difference.max() < 0.15, difference
+
+
+def test_bin_export_refuses_in_one_line(run_dir, tmp_path):
+    def run(*args):
+        return subprocess.run([os.path.join(REPO, "bin", "export"), *args],
+                              capture_output=True, text=True, timeout=300)
+
+    (tmp_path / "taken").mkdir()
+    for args, words in (([f"--workdir={run_dir}", f"--output={tmp_path / 'taken'}"], "exists"),
+                        ([f"--workdir={run_dir}", f"--output={tmp_path / 'x.tflite'}",
+                          "--format=tflite_int8"], "needs --data_dir"),
+                        ([f"--workdir={tmp_path / 'none'}", f"--output={tmp_path / 'y'}"],
+                         str(tmp_path / "none"))):
+        proc = run(*args)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and len(errors) == 1 and words in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr

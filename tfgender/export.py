@@ -1,0 +1,158 @@
+"""Models that leave the toolkit: a SavedModel that takes image bytes, TFLite float and int8.
+
+- ``saved_model``: a TensorFlow SavedModel whose ``serving_default`` signature takes a batch
+  of encoded JPEG/PNG/GIF/BMP bytes (``image_bytes``, string ``[batch]``) and returns
+  ``probability_male`` (float32 ``[batch]``). Decoding and resizing happen inside, by
+  ``decode.decode_image``, the rule conversion and ``bin/predict`` use; then the run's centre
+  crop and normalisation. TensorFlow Serving loads it as it is.
+- ``tflite`` / ``tflite_int8``: a TFLite flatbuffer from decoded uint8 images at the run's
+  cache size (``[batch, S, S, 3]``, what ``predict.decode_square`` gives) to
+  ``probability_male``; the crop and normalisation are inside. ``tflite_int8`` is
+  post-training quantised with a representative sample of a converted dataset's records
+  (the first ``calibration_images`` in file order).
+  (TFLite has no JPEG decoder op: the caller decodes, by ``predict.decode_square``.)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgender import augment, decode, input_pipeline, predict
+from tfgender.flags.evaluation import EXPORT_FORMATS as FORMATS
+
+
+class ExportError(ValueError):
+    """The export cannot be made as asked (bad format, output, or calibration data)."""
+
+
+def _probability_fn(loaded: predict.LoadedModel):
+    """uint8 ``(B, S, S, 3)`` -> male probability ``(B,)``, as ``predict.make_forward``."""
+    size, fraction = loaded.image_size, loaded.crop_fraction
+
+    def probability(images):
+        inputs = augment.eval_transform(images, size, crop_fraction=fraction)
+        inputs = augment.normalize(tf.cast(inputs, tf.float32), loaded.normalization)
+        logits = tf.cast(loaded.model(inputs, training=False), tf.float32)
+        return tf.sigmoid(logits[:, 0])
+
+    return probability
+
+
+def export_saved_model(loaded: predict.LoadedModel, output: str) -> str:
+    """Writes the SavedModel; returns its directory."""
+    probability = _probability_fn(loaded)
+    side = loaded.cache_image_size
+
+    def serve(image_bytes):
+        images = tf.map_fn(lambda data: decode.decode_image(data, side), image_bytes,
+                           fn_output_signature=tf.TensorSpec([side, side, 3], tf.uint8))
+        return {"probability_male": probability(images)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(loaded.model)
+    archive.add_endpoint("serving_default", serve,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.write_out(output, verbose=False)
+    return output
+
+
+def _representative_images(data_dir: str, side: int, count: int):
+    dataset = input_pipeline.create_dataset(data_dir, batch_size=1,
+                                            image_size=side, training=False, cache="none")
+    for images, _ in dataset.take(count):
+        yield [images]
+
+
+def export_tflite(loaded: predict.LoadedModel, output: str, *, int8: bool = False,
+                  data_dir: str = "", calibration_images: int = 200) -> str:
+    """Writes a TFLite flatbuffer (float, or int8 calibrated on ``data_dir``'s records)."""
+    if int8:
+        if not data_dir:
+            raise ExportError("--format=tflite_int8 needs --data_dir: a converted dataset "
+                              "whose records calibrate the quantisation")
+        try:
+            input_pipeline.count_records(data_dir)
+        except (FileNotFoundError, ValueError) as err:
+            raise ExportError(f"--data_dir={data_dir}: {err}") from None
+    side = loaded.cache_image_size
+    probability = _probability_fn(loaded)
+
+    def serve(images):
+        return {"probability_male": probability(images)}
+
+    # Through a SavedModel: the converter then finds the model's variables by themselves
+    # (from a concrete function it read garbage for Keras 3's variables).
+    archive = keras.export.ExportArchive()
+    archive.track(loaded.model)
+    archive.add_endpoint("serving_default", serve, input_signature=[
+        tf.TensorSpec([None, side, side, 3], tf.uint8, name="images")])
+    with tempfile.TemporaryDirectory() as saved:
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        flatbuffer = _convert(converter, int8=int8, data_dir=data_dir, side=side,
+                              calibration_images=calibration_images)
+    tmp = output + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(flatbuffer)
+    os.replace(tmp, output)
+    return output
+
+
+def _convert(converter, *, int8: bool, data_dir: str, side: int,
+             calibration_images: int) -> bytes:
+    if int8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _representative_images(
+            data_dir, side, calibration_images)
+    return converter.convert()
+
+
+def export(config) -> str:
+    """Exports a run's model as ``config.format`` to ``config.output``; returns the path.
+
+    Raises:
+        ExportError: unknown format, an output that exists, or missing calibration data.
+        predict.ModelError: the run's model cannot be loaded.
+    """
+    if config.format not in FORMATS:
+        raise ExportError(f"unknown --format={config.format}; known: {', '.join(FORMATS)}")
+    if os.path.exists(config.output):
+        raise ExportError(f"--output={config.output} exists; remove it or choose another path")
+    parent = os.path.dirname(os.path.abspath(config.output))
+    os.makedirs(parent, exist_ok=True)
+    loaded = predict.load_model(workdir=config.workdir, checkpoint=config.checkpoint)
+    if config.format == "saved_model":
+        return export_saved_model(loaded, config.output)
+    return export_tflite(loaded, config.output, int8=config.format == "tflite_int8",
+                         data_dir=config.data_dir,
+                         calibration_images=config.calibration_images)
+
+
+class TFLiteModel:
+    """Runs an exported TFLite file: uint8 images at its input size -> male probabilities."""
+
+    def __init__(self, path: str):
+        self.interpreter = tf.lite.Interpreter(model_path=path)
+        self._input = self.interpreter.get_input_details()[0]
+        self.image_size = int(self._input["shape"][1])
+        self._batch = None
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, np.uint8)
+        if self._batch != len(images):
+            self.interpreter.resize_tensor_input(self._input["index"], images.shape)
+            self.interpreter.allocate_tensors()
+            self._batch = len(images)
+        self.interpreter.set_tensor(self._input["index"], images)
+        self.interpreter.invoke()
+        output = self.interpreter.get_output_details()[0]
+        return self.interpreter.get_tensor(output["index"]).reshape(-1)
+
+
+__all__ = ["ExportError", "FORMATS", "TFLiteModel", "export", "export_saved_model",
+           "export_tflite"]
