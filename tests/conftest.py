@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# --precision=auto measures candidates on bf16 machines (subprocesses, about a minute): the
+# suite, which trains in many processes, takes the fallback table instead. Its own tests
+# (test_precision.py) call the calibration directly.
+os.environ["TFGENDER_PRECISION_CALIBRATION"] = "off"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,6 +1,11 @@
-"""Per-device precision and XLA defaults, chosen from measurement rather than by habit.
+"""Per-device precision and XLA defaults, chosen by measuring this machine.
 
-Measured on this project's 2-core AVX-512/AMX-BF16 CPU (see BUILD_NOTES.md): graph mode with
+``--precision=auto`` times each precision that can win on this hardware for the run's
+architecture, image size and batch (a few steps each, in fresh processes) the first time that
+combination is seen, and keeps the fastest in the user's cache (``calibration_path``). A CPU
+without bf16 units has one candidate, float32, and times nothing. What earlier measurement
+found (BUILD_NOTES.md) is the fallback table where measuring is off. On a 2-core
+AVX-512/AMX-BF16 CPU: graph mode with
 oneDNN is the fast path; XLA ``jit_compile`` made a MobileNetV2 train step 10x slower;
 ``mixed_bfloat16`` made ResNet50 ~1.4x faster but MobileNetV2 ~1.3x slower, and oneDNN's own
 bfloat16 graph rewrite (``onednn_bfloat16``) was faster still for ResNet50. On a CUDA GPU the
@@ -10,10 +15,16 @@ usual answer holds: ``mixed_float16`` with XLA.
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
 
 import keras
 import tensorflow as tf
 from absl import logging
+
+from tfgender.files import write_json_atomic
 
 # ``onednn_bfloat16`` is not a Keras policy: the model is float32 and Grappler's
 # auto_mixed_precision_onednn_bfloat16 pass rewrites the graph's oneDNN ops to bfloat16.
@@ -61,13 +72,140 @@ def device_kind() -> str:
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
-def resolve_precision(requested: str, model_name: str, device: str | None = None) -> str:
-    """Turns ``auto`` into a Keras mixed precision policy name for this device and model.
+def candidates(device: str, has_bf16: bool) -> tuple[str, ...]:
+    """The precisions that can win on this device: nothing is timed where only one can.
+
+    A CPU without bfloat16 matrix units emulates bfloat16 (slower than float32 in every
+    measurement here), so float32 is its only candidate; with them, float32, oneDNN's bf16
+    rewrite and Keras' ``mixed_bfloat16``; a GPU, ``mixed_float16`` and float32.
+    """
+    if device == "gpu":
+        return ("mixed_float16", "float32")
+    return ("float32", "onednn_bfloat16", "mixed_bfloat16") if has_bf16 else ("float32",)
+
+
+def cpu_model() -> str:
+    """The CPU's model name, family and model numbers, as ``/proc/cpuinfo`` gives them."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "unknown CPU"
+    return (f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')})")
+
+
+def calibration_path() -> str:
+    """Where measured choices are kept: ``$TFGENDER_PRECISION_CACHE``, else the user's cache
+    directory (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/tfgender/precision.json``."""
+    if os.environ.get("TFGENDER_PRECISION_CACHE"):
+        return os.environ["TFGENDER_PRECISION_CACHE"]
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "tfgender", "precision.json")
+
+
+def calibration_key(model_name: str, image_size: int, batch_size: int, device: str) -> str:
+    hardware = cpu_model() if device == "cpu" else device
+    return (f"{hardware} | TensorFlow {tf.__version__} | {model_name} | {image_size} px | "
+            f"batch {batch_size}")
+
+
+def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
+                        device: str | None = None, has_bf16: bool | None = None,
+                        timer=None, path: str | None = None) -> tuple[str, dict]:
+    """The fastest precision for this (hardware, TensorFlow, model, size, batch), measured once.
 
     Args:
-        requested: ``auto`` or one of ``POLICIES``.
-        model_name: the architecture (choices differ per architecture on CPU).
-        device: ``cpu``/``gpu``; detected when None.
+        timer: ``timer(precision) -> seconds per step``; default ``time_step_in_subprocess``
+            (a clean process each: oneDNN's rewrite is a process-wide option).
+        path: the JSON table of measured choices; default ``calibration_path()``.
+
+    Returns:
+        (choice, the table entry ``{"choice", "seconds_per_step": {precision: s}, "why"}``).
+    """
+    device = device or device_kind()
+    has_bf16 = cpu_has_bf16() if has_bf16 is None else has_bf16
+    options = candidates(device, has_bf16)
+    if len(options) == 1:
+        return options[0], {"choice": options[0], "seconds_per_step": {},
+                            "why": f"the only candidate on this {device} (no bf16 units)"}
+    path = path or calibration_path()
+    key = calibration_key(model_name, image_size, batch_size, device)
+    table = _read_table(path)
+    if key in table and table[key].get("choice") in options:
+        return table[key]["choice"], table[key]
+    timer = timer or functools.partial(time_step_in_subprocess, model_name, image_size,
+                                       batch_size)
+    seconds = {}
+    for option in options:
+        try:
+            seconds[option] = float(timer(option))
+        except (RuntimeError, OSError, ValueError) as err:  # a candidate that cannot run
+            logging.warning("precision calibration: %s failed (%s)", option, err)
+    if not seconds:
+        return options[0], {"choice": options[0], "seconds_per_step": {},
+                            "why": "every candidate failed to run; float32 kept"}
+    choice = min(seconds, key=seconds.get)
+    entry = {"choice": choice, "seconds_per_step": seconds,
+             "why": f"measured fastest of {', '.join(seconds)}"}
+    table[key] = entry
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_json_atomic(path, table)
+    except OSError as err:  # an unwritable cache: measure again next time
+        logging.warning("precision calibration not saved to %s: %s", path, err)
+    return choice, entry
+
+
+def _read_table(path: str) -> dict:
+    try:
+        with open(path) as f:
+            table = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def time_step_in_subprocess(model_name: str, image_size: int, batch_size: int,
+                            policy: str, steps: int = 5) -> float:
+    """Seconds per training step of ``policy``, timed in a fresh Python process."""
+    code = ("import json, sys; from tfgender import epoch_study as e; "
+            "r = e.create_step_runner(sys.argv[1], image_size=int(sys.argv[2]), "
+            "batch_size=int(sys.argv[3]), precision_name=sys.argv[4], jit_compile='false'); "
+            "it = r.iterator(e.in_memory_dataset(r.batch_size, r.image_size).repeat()); "
+            "r.run(it, 2); print(json.dumps(r.run(it, int(sys.argv[5])) / int(sys.argv[5])))")
+    proc = subprocess.run([sys.executable, "-c", code, model_name, str(image_size),
+                           str(batch_size), policy, str(steps)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"exit {proc.returncode}: {tail[0][:200]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _may_measure() -> bool:
+    """False with ``TFGENDER_PRECISION_CALIBRATION=off`` (the test suite), and with several
+    workers (each would time alone, and they must agree): then the table decides."""
+    if os.environ.get("TFGENDER_PRECISION_CALIBRATION", "on") == "off":
+        return False
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    except ValueError:
+        return False
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", [])) <= 1
+
+
+def resolve_precision(requested: str, model_name: str, device: str | None = None, *,
+                      image_size: int = 0, batch_size: int = 0) -> str:
+    """Turns ``auto`` into a precision for this device and model.
+
+    With ``image_size`` and ``batch_size``, ``auto`` measures (``choose_by_measuring``: the
+    first time a hardware/TensorFlow/model/size/batch is seen, each candidate is timed for a
+    few steps; the fastest is kept in the user's cache). Without them it takes the table of
+    what earlier measurement found (ResNet50 with oneDNN's bf16 rewrite on bf16 CPUs).
 
     Returns:
         One of ``POLICIES``.
@@ -77,6 +215,12 @@ def resolve_precision(requested: str, model_name: str, device: str | None = None
             raise ValueError(f"unknown precision {requested!r}; expected auto or {POLICIES}")
         return requested
     device = device or device_kind()
+    if image_size and batch_size and _may_measure():
+        choice, entry = choose_by_measuring(model_name, image_size, batch_size, device=device)
+        logging.info("precision=auto -> %s (%s; %s)", choice, entry["why"],
+                     ", ".join(f"{k} {v * 1000:.0f} ms/step"
+                               for k, v in entry["seconds_per_step"].items()) or "not timed")
+        return choice
     if device == "gpu":
         choice, why = "mixed_float16", "GPU: float16 tensor cores"
     elif model_name in _CPU_BF16_FASTER and cpu_has_bf16():

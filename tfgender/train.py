@@ -109,7 +109,8 @@ def resolve_setup(config) -> Setup:
                             "training records: not one full batch")
     return Setup(
         image_size=image_size, cache_image_size=cache_size,
-        policy=precision.resolve_precision(config.precision, config.model),
+        policy=precision.resolve_precision(config.precision, config.model,
+                                           image_size=image_size, batch_size=config.batch_size),
         jit_compile=jit_compile,
         normalization=info.normalization, train_records=train_records,
         eval_records=eval_records, steps_per_epoch=config.steps_per_epoch or data_steps,
