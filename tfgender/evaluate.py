@@ -8,8 +8,9 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from tensorboard.plugins.pr_curve import summary as pr_summary
 
-from tfgender import input_pipeline, precision, predict
+from tfgender import figures, input_pipeline, precision, predict
 from tfgender.metrics import binary_metrics
 from tfgender.data import convert, utkface
 from tfgender.files import write_json_atomic
@@ -21,11 +22,6 @@ UTKFACE_AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, None))
 UTKFACE_BAND_NAMES = tuple(f"{low}+" if high is None else f"{low}-{high}"
                            for low, high in UTKFACE_AGE_BANDS)
 UNKNOWN = "unknown"
-# A 3x5 bitmap font for the counts in the confusion-matrix image (no matplotlib, no fonts).
-_DIGITS = ("111101101101111", "010110010010111", "111001111100111", "111001111001111",
-           "101101111001001", "111100111001111", "111100111101111", "111001001001001",
-           "111101111101111", "111101111001111")
-
 
 class EvaluationError(ValueError):
     """The dataset selection cannot be evaluated (no manifest, an empty split); says why."""
@@ -146,38 +142,6 @@ def slice_accuracy(labels, predicted, keys: dict[str, list[str]]) -> dict:
     return out
 
 
-def confusion_image(confusion: dict, cell: int = 64) -> np.ndarray:
-    """Renders a 2x2 confusion matrix as a uint8 image with plain numpy.
-
-    Rows are the true class (female, male), columns the prediction (female, male); a cell's
-    blue is its share of the row (the per-class recall) and it shows the count in digits.
-
-    Returns:
-        uint8 ``(1, 2 * cell, 4 * cell, 3)``, ready for ``tf.summary.image``.
-    """
-    grid = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
-    height, width = 2 * cell, 4 * cell
-    image = np.zeros((height, width, 3), np.uint8)
-    scale = max(1, cell // 16)
-    for row in range(2):
-        for col in range(2):
-            share = grid[row, col] / max(1, grid[row].sum())
-            colour = (np.array([255, 255, 255]) * (1 - share) + np.array([8, 48, 107]) * share)
-            top, left = row * cell, col * 2 * cell
-            image[top + 1:top + cell - 1, left + 1:left + 2 * cell - 1] = colour.astype(np.uint8)
-            text = str(int(grid[row, col]))
-            ink = 255 if share > 0.5 else 0
-            x = left + cell - len(text) * 2 * scale
-            y = top + (cell - 5 * scale) // 2
-            for digit in text:
-                bits = np.array([int(b) for b in _DIGITS[int(digit)]], bool).reshape(5, 3)
-                mask = np.kron(bits, np.ones((scale, scale), bool))
-                if x >= 0 and x + mask.shape[1] <= width:
-                    image[y:y + mask.shape[0], x:x + mask.shape[1]][mask] = ink
-                x += 4 * scale
-    return image[None]
-
-
 def collect(dataset, forwards: dict, batch_size: int) -> dict:
     """One pass over an eval dataset with metadata: every forward's logits and wall times.
 
@@ -210,7 +174,8 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
     return out
 
 
-def _write_summaries(summary_dir: str, step: int, result: dict) -> None:
+def _write_summaries(summary_dir: str, step: int, result: dict, labels: np.ndarray,
+                     probabilities: np.ndarray) -> None:
     writer = tf.summary.create_file_writer(summary_dir)
     with writer.as_default():
         for key in ("accuracy", "loss", "auc", "seconds_per_step"):
@@ -221,8 +186,12 @@ def _write_summaries(summary_dir: str, step: int, result: dict) -> None:
                 if mode in result and result[mode][key] is not None:
                     tf.summary.scalar(f"evaluate/{mode}/{key}", result[mode][key], step=step)
         cm = result["confusion_matrix"]
-        tf.summary.image("evaluate/confusion_matrix", confusion_image(cm), step=step,
-                         description="rows: true female, male; columns: predicted female, male")
+        tf.summary.image("evaluate/confusion_matrix", figures.confusion_matrix_image(cm),
+                         step=step, description="rows: true class; columns: prediction")
+        # TensorBoard's PR curve plugin: precision and recall of "male" at 201 thresholds.
+        tf.summary.experimental.write_raw_pb(pr_summary.pb(
+            "evaluate/pr_curve_male", labels.astype(bool), probabilities.astype(np.float32),
+            num_thresholds=201).SerializeToString(), step=step)
         tf.summary.text("evaluate/confusion_matrix_table",
                         "| true \\ predicted | female | male |\n|---|---|---|\n"
                         f"| female | {cm['tn']} | {cm['fp']} |\n| male | {cm['fn']} | {cm['tp']} |",
@@ -288,6 +257,7 @@ def evaluate(config) -> dict:
     keys = slice_keys(manifest.get("source", ""), labels, data["source_ids"], data["ages"],
                       np.concatenate(data["folds"]), races=data["races"])
     slices = slice_accuracy(labels, modes[main]["probabilities"] > 0.5, keys)
+    main_probabilities = modes[main]["probabilities"]
     for metrics in modes.values():
         del metrics["probabilities"]
     name = "folds_" + "_".join(str(f) for f in config.folds) if config.folds else config.split
@@ -303,7 +273,7 @@ def evaluate(config) -> dict:
     summary_dir = config.summary_dir or (
         os.path.join(config.workdir, "evaluate", name) if config.workdir else "")
     if summary_dir:
-        _write_summaries(summary_dir, loaded.step, result)
+        _write_summaries(summary_dir, loaded.step, result, labels, main_probabilities)
     output = config.output_json or (os.path.join(summary_dir, "metrics.json")
                                     if summary_dir else "")
     if output:
@@ -314,6 +284,5 @@ def evaluate(config) -> dict:
     return result
 
 
-__all__ = ["EvaluationError", "adience_age_group", "confusion_image",
-           "age_order", "evaluate", "fairness_summary", "slice_accuracy", "slice_keys",
-           "utkface_band"]
+__all__ = ["EvaluationError", "adience_age_group", "age_order", "evaluate", "fairness_summary",
+           "slice_accuracy", "slice_keys", "utkface_band"]

@@ -1,0 +1,52 @@
+"""Figures for TensorBoard and run directories, drawn with matplotlib (headless, Agg)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASSES = ("female", "male")
+
+
+def _pyplot():
+    import matplotlib  # noqa: PLC0415  (figures only: keeps imports light elsewhere)
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    return pyplot
+
+
+def figure_to_image(figure) -> np.ndarray:
+    """A matplotlib figure as uint8 ``(1, H, W, 3)``, ready for ``tf.summary.image``."""
+    figure.canvas.draw()
+    image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    _pyplot().close(figure)
+    return image[None]
+
+
+def confusion_matrix_image(confusion: dict, title: str = "") -> np.ndarray:
+    """A labelled 2x2 confusion matrix: true class by row, prediction by column, each cell's
+    count and its share of the row (the per-class recall), shaded by that share.
+
+    Returns:
+        uint8 ``(1, H, W, 3)``.
+    """
+    grid = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
+    shares = grid / np.maximum(1, grid.sum(axis=1, keepdims=True))
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(4, 3.4), dpi=80)
+    axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for row in range(2):
+        for col in range(2):
+            axis.text(col, row, f"{grid[row, col]:,}\n{shares[row, col]:.1%}", ha="center",
+                      va="center", color="white" if shares[row, col] > 0.5 else "black")
+    axis.set_xticks([0, 1], CLASSES)
+    axis.set_yticks([0, 1], CLASSES)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title or "confusion matrix")
+    figure.tight_layout()
+    return figure_to_image(figure)
+
+
+__all__ = ["CLASSES", "confusion_matrix_image", "figure_to_image"]
