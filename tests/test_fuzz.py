@@ -10,6 +10,7 @@ traceback's exception type, a message over several lines or a wrong count fails 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -192,11 +193,12 @@ def test_train_and_evaluate_on_a_damaged_shard_fail_clearly(records, tmp_path):
         data = open(path, "rb").read()
         with open(path, "wb") as f:
             f.write(_mutate(data, kind, rng, None))
-        for run in (lambda: train.train_and_evaluate(
-                        TrainConfig(**{**config.__dict__, "data_dir": damaged}),
-                        str(tmp_path / f"run_{kind}")),
-                    lambda: evaluate.evaluate(EvaluateConfig(
-                        workdir=workdir, data_dir=damaged, split="val", batch_size=8))):
+        runs = (functools.partial(train.train_and_evaluate,
+                                  TrainConfig(**{**config.__dict__, "data_dir": damaged}),
+                                  str(tmp_path / f"run_{kind}")),
+                functools.partial(evaluate.evaluate, EvaluateConfig(
+                    workdir=workdir, data_dir=damaged, split="val", batch_size=8)))
+        for run in runs:
             _tried["cases"] += 1
             with pytest.raises((train.TrainingError, evaluate.EvaluationError)) as caught:
                 run()

@@ -214,7 +214,7 @@ def _completed_shard(out_dir: str, name: str) -> dict | None:
     return result if shards_lib.file_sha256(path) == result["sha256"] else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _square_encoder(image_size: int, quality: int):
     """``decode.decode_image`` then JPEG encoding, as one graph per size (traced once per
     worker: eager, its switch/case ops cost twice the decode)."""

@@ -18,14 +18,14 @@ from tfgender.flags.evaluation import (
     ComparePeersConfig,
     EvaluateConfig,
     ExportConfig,
-    define_export_flags,
-    export_config_from_flags,
     PredictConfig,
     compare_peers_config_from_flags,
     define_compare_peers_flags,
     define_evaluate_flags,
+    define_export_flags,
     define_predict_flags,
     evaluate_config_from_flags,
+    export_config_from_flags,
     predict_config_from_flags,
 )
 from tfgender.flags.studies import (
@@ -53,14 +53,16 @@ DEFINING_MODULES = ("tfgender.flags.data", "tfgender.flags.evaluation", "tfgende
                     "tfgender.flags.train")
 
 __all__ = [
-    "DATA_SERVICE_ROLES", "DEFINING_MODULES", "FLAGS", "SOURCES", "ComparePeersConfig",
-    "ConvertConfig", "DataServiceConfig", "EpochStudyConfig", "EvaluateConfig", "ExportConfig", "PredictConfig",
-    "SampleDataConfig", "TrainConfig", "compare_peers_config_from_flags",
-    "convert_config_from_flags", "define_export_flags", "export_config_from_flags", "cross_validate_options_from_flags",
-    "data_service_config_from_flags", "define_compare_peers_flags", "define_convert_flags",
-    "define_cross_validate_flags", "define_data_service_flags", "define_epoch_study_flags",
-    "define_evaluate_flags", "define_predict_flags", "define_sample_data_flags",
+    "ComparePeersConfig", "ConvertConfig", "DATA_SERVICE_ROLES", "DEFINING_MODULES",
+    "DataServiceConfig", "EpochStudyConfig", "EvaluateConfig", "ExportConfig", "FLAGS",
+    "PredictConfig", "SOURCES", "SampleDataConfig", "TrainConfig",
+    "compare_peers_config_from_flags", "convert_config_from_flags",
+    "cross_validate_options_from_flags", "data_service_config_from_flags",
+    "define_compare_peers_flags", "define_convert_flags", "define_cross_validate_flags",
+    "define_data_service_flags", "define_epoch_study_flags", "define_evaluate_flags",
+    "define_export_flags", "define_predict_flags", "define_sample_data_flags",
     "define_sweep_flags", "define_train_flags", "epoch_study_config_from_flags",
-    "evaluate_config_from_flags", "predict_config_from_flags", "sample_data_config_from_flags",
-    "sweep_options_from_flags", "train_config_from_flags", "train_flag_choices",
+    "evaluate_config_from_flags", "export_config_from_flags", "predict_config_from_flags",
+    "sample_data_config_from_flags", "sweep_options_from_flags", "train_config_from_flags",
+    "train_flag_choices",
 ]

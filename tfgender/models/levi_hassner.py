@@ -20,8 +20,9 @@ flattened map or FC width is therefore the likely cause; we have not found the 1
 configuration itself.
 
 Initialisation follows the paper: every kernel is drawn from a zero-mean Gaussian with
-standard deviation 0.01. Biases start at zero (the paper does not say; our choice). ``kernel_init="he"`` draws them
-from Keras' ``he_normal`` instead (a lever for training from scratch in a short budget).
+standard deviation 0.01. Biases start at zero (the paper does not say; our choice).
+``kernel_init="he"`` draws the kernels from Keras' ``he_normal`` instead (a lever for training
+from scratch in a short budget).
 """
 
 from __future__ import annotations
