@@ -28,16 +28,23 @@ class Progress:
         self.count = 0
         self.start = time.perf_counter()
         self._last_draw = 0.0
+        self._first = None  # (time, count) at the first update: the rate is measured after it
 
     @property
     def rate(self) -> float:
-        """Units per second since the start."""
-        elapsed = time.perf_counter() - self.start
-        return self.count / elapsed if elapsed > 0 else 0.0
+        """Units per second since the first update (which holds the warm-up: tracing, the
+        first batches), or 0.0 before a second one."""
+        if self._first is None:
+            return 0.0
+        start, done = self._first
+        elapsed = time.perf_counter() - start
+        return (self.count - done) / elapsed if elapsed > 0 and self.count > done else 0.0
 
     def update(self, n: int = 1) -> None:
         self.count += n
         now = time.perf_counter()
+        if self._first is None:
+            self._first = (now, self.count)
         if self.enabled and now - self._last_draw >= self.interval:
             self._last_draw = now
             self._draw()
@@ -49,10 +56,11 @@ class Progress:
             bar = "#" * int(frac * 30)
             eta = (self.total - self.count) / rate if rate > 0 else float("inf")
             eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 1e7 else "--:--:--"
-            line = (f"{self.desc} [{bar:<30}] {self.count}/{self.total} "
-                    f"{rate:,.1f} {self.unit}/s ETA {eta_text}")
+            speed = f"{rate:,.1f} {self.unit}/s ETA {eta_text}" if rate else "warming up"
+            line = f"{self.desc} [{bar:<30}] {self.count}/{self.total} {speed}"
         else:
-            line = f"{self.desc} {self.count} {self.unit} {rate:,.1f} {self.unit}/s"
+            speed = f"{rate:,.1f} {self.unit}/s" if rate else "warming up"
+            line = f"{self.desc} {self.count} {self.unit} {speed}"
         self.stream.write("\r" + line + end)
         self.stream.flush()
 
