@@ -324,8 +324,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 f"--workdir={workdir} holds a run that does not fit --model={config.model} "
                 f"--image_size={setup.image_size} ({reason}): resume it with its own flags "
                 "or choose another --workdir") from None
-        logging.info("Resumed from step %d (%s)", int(state["step"]), latest)
-        print(f"Resumed from step {int(state['step'])}", flush=True)
+        print(f"Resumed from step {int(state['step'])} ({latest})", flush=True)
     elif config.init_checkpoint:
         _restore_init_checkpoint(model, config.init_checkpoint)
     start_step = int(state["step"])
@@ -371,10 +370,14 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 # New trainable variables: a new step function (and a fresh trace).
                 train_step, train_metrics = make_train_step(model, optimizer, strategy, config,
                                                             setup, state)
-            # Every worker takes the batch (a distributed iterator runs collectives); only the
-            # chief's writer is real.
-            if step == 0 and config.summary_images:
-                summaries.write_augmented_images(writers["train"], eval_ds, config, setup)
+            # From an uncached pipeline of its own: one batch taken from the cached eval
+            # pipeline would leave its cache half-written (and tf.data warns so).
+            if step == 0 and config.summary_images and chief:
+                preview = input_pipeline.create_dataset(
+                    config.data_dir, **_selection(config, False),
+                    batch_size=config.summary_images, image_size=setup.cache_image_size,
+                    training=False, cache="none", deterministic=True)
+                summaries.write_augmented_images(writers["train"], preview, config, setup)
             for metric in train_metrics.values():
                 metric.reset_state()
             epoch_end = (epoch + 1) * steps_per_epoch
