@@ -69,17 +69,29 @@ def decode_image(encoded, image_size: int) -> tf.Tensor:
     """
     def other():
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        height, width = tf.shape(image)[0], tf.shape(image)[1]
-        side = tf.minimum(height, width)
-        tf.debugging.assert_positive(side, message="image has no pixels")
-        square = image[(height - side) // 2:(height - side) // 2 + side,
-                       (width - side) // 2:(width - side) // 2 + side]
-        resized = resize_square(tf.cast(square, tf.float32), image_size)
-        return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0),
-                                       tf.uint8), [image_size, image_size, 3])
+        return square_and_resize(image, image_size)
 
     return tf.cond(tf.io.is_jpeg(encoded), lambda: decode_and_resize(encoded, image_size),
                    other)
+
+
+def square_and_resize(image, image_size: int) -> tf.Tensor:
+    """A decoded image's central square resized by ``resize_square``, rounded to uint8.
+
+    The rule ``decode_image`` applies after decoding a non-JPEG; also for faces cut out of a
+    photo (``detect.py``).
+
+    Raises:
+        tf.errors.InvalidArgumentError: the image has no pixels.
+    """
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(height, width)
+    tf.debugging.assert_positive(side, message="image has no pixels")
+    square = image[(height - side) // 2:(height - side) // 2 + side,
+                   (width - side) // 2:(width - side) // 2 + side]
+    resized = resize_square(tf.cast(square, tf.float32), image_size)
+    return tf.ensure_shape(tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8),
+                           [image_size, image_size, 3])
 
 
 def resize_square(image, image_size: int) -> tf.Tensor:

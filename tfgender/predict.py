@@ -26,6 +26,7 @@ SUMMARY_FILE = "summary.json"
 OVERSAMPLE_VIEWS = 10
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FIELDS = ("path", "gender", "probability_male")
+FACE_FIELDS = ("path", "face", "x", "y", "width", "height", "gender", "probability_male")
 
 
 class ModelError(RuntimeError):
@@ -291,7 +292,8 @@ def predict_images(loaded: LoadedModel, paths, batch_size: int = 32):
 
 def _csv_text(rows) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    fields = FACE_FIELDS if rows and "face" in rows[0] else FIELDS
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -322,6 +324,42 @@ def write_predictions(rows, skipped, output: str, loaded: LoadedModel) -> None:
         f.write(text)
 
 
+def predict_faces(loaded: LoadedModel, paths, *, detector: str = "", annotate_dir: str = ""):
+    """Finds the faces in photos and classifies each (``detect.py``).
+
+    Returns:
+        (rows ``{path, face, x, y, width, height, gender, probability_male}``, one per face,
+        skipped ``{path, reason}`` for unreadable photos and photos without a face).
+    """
+    from tfgender import detect  # noqa: PLC0415  (OpenCV only when asked for)
+
+    forward = make_forward(loaded)
+    rows, skipped = [], []
+    for path in paths:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                       expand_animations=False).numpy()
+        except (tf.errors.OpError, OSError) as err:
+            skipped.append({"path": path, "reason": _reason(err)})
+            continue
+        boxes = detect.detect_faces(image, detector or detect.DEFAULT_DETECTOR)
+        if not boxes:
+            skipped.append({"path": path, "reason": "no face found"})
+            continue
+        crops = np.stack([decode.square_and_resize(detect.face_crop(image, box),
+                                                   loaded.cache_image_size).numpy()
+                          for box in boxes])
+        probabilities = sigmoid(forward(tf.constant(crops)).numpy()[:, 0])
+        faces = [{"path": path, "face": i, "x": x, "y": y, "width": w, "height": h,
+                  "gender": "male" if p > 0.5 else "female", "probability_male": float(p)}
+                 for i, ((x, y, w, h), p) in enumerate(zip(boxes, probabilities, strict=True))]
+        rows += faces
+        if annotate_dir:
+            detect.annotate(image, faces, os.path.join(
+                annotate_dir, os.path.splitext(os.path.basename(path))[0] + ".annotated.jpg"))
+    return rows, skipped
+
+
 def predict(config) -> list[dict]:
     """Classifies the images named by ``config.inputs`` and writes the predictions.
 
@@ -347,7 +385,11 @@ def predict(config) -> list[dict]:
                                  image_size=config.image_size,
                                  cache_image_size=config.cache_image_size)
     paths, skipped = find_images(config.inputs)
-    rows, unreadable = predict_images(loaded, paths, config.batch_size)
+    if config.detect_faces or config.annotate:
+        rows, unreadable = predict_faces(loaded, paths, detector=config.detector,
+                                         annotate_dir=config.annotate)
+    else:
+        rows, unreadable = predict_images(loaded, paths, config.batch_size)
     skipped += unreadable
     for item in skipped:
         print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)

@@ -33,7 +33,7 @@ def run_program(main, usage: str) -> None:
 # Flags naming files or directories. tfgender reads and writes them with Python's own file
 # functions: a URL (gs://, s3://, ram://) would be taken for a relative local path.
 PATH_FLAGS = ("workdir", "data_dir", "out_dir", "init_checkpoint", "images_dir", "output",
-              "output_json", "model_path", "summary_dir")
+              "output_json", "model_path", "summary_dir", "annotate")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

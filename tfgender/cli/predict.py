@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tfgender import flags, predict
+from tfgender import detect, flags, predict
 from tfgender.cli import run_program
 
 flags.define_predict_flags()
@@ -17,6 +17,8 @@ Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
   takes JPEG only). Folders are searched recursively for .jpg/.jpeg/.png; each file is
   predicted once; CSV goes to stdout without --output. Unreadable images are reported on
   stderr (and in JSON output) and skipped; no image predicted at all is an error (exit 2).
+  --detect_faces finds the faces in ordinary photos first (one row per face, with its box);
+  --annotate=DIR also writes each photo with the boxes and labels drawn.
 """
 
 
@@ -24,7 +26,7 @@ def main(argv: list[str]) -> int:
     config = flags.predict_config_from_flags(argv[1:])
     try:
         rows = predict.predict(config)
-    except (predict.ModelError, ValueError) as err:
+    except (predict.ModelError, detect.DetectorUnavailableError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not rows:

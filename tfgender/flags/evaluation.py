@@ -76,6 +76,9 @@ class PredictConfig:
     cache_image_size: int = 0
     batch_size: int = 32
     output: str = ""  # .csv or .json; "" : CSV on stdout
+    detect_faces: bool = False
+    detector: str = "haar_default"  # tfgender.detect.DETECTORS
+    annotate: str = ""  # a directory for annotated copies (implies detect_faces)
 
 
 def define_predict_flags() -> None:
@@ -96,6 +99,12 @@ def define_predict_flags() -> None:
     flags.DEFINE_integer("batch_size", 32, "Images per model call.", lower_bound=1)
     flags.DEFINE_string("output", "", "Write predictions to this .csv or .json file; default "
                         "CSV on stdout.")
+    flags.DEFINE_bool("detect_faces", False, "Find the faces in ordinary photos (OpenCV's "
+                      "bundled Haar cascade) and classify each: one row per face with its box.")
+    flags.DEFINE_enum("detector", "haar_default", ["haar_default", "haar_alt2"],
+                      "With --detect_faces: which OpenCV cascade finds the faces.")
+    flags.DEFINE_string("annotate", "", "With --detect_faces: write a copy of each photo with "
+                        "the boxes and labels drawn into this directory.")
 
 
 def predict_config_from_flags(extra_inputs=()) -> PredictConfig:

@@ -1,0 +1,94 @@
+"""bin/predict --detect_faces on made group photos: real shared faces pasted at known places."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_evaluate import make_run
+
+pytest.importorskip("cv2", reason="--detect_faces needs opencv-python-headless")
+
+from tfgender import detect, predict  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIDE = 150  # pasted face images (FairFace's 224 px crops, the face with padding around it)
+
+
+def _group_photos(shared_data, out_dir, count=8, per_photo=3, seed=0):
+    """Photos of ``per_photo`` FairFace faces on a textured background; returns
+    (path, [pasted (left, top, side)]) per photo."""
+    rng = np.random.RandomState(seed)
+    faces_dir = shared_data / "fairface" / "train"
+    names = sorted(os.listdir(faces_dir))[:count * per_photo]
+    photos = []
+    for p in range(count):
+        canvas = rng.randint(90, 140, (SIDE + 80, per_photo * (SIDE + 60) + 40, 3)).astype(np.uint8)
+        places = []
+        for i in range(per_photo):
+            data = tf.io.read_file(str(faces_dir / names[p * per_photo + i]))
+            face = tf.image.resize(tf.io.decode_jpeg(data, channels=3), [SIDE, SIDE],
+                                   antialias=True)
+            left, top = 30 + i * (SIDE + 60) + rng.randint(0, 20), 30 + rng.randint(0, 20)
+            canvas[top:top + SIDE, left:left + SIDE] = np.clip(np.round(face), 0, 255)
+            places.append((left, top, SIDE))
+        path = os.path.join(out_dir, f"group{p}.jpg")
+        tf.io.write_file(path, tf.io.encode_jpeg(canvas, quality=92))
+        photos.append((path, places))
+    return photos
+
+
+def _found(boxes, places) -> int:
+    """Pasted faces with a detection centred inside them (each counted once)."""
+    hits = 0
+    for left, top, side in places:
+        hits += any(left <= x + w / 2 <= left + side and top <= y + h / 2 <= top + side
+                    for x, y, w, h in boxes)
+    return hits
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data, tmp_path_factory):
+    return _group_photos(shared_data, str(tmp_path_factory.mktemp("photos")))
+
+
+def test_the_default_detector_finds_the_pasted_faces(photos):
+    found = {name: sum(_found(detect.detect_faces(tf.io.decode_jpeg(tf.io.read_file(path))
+                                                  .numpy(), name), places)
+                       for path, places in photos)
+             for name in detect.DETECTORS}
+    total = sum(len(places) for _, places in photos)
+    print(f"faces found of {total}: {found}")
+    assert found[detect.DEFAULT_DETECTOR] == max(found.values())  # the measured choice
+    assert found[detect.DEFAULT_DETECTOR] >= 0.6 * total  # frontal cascades miss turned heads
+
+
+def test_bin_predict_detect_faces_writes_boxes_labels_and_an_annotated_copy(photos, tmp_path):
+    run_dir = make_run(tmp_path / "run", seed=1)
+    out = tmp_path / "faces.json"
+    proc = subprocess.run([os.path.join(REPO, "bin", "predict"), f"--workdir={run_dir}",
+                           "--detect_faces", f"--annotate={tmp_path / 'annotated'}",
+                           f"--output={out}", photos[0][0]],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.load(open(out))["predictions"]
+    assert _found([(r["x"], r["y"], r["width"], r["height"]) for r in rows], photos[0][1]) >= 2
+    assert {r["gender"] for r in rows} <= {"male", "female"}
+    assert all(0.0 <= r["probability_male"] <= 1.0 and r["path"] == photos[0][0] for r in rows)
+    assert sorted(r["face"] for r in rows) == list(range(len(rows)))
+    annotated = tmp_path / "annotated" / "group0.annotated.jpg"
+    original = tf.io.decode_jpeg(tf.io.read_file(photos[0][0])).numpy()
+    drawn = tf.io.decode_jpeg(tf.io.read_file(str(annotated))).numpy()
+    assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).max() > 100
+
+
+def test_a_photo_without_a_face_is_skipped_with_a_reason(tmp_path):
+    run_dir = make_run(tmp_path / "run", seed=1)
+    blank = str(tmp_path / "wall.jpg")
+    tf.io.write_file(blank, tf.io.encode_jpeg(np.full((200, 300, 3), 128, np.uint8)))
+    rows, skipped = predict.predict_faces(predict.load_model(workdir=run_dir), [blank])
+    assert rows == [] and skipped == [{"path": blank, "reason": "no face found"}]
