@@ -203,7 +203,8 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(sample_records, tmp_pat
         procs.extend([single, mirrored])
         for proc in procs:
             assert proc.wait() == 0, proc.stderr[-3000:]
-    assert "MirroredStrategy with devices" in mirrored.stderr and "device:CPU:1" in mirrored.stderr
+    assert "distribution: mirrored with 2 replica(s) on" in mirrored.stderr
+    assert "device:CPU:1" in mirrored.stderr
     assert json.load(open(tmp_path / "mirrored" / "summary.json"))["replicas"] == 2
     one = json.load(open(tmp_path / "single" / "history.json"))
     two = json.load(open(tmp_path / "mirrored" / "history.json"))

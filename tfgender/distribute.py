@@ -46,7 +46,12 @@ def create_strategy(kind: str = "auto") -> tf.distribute.Strategy:
         strategy = tf.distribute.MirroredStrategy(devices=devices)
     else:
         strategy = tf.distribute.get_strategy()
-    logging.info("distribution: %s with %d replica(s)", kind, strategy.num_replicas_in_sync)
+    try:
+        devices = ", ".join(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy has no device list
+        devices = "the default device"
+    logging.info("distribution: %s with %d replica(s) on %s", kind,
+                 strategy.num_replicas_in_sync, devices)
     return strategy
 
 

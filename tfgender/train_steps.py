@@ -150,9 +150,9 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
         if not loss_scaled:  # a float16 scaled gradient may overflow: LossScaleOptimizer's job
             finite = tf.reduce_all([finite] + [tf.reduce_all(tf.math.is_finite(g))
                                                for g in grads if g is not None])
-        if replicas > 1:  # every replica skips or none does
+        if replicas > 1:  # every replica skips or none does (ReduceOp has no MIN)
             finite = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.MIN, tf.cast(finite, tf.int32)) > 0
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32)) == 0
         if loss_scaled:
             optimizer.apply(grads, variables)  # skips non-finite gradients, lowers the scale
         else:
