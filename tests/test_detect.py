@@ -86,6 +86,17 @@ def test_bin_predict_detect_faces_writes_boxes_labels_and_an_annotated_copy(phot
     assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).max() > 100
 
 
+def test_an_annotate_path_that_is_a_file_is_one_error_line(photos, tmp_path):
+    run_dir = make_run(tmp_path / "run", seed=1)
+    (tmp_path / "taken").write_text("a file")
+    proc = subprocess.run([os.path.join(REPO, "bin", "predict"), f"--workdir={run_dir}",
+                           f"--annotate={tmp_path / 'taken'}", photos[0][0]],
+                          capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "taken" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_photo_without_a_face_is_skipped_with_a_reason(tmp_path):
     run_dir = make_run(tmp_path / "run", seed=1)
     blank = str(tmp_path / "wall.jpg")

@@ -29,6 +29,10 @@ def main(argv: list[str]) -> int:
     except (predict.ModelError, detect.DetectorUnavailableError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # --annotate or --output cannot be written (a file, no space)
+        print(f"error: cannot write {err.filename or 'the output'}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
     if not rows:
         print(f"error: nothing could be predicted from {', '.join(config.inputs) or 'no input'}"
               ": no readable .jpg, .jpeg or .png image", file=sys.stderr)
