@@ -40,6 +40,11 @@ lever_flags() {
     lh80_b32) echo "${LH[*]} --image_size=80 --steps_per_epoch=600 --batch_size=32" ;;
     lh80_lr2) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --learning_rate=2e-3" ;;
     lh80_he) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --kernel_init=he" ;;
+    lh80_bn) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch" ;;
+    lh80_bn_lr3) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --learning_rate=3e-3" ;;
+    lh64) echo "${LH[*]} --image_size=64 --steps_per_epoch=450" ;;
+    lh80_adamw) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    lh80_mixup) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --mixup_alpha=0.2" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac

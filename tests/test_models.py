@@ -303,3 +303,18 @@ def test_base_layers_are_what_fine_tuning_freezes():
     assert all(not v.path.startswith("conv") for v in model.trainable_variables)
     mobilenet = models.build_model("mobilenet_v2", 96, head_units=(8,), dropout=(0.0,))
     assert [layer.name for layer in models.base_layers(mobilenet)] == ["base"]
+
+
+def test_levi_hassner_batch_norm_replaces_lrn():
+    model = build_model("levi_hassner", 80, conv_norm="batch")
+    names = [layer.name for layer in model.layers]
+    assert not any(isinstance(layer, LocalResponseNormalization) for layer in model.layers)
+    assert [n for n in names if n.endswith("_bn")] == ["conv1_bn", "conv2_bn", "conv3_bn"]
+    for i in (1, 2, 3):  # the normalisation's offset replaces the bias, before the ReLU
+        conv = model.get_layer(f"conv{i}")
+        assert conv.bias is None and conv.activation.__name__ == "linear"
+        assert names.index(f"conv{i}_bn") < names.index(f"conv{i}_relu") < names.index(f"pool{i}")
+    paper = build_model("levi_hassner", 80)
+    assert paper.output.shape == model.output.shape == (None, 1)
+    with pytest.raises(ValueError, match="unknown conv_norm 'layer'; known: lrn, batch"):
+        build_model("levi_hassner", 80, conv_norm="layer")

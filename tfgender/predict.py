@@ -77,7 +77,7 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
             head_units=tuple(run.get("head_units", (1024, 512, 256))),
             dropout=tuple(run.get("dropout", (0.5, 0.5, 0.5))),
             activation=run.get("activation", "relu"), alpha=run.get("width_multiplier", 1.0),
-            weights=None, freeze_base=False)
+            conv_norm=run.get("conv_norm", "lrn"), weights=None, freeze_base=False)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     try:

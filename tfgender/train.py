@@ -133,7 +133,8 @@ def _build(config, setup: Setup, strategy):
             config.model, setup.image_size, head_units=config.head_units,
             dropout=config.dropout, weight_decay=config.weight_decay,
             activation=config.activation, alpha=config.width_multiplier,
-            kernel_init=config.kernel_init, weights=config.weights or None, freeze_base=False)
+            kernel_init=config.kernel_init, conv_norm=config.conv_norm,
+            weights=config.weights or None, freeze_base=False)
         if config.bn_momentum:
             models.set_batch_norm_momentum(model, config.bn_momentum)
         total = setup.steps_per_epoch * config.epochs

@@ -40,6 +40,7 @@ class TrainConfig:
     activation: str = "relu"
     width_multiplier: float = 1.0
     kernel_init: str = "paper"
+    conv_norm: str = "lrn"
     weights: str = ""
     freeze_base: bool = False
     freeze_base_epochs: int = 0
@@ -111,6 +112,10 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("kernel_init", "paper", list(levi_hassner.KERNEL_INITS),
                       "Levi & Hassner's kernel initialiser: paper (Gaussian, stddev 0.01) or "
                       "he (he_normal); other architectures ignore it.")
+    flags.DEFINE_enum("conv_norm", "lrn", list(levi_hassner.CONV_NORMS),
+                      "Levi & Hassner's normalisation: lrn (the paper's, after pool1 and "
+                      "pool2) or batch (batch normalisation before every conv's ReLU); other "
+                      "architectures ignore it.")
     flags.DEFINE_string("weights", "", "Base weights: empty (random), imagenet, or a file.")
     flags.DEFINE_bool("freeze_base", False, "Keep the base frozen for the whole run.")
     flags.DEFINE_integer("freeze_base_epochs", 0,

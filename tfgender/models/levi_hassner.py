@@ -23,6 +23,10 @@ Initialisation follows the paper: every kernel is drawn from a zero-mean Gaussia
 standard deviation 0.01. Biases start at zero (the paper does not say; our choice).
 ``kernel_init="he"`` draws the kernels from Keras' ``he_normal`` instead (a lever for training
 from scratch in a short budget).
+
+``conv_norm="batch"`` is the other such lever: each convolution is followed by batch
+normalisation (TensorFlow's fused kernel) before its ReLU, in place of the paper's two LRN
+layers; the convolutions then have no bias, since the normalisation's offset takes its place.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from tfgender.models.batch_norm import FusedBatchNormalization
 from tfgender.models.head import add_dense_head, check_image_size, kernel_regularizer
 
 DEFAULT_IMAGE_SIZE = 227
 FC_UNITS = (512, 512)
 INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
 KERNEL_INITS = ("paper", "he")
+CONV_NORMS = ("lrn", "batch")  # lrn: the paper's; batch: BatchNormalization after every conv
 # (filters, kernel, stride, padding) of conv1..conv3.
 _CONVS = ((96, 7, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
 _POOL_SIZE, _POOL_STRIDE = 3, 2
@@ -167,6 +173,7 @@ def build_levi_hassner(
     weights: str | None = None,
     freeze_base: bool = False,
     kernel_init: str = "paper",
+    conv_norm: str = "lrn",
     **unused,
 ) -> keras.Model:
     """Builds the Levi & Hassner network ending in one float32 logit.
@@ -186,6 +193,8 @@ def build_levi_hassner(
         freeze_base: Must be False: this network has no pretrained base to freeze.
         kernel_init: ``"paper"`` (Gaussian, standard deviation 0.01, as the paper) or ``"he"``
             (Keras' ``he_normal``, scaled to each layer's fan-in).
+        conv_norm: ``"lrn"`` (the paper's LRN after pool1 and pool2) or ``"batch"`` (batch
+            normalisation between every convolution and its ReLU, and no LRN).
         **unused: Other builders' options (e.g. ``alpha``), ignored.
 
     Returns:
@@ -207,6 +216,9 @@ def build_levi_hassner(
 
     if kernel_init not in KERNEL_INITS:
         raise ValueError(f"unknown kernel_init {kernel_init!r}; known: {', '.join(KERNEL_INITS)}")
+    if conv_norm not in CONV_NORMS:
+        raise ValueError(f"unknown conv_norm {conv_norm!r}; known: {', '.join(CONV_NORMS)}")
+    batch_norm = conv_norm == "batch"
     init = (keras.initializers.RandomNormal(stddev=INIT_STDDEV) if kernel_init == "paper"
             else keras.initializers.HeNormal())
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
@@ -219,13 +231,17 @@ def build_levi_hassner(
             kernel,
             strides=stride,
             padding="valid",
-            activation="relu",
+            activation=None if batch_norm else "relu",
+            use_bias=not batch_norm,
             kernel_initializer=init,
             kernel_regularizer=kernel_regularizer(weight_decay),
             name=f"conv{i}",
         )(x)
+        if batch_norm:
+            x = FusedBatchNormalization(name=f"conv{i}_bn")(x)
+            x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         x = _caffe_max_pool(x, name=f"pool{i}")
-        if i < len(_CONVS):  # The paper normalises after pool1 and pool2 only.
+        if not batch_norm and i < len(_CONVS):  # The paper normalises after pool1 and pool2.
             x = LocalResponseNormalization(5, 1e-4, 0.75, name=f"norm{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     logits = add_dense_head(
