@@ -272,3 +272,45 @@ def test_invalid_options_fail_at_construction():
     with pytest.raises(ValueError, match="square"):
         augment.Augmentation(output_size=24).compiled()(tf.zeros([1, 32, 30, 3], tf.uint8),
                                                         tf.constant([0, 0]))
+
+
+def test_colour_jitter_at_identity_factors_changes_nothing_else(images):
+    seed = tf.constant([5, 6])
+    full = dict(flip=True, max_rotation_degrees=10.0, brightness_range=(0.8, 1.2))
+    base = _plain(images, seed, **full).numpy()
+    same = _plain(images, seed, contrast_range=(1.0, 1.0), saturation_range=(1.0, 1.0),
+                  hue_delta=1e-7, **full).numpy()
+    np.testing.assert_allclose(same, base, atol=0.05)  # the other draws are the same
+
+
+def test_colour_jitter_extremes(images):
+    seed = tf.constant([1, 2])
+    grey = _plain(images, seed, saturation_range=(0.0, 0.0)).numpy()
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2], atol=1e-3)  # saturation 0: grey
+    flat = _plain(images, seed, contrast_range=(0.0, 0.0)).numpy()
+    assert np.ptp(flat, axis=(1, 2, 3)).max() < 1e-3  # contrast 0: each image one grey
+    np.testing.assert_allclose(flat[:, 0, 0, 0], tf.reduce_mean(
+        tf.image.rgb_to_grayscale(tf.cast(images, tf.float32)), axis=[1, 2, 3]), rtol=1e-5)
+    red = tf.constant([[[[255, 0, 0]]]] * 8, tf.uint8)  # hue 0, full saturation and value
+    jitter = augment.Augmentation(output_size=1, flip=False, max_rotation_degrees=0.0,
+                                  brightness_range=None, hue_delta=0.4)
+    plan = jitter.plan(seed, 8, 1)
+    hues = tf.image.rgb_to_hsv(jitter.render(red, plan) / 255.0).numpy()[:, 0, 0]
+    drawn = plan["hue"].numpy()
+    assert np.abs(drawn).max() <= 0.4 and np.ptp(drawn) > 0.1
+    np.testing.assert_allclose(hues[:, 0], np.mod(drawn, 1.0), atol=1e-3)  # turned by the draw
+    np.testing.assert_allclose(hues[:, 1:], 1.0, atol=1e-3)  # saturation and value kept
+    changed = _plain(images, seed, contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5),
+                     hue_delta=0.1).numpy()
+    assert 0 <= changed.min() and changed.max() <= 255 and not np.allclose(
+        changed, images.numpy())
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(contrast_range=(1.2, 0.8)), "contrast_range must be"),
+    (dict(saturation_range=(-1.0, 1.0)), "saturation_range must be"),
+    (dict(hue_delta=0.7), "hue_delta must be in"),
+])
+def test_colour_jitter_refuses_bad_ranges(options, message):
+    with pytest.raises(ValueError, match=message):
+        augment.Augmentation(output_size=S, **options)

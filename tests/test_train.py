@@ -152,6 +152,9 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     (dict(image_size=20), "too small for levi_hassner: the minimum is"),
     (dict(eval_split="nonexistent"), "nonexistent"),
     (dict(batch_size=100000), "exceeds"),
+    (dict(contrast=(0.5,)), r"--contrast=0.5: give two numbers low,high with 0 <= low <= high"),
+    (dict(saturation=(1.5, 0.5)), "--saturation=1.5,0.5: give two numbers"),
+    (dict(crop_scale=(0.8, 1.2)), r"--crop_scale=0.8,1.2: .*0 < low <= high, high <= 1"),
 ])
 def test_bad_configuration_fails_at_start(sample_records, change, message):
     with pytest.raises(train.TrainingError, match=message):

@@ -100,6 +100,13 @@ class Augmentation:
         flip: Mirror half of the images horizontally.
         max_rotation_degrees: Rotation drawn uniformly in +-this; 0 disables it.
         brightness_range: (low, high) multiplicative brightness factor range; None disables.
+        contrast_range: (low, high) contrast factor range; None disables. Each image is
+            blended with its mean grey level, ``mean + c * (x - mean)``, as torchvision's
+            ``ColorJitter`` does.
+        saturation_range: (low, high) saturation factor range; None disables. Each pixel is
+            blended with its own grey value, ``grey + s * (x - grey)`` (torchvision's rule).
+        hue_delta: Hue rotated by a uniform fraction of the colour circle in +-this (at most
+            0.5); 0 disables it.
         crop_scale: None for a Levi & Hassner crop (``output_size`` pixels at a random integer
             offset, no rescaling; the whole image resized if S < output_size); or (low, high)
             for a square crop whose side is a uniform fraction of S in that range, at a random
@@ -118,6 +125,9 @@ class Augmentation:
     flip: bool = True
     max_rotation_degrees: float = DEFAULT_MAX_ROTATION_DEGREES
     brightness_range: tuple[float, float] | None = (0.8, 1.2)
+    contrast_range: tuple[float, float] | None = None
+    saturation_range: tuple[float, float] | None = None
+    hue_delta: float = 0.0
     crop_scale: tuple[float, float] | None = None
     dtype: tf.DType = tf.float32
     implementation: str = "gather"
@@ -136,6 +146,12 @@ class Augmentation:
             if not 0 < low <= high <= 1:
                 raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, "
                                  f"got {self.crop_scale}")
+        for name in ("brightness_range", "contrast_range", "saturation_range"):
+            value = getattr(self, name)
+            if value is not None and not (len(value) == 2 and 0 <= value[0] <= value[1]):
+                raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {value}")
+        if not 0 <= self.hue_delta <= 0.5:
+            raise ValueError(f"hue_delta must be in [0, 0.5], got {self.hue_delta}")
         if self.normalization is not None and self.normalization not in NORMALIZATIONS:
             raise ValueError(f"Unknown normalization {self.normalization!r}; "
                              f"use one of {NORMALIZATIONS}")
@@ -180,6 +196,15 @@ class Augmentation:
         plan = {}
         if self.brightness_range is not None:
             plan["brightness"] = _uniform([batch], seeds[4], *self.brightness_range)
+        # Their own seeds (folded from the batch's), so the other draws stay as they were.
+        colour = tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(seed, 1, alg=RNG), 3, alg=RNG)
+        if self.contrast_range is not None:
+            plan["contrast"] = _uniform([batch], colour[0], *self.contrast_range)
+        if self.saturation_range is not None:
+            plan["saturation"] = _uniform([batch], colour[1], *self.saturation_range)
+        if self.hue_delta:
+            plan["hue"] = _uniform([batch], colour[2], -self.hue_delta, self.hue_delta)
         method, _ = self._sampling(size)
         if method == "crop":
             plan.update(offsets=offsets, mirror=mirror)
@@ -210,6 +235,7 @@ class Augmentation:
                            interpolation=interpolation)
         if "brightness" in plan:  # pixels and factors are >= 0: only the top needs clipping
             out = tf.minimum(out * plan["brightness"][:, None, None, None], 255.0)
+        out = _colour_jitter(out, plan)
         out = tf.cast(out, self.dtype)
         if self.normalization is not None:
             out = normalize(out, self.normalization)
@@ -238,6 +264,26 @@ class Augmentation:
             return render(images, plan(seed, images.shape[0], images.shape[1]))
 
         return run
+
+
+def _colour_jitter(images, plan) -> tf.Tensor:
+    """Contrast, saturation and hue of a plan, in that order, on [0, 255] pixels."""
+    if not {"contrast", "saturation", "hue"} & plan.keys():
+        return images
+    out = tf.cast(images, tf.float32)
+    if "contrast" in plan:
+        mean = tf.reduce_mean(tf.image.rgb_to_grayscale(out), axis=[1, 2, 3], keepdims=True)
+        out = tf.clip_by_value(mean + plan["contrast"][:, None, None, None] * (out - mean),
+                               0.0, 255.0)
+    if "saturation" in plan:
+        grey = tf.image.rgb_to_grayscale(out)
+        out = tf.clip_by_value(grey + plan["saturation"][:, None, None, None] * (out - grey),
+                               0.0, 255.0)
+    if "hue" in plan:
+        hue, saturation, value = tf.unstack(tf.image.rgb_to_hsv(out / 255.0), axis=-1)
+        hue = tf.math.floormod(hue + plan["hue"][:, None, None], 1.0)
+        out = tf.image.hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1)) * 255.0
+    return out
 
 
 def augment_batch(images, seed, **options) -> tf.Tensor:

@@ -87,6 +87,14 @@ def resolve_setup(config) -> Setup:
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
                             f"minimum is {info.min_image_size}")
+    for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9)):
+        value = tuple(getattr(config, flag))
+        if value and not (len(value) == 2 and low <= value[0] <= value[1]
+                          and (flag != "crop_scale" or value[1] <= 1)):
+            most = ", high <= 1" if flag == "crop_scale" else ""
+            raise TrainingError(f"--{flag}={','.join(map(str, value))}: give two numbers "
+                                f"low,high with {'0 <' if low else '0 <='} low <= high{most}, "
+                                "or nothing to turn it off")
     cache_size = config.cache_image_size or image_size
     if cache_size < image_size and not config.crop_scale:
         logging.info("cache_image_size %d < image_size %d: crops are resized up",

@@ -93,12 +93,15 @@ def apply_if(optimizer, grads, variables, finite) -> None:
 
 def make_augmentation(config, setup, dtype=tf.float32,
                       normalization: str | None = None) -> augment.Augmentation:
-    """The run's training augmentation (flip, crop, rotation, brightness, resize to the model
-    size), the one the step applies (normalised) and TensorBoard shows (in [0, 255])."""
+    """The run's training augmentation (flip, crop, rotation, brightness, colour, resize to
+    the model size), the one the step applies (normalised) and TensorBoard shows (in [0, 255])."""
     return augment.Augmentation(
         output_size=setup.image_size, flip=config.flip,
         max_rotation_degrees=config.max_rotation,
         brightness_range=tuple(config.brightness) if config.brightness else None,
+        contrast_range=tuple(config.contrast) if config.contrast else None,
+        saturation_range=tuple(config.saturation) if config.saturation else None,
+        hue_delta=config.hue,
         crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
         interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization)
 

@@ -49,6 +49,9 @@ class TrainConfig:
     flip: bool = True
     max_rotation: float = 15.0
     brightness: tuple[float, ...] = (0.8, 1.2)
+    contrast: tuple[float, ...] = ()
+    saturation: tuple[float, ...] = ()
+    hue: float = 0.0
     crop_scale: tuple[float, ...] = ()
     augment_interpolation: str = "auto"
     label_smoothing: float = 0.0
@@ -127,6 +130,12 @@ def define_train_flags() -> None:
     flags.DEFINE_bool("flip", True, "Random horizontal flips.")
     flags.DEFINE_float("max_rotation", 15.0, "Random rotation range in degrees (+-).")
     flags.DEFINE_list("brightness", ["0.8", "1.2"], "Multiplicative brightness range; empty: off.")
+    flags.DEFINE_list("contrast", [], "Contrast factor range, e.g. 0.7,1.3 (each image "
+                      "blended with its mean grey); empty: off.")
+    flags.DEFINE_list("saturation", [], "Saturation factor range, e.g. 0.7,1.3 (each pixel "
+                      "blended with its grey value; 0 is greyscale); empty: off.")
+    flags.DEFINE_float("hue", 0.0, "Random hue rotation in +- this fraction of the colour "
+                       "circle (at most 0.5); 0: off.", lower_bound=0.0, upper_bound=0.5)
     flags.DEFINE_list("crop_scale", [],
                       "Scale-jitter crop side range as fractions, e.g. 0.8,1.0; empty: a "
                       "random crop of the model size from the cached image.")
