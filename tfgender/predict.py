@@ -11,14 +11,13 @@ import dataclasses
 import io
 import json
 import os
-import re
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, decode, models, precision
+from tfgender import augment, decode, errors, models, precision
 
 BEST_MODEL = "best_model.keras"  # as written by train.py
 CHECKPOINT_DIR = "checkpoints"
@@ -244,14 +243,13 @@ _DECODE_REASONS = (("Input is empty", "empty file"),
 
 
 def _reason(err: Exception) -> str:
-    message = re.sub(r"\{\{.*?\}\}\s*", "", getattr(err, "message", None) or str(err)).strip()
+    message = errors.reason(err)
     for fragment, words in _DECODE_REASONS:
         if fragment in message:
             return words
     if isinstance(err, tf.errors.OpError):
-        return "cannot decode the image: " + (message.splitlines()[0] if message else
-                                              type(err).__name__)
-    return message.splitlines()[0] if message else type(err).__name__
+        return "cannot decode the image: " + message
+    return message
 
 
 def predict_images(loaded: LoadedModel, paths, batch_size: int = 32):

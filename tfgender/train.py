@@ -17,7 +17,6 @@ import errno
 import glob
 import json
 import os
-import re
 import shutil
 import time
 
@@ -29,6 +28,7 @@ from absl import logging
 from tfgender import (
     augment,
     distribute,
+    errors,
     input_pipeline,
     interrupt,
     models,
@@ -278,11 +278,7 @@ def train_and_evaluate(config, workdir: str, swept=()) -> dict:
         raise TrainingError(input_pipeline.describe_data_loss(config.data_dir, err)) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
         # A peer worker (or the tf.data service) died or hung: collectives abort with this.
-        # Graph errors start with "Graph execution error:" and the Python trace of the op.
-        lines = [line.strip() for line in (err.message or "").splitlines()
-                 if line.strip() and not line.startswith((" ", "\t", "Graph execution error",
-                                                          "Detected at node"))]
-        reason = re.sub(r"{{.*?}}\s*", "", lines[0] if lines else type(err).__name__)[:300]
+        reason = errors.reason(err, limit=300)
         raise TrainingError(f"lost contact with a peer worker or the tf.data service "
                             f"({type(err).__name__}: {reason}); the checkpoints in the workdir "
                             "are kept: restart every worker with the same command to resume"

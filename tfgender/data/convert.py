@@ -31,13 +31,13 @@ import math
 import multiprocessing
 import os
 import queue as queue_lib
-import re
 import shutil
 import sys
 
 import numpy as np
 import pandas as pd
 
+from tfgender import errors
 from tfgender import progress as progress_lib
 from tfgender.data import image_check, readers, splits
 from tfgender.data import records as rec
@@ -245,16 +245,6 @@ def _encode_image(data: bytes, width: int, height: int, image_size: int, quality
     return encoded, image_size, image_size
 
 
-def _op_error_text(err) -> str:
-    """The reason in a TensorFlow error's message, without graph-execution framing."""
-    lines = [line.strip() for line in (err.message or "").splitlines()
-             if line.strip() and not line.startswith((" ", "\t", "Graph execution error",
-                                                      "Detected at node"))]
-    text = re.sub(r"\s*\[\[.*?\]\]|\s*\[Op:.*?\]|\{\{.*?\}\}\s*", "",
-                  lines[-1] if lines else type(err).__name__)
-    return text.strip()[:200]
-
-
 _PROGRESS_QUEUE = None
 
 
@@ -323,7 +313,7 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
     except image_check.ImageCheckError as err:
         return None, str(err)
     except tf.errors.OpError as err:
-        return None, "corrupt or truncated JPEG: " + _op_error_text(err)
+        return None, "corrupt or truncated JPEG: " + errors.reason(err)
     except OSError as err:  # unreadable (permissions, a vanished file): this image only
         return None, f"cannot read: {err.strerror or err}"
     return rec.make_example(
