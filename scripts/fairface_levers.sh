@@ -44,6 +44,11 @@ lever_flags() {
     lh80_bn_lr3) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --learning_rate=3e-3" ;;
     lh64) echo "${LH[*]} --image_size=64 --steps_per_epoch=450" ;;
     lh80_adamw) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    lh64_bn) echo "${LH[*]} --image_size=64 --steps_per_epoch=450 --conv_norm=batch" ;;
+    lh80_bn_adamw) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    lh80_bn_jitter) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --contrast=0.7,1.3 --saturation=0.7,1.3 --hue=0.05" ;;
+    lh80_bn_mixup) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --mixup_alpha=0.2" ;;
+    lh80_bn_drop02) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --conv_norm=batch --dropout=0.2,0.2" ;;
     lh80_jitter) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --contrast=0.7,1.3 --saturation=0.7,1.3 --hue=0.05" ;;
     lh80_mixup) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --mixup_alpha=0.2" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
