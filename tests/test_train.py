@@ -251,3 +251,15 @@ def test_the_profile_window_marks_each_step_for_xprof(sample_records, tmp_path):
     data = open(planes[0], "rb").read()
     # A TraceMe named "train" with a step_num stat per step: what xprof's step finder needs.
     assert b"step_num" in data and data.count(b"train") >= 1
+
+
+def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
+    from tfgender import models
+
+    tf.train.Checkpoint(model=models.build_model("levi_hassner", 40)).save(str(tmp_path / "ckpt"))
+    other = models.build_model("levi_hassner", 40, conv_norm="batch")
+    with pytest.raises(train.TrainingError, match=r"--init_checkpoint=.*ckpt-1 holds another "
+                       "network than this run builds: give the --model, --conv_norm"):
+        train._restore_init_checkpoint(other, str(tmp_path))  # noqa: SLF001
+    same = models.build_model("levi_hassner", 40)
+    train._restore_init_checkpoint(same, str(tmp_path))  # noqa: SLF001

@@ -189,7 +189,15 @@ def _restore_init_checkpoint(model: keras.Model, path: str) -> None:
     if not path:
         raise TrainingError("--init_checkpoint names no checkpoint (a run's workdir or a "
                             "checkpoint prefix)")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    try:  # every variable of this network must come from the checkpoint, none left random
+        tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as err:  # unmatched objects; a variable's shape
+        detail = str(err).splitlines()[0][:200]
+        raise TrainingError(
+            f"--init_checkpoint={path} holds another network than this run builds: give the "
+            "--model, --conv_norm, --head_units and --width_multiplier of the run it came "
+            f"from ({detail})") from None
     logging.info("Initialised model weights from %s", path)
 
 
