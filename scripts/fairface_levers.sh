@@ -3,8 +3,8 @@
 # FairFace recipe's levers, one at a time, then a table of what each did to validation
 # accuracy and minutes.
 #
-# Usage: scripts/fairface_levers.sh [LEVER ...]   (default: the three BUILD_NOTES.md reports;
-#        the others below are ready, not yet run)
+# Usage: scripts/fairface_levers.sh [LEVER ...]   (default: session 4's three; BUILD_NOTES.md
+#        says which of the levers below each session ran, and which are ready but not yet run)
 #   needs: bin/convert_tfrecords --source=fairface --data_dir=../shared/data/fairface \
 #            --out_dir=data/fairface --image_size=128 --val_fraction=0.1 --test_fraction=0.1
 # Runs go to runs/fairface_levers/<lever>; a finished lever is skipped on a rerun, an
