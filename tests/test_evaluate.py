@@ -308,3 +308,42 @@ def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_recor
                                        checkpoint="latest"))
     for key in ("loss", "accuracy", "auc"):
         assert result[key] == pytest.approx(trained[key], abs=1e-6), key
+
+
+def test_worst_examples_are_each_slice_values_highest_losses():
+    labels = [1, 0, 1, 0, 1]
+    probabilities = [0.9, 0.8, 0.2, 0.1, 0.6]  # losses .11, 1.61, 1.61, .11, .51
+    keys = {"gender": ["male", "female", "male", "female", "male"],
+            "age": ["20-29", "3-9", "20-29", "more than 70", "3-9"]}
+    worst = evaluate.worst_examples(labels, probabilities, keys, per_value=2)
+    assert worst["gender"] == {"female": [1, 3], "male": [2, 4]}
+    assert list(worst["age"]) == ["3-9", "20-29", "more than 70"]  # in age order
+    assert worst["age"] == {"3-9": [1, 4], "20-29": [2, 0], "more than 70": [3]}
+
+
+def test_evaluate_draws_the_worst_faces_of_every_slice(fairface_records, run_dir, tmp_path):
+    summary_dir = tmp_path / "evaluation"
+    result = evaluate.evaluate(_config(fairface_records, run_dir, worst_faces=3,
+                                       summary_dir=str(summary_dir)))
+    names = {"gender", "age", "race", "race_gender"}
+    assert sorted(result["worst_faces"]) == sorted(
+        str(summary_dir / f"worst_faces_{name}.png") for name in names)
+    heights = {}
+    for name in names:
+        image = tf.io.decode_png(tf.io.read_file(str(summary_dir / f"worst_faces_{name}.png")))
+        assert image.shape[1] > 300 and float(tf.math.reduce_std(tf.cast(image, tf.float32))) > 10
+        heights[name] = image.shape[0]
+    # One row per slice value: race x gender has the most values, gender two.
+    assert heights["race_gender"] > heights["race"] > heights["gender"]
+    assert "worst_faces" not in json.dumps(result["fairness"])
+    off = evaluate.evaluate(_config(fairface_records, run_dir, worst_faces=0,
+                                    summary_dir=str(tmp_path / "off")))
+    assert off["worst_faces"] == [] and not list((tmp_path / "off").glob("*.png"))
+
+
+def test_worst_faces_refuse_a_changed_order(fairface_records):
+    dataset = input_pipeline.create_dataset(fairface_records, split="test", batch_size=8,
+                                            image_size=72, training=False, cache="none",
+                                            deterministic=True, with_metadata=True)
+    with pytest.raises(evaluate.EvaluationError, match="order changed between two passes"):
+        evaluate._gather_images(dataset, {3}, ["another"] * 60)  # noqa: SLF001

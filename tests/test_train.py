@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import precision, train
+from tfgender import models, precision, predict, train
 from tfgender.flags import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,8 +133,10 @@ def test_auto_precision_and_jit_follow_the_measured_cpu_defaults(sample_records)
 
 
 def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
-    common = dict(model="mobilenet_v2", image_size=48, cache_image_size=48,
-                  head_units=(8,), dropout=(0.0,))
+    # Levi & Hassner with batch normalisation: a frozen base must also keep its statistics
+    # (test_recipes.py fine-tunes MobileNetV2's keras.applications base).
+    common = dict(model="levi_hassner", conv_norm="batch", image_size=40, cache_image_size=48,
+                  dropout=(0.0, 0.0))
     first = _tiny(sample_records, **common)
     train.train_and_evaluate(first, str(tmp_path / "pretrain"))
     second = _tiny(sample_records, epochs=2, freeze_base_epochs=1,
@@ -145,6 +147,17 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     assert summary["steps"] == 4
     assert history[1]["learning_rate"] == pytest.approx(1e-5)
     assert history[0]["learning_rate"] == pytest.approx(first.learning_rate)
+
+    def base(checkpoint):  # the convolutions and their batch norms, statistics included
+        loaded = predict.load_model(workdir=str(tmp_path / checkpoint.split("/")[0]),
+                                    checkpoint=str(tmp_path / checkpoint))
+        return [w.numpy() for layer in models.base_layers(loaded.model) for w in layer.weights]
+
+    pretrained = base("pretrain/checkpoints/ckpt-2")
+    assert len(pretrained) == 3 + 3 * 4  # 3 kernels; gamma, beta, moving mean and variance
+    frozen, unfrozen = base("finetune/checkpoints/ckpt-2"), base("finetune/checkpoints/ckpt-4")
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, pretrained, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(unfrozen, pretrained, strict=True))
 
 
 @pytest.mark.parametrize("change, message", [

@@ -85,7 +85,8 @@ def _run_fold(train_config, fold_dir: str, plan: dict, oversample: bool,
     summary = train.train_and_evaluate(config, fold_dir)
     result = evaluate_lib.evaluate(EvaluateConfig(
         data_dir=train_config.data_dir, workdir=fold_dir, checkpoint="best",
-        folds=(plan["test_fold"],), oversample=oversample, batch_size=eval_batch_size))
+        folds=(plan["test_fold"],), oversample=oversample, batch_size=eval_batch_size,
+        worst_faces=0))  # a round's figures: bin/evaluate on its fold draws them
     metrics = {k: result[k] for k in (*METRICS, "num_examples", "confusion_matrix", "mode")}
     metrics.update(fold=plan["test_fold"], train_folds=list(plan["train_folds"]),
                    val_fold=plan["val_fold"], steps=summary["steps"],

@@ -174,10 +174,70 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
     return out
 
 
+def worst_examples(labels, probabilities, keys: dict[str, list[str]],
+                   per_value: int) -> dict[str, dict[str, list[int]]]:
+    """The worst-classified examples of every slice value: highest log-loss first.
+
+    Returns:
+        ``{slice: {value: [example index, ...]}}``, at most ``per_value`` indices each, values
+        in ``age_order``.
+    """
+    labels = np.asarray(labels).astype(bool)
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-7, 1 - 1e-7)
+    loss = -np.log(np.where(labels, p, 1 - p))
+    out = {}
+    for name, values in keys.items():
+        values = np.asarray(values)
+        out[name] = {}
+        for value in sorted(set(values.tolist()), key=age_order):
+            members = np.flatnonzero(values == value)
+            order = members[np.argsort(-loss[members], kind="stable")]
+            out[name][str(value)] = [int(i) for i in order[:per_value]]
+    return out
+
+
+def _gather_images(dataset, wanted: set[int], source_ids: list[str]) -> dict[int, np.ndarray]:
+    """A second pass over the same deterministic dataset: the images at ``wanted`` indices
+    (checked against the first pass's source ids, so a changed order cannot mislabel)."""
+    images_at, start = {}, 0
+    for images, _, meta in dataset:
+        count = int(images.shape[0])
+        hits = [i for i in range(start, start + count) if i in wanted]
+        if hits:
+            batch, ids = images.numpy(), meta["source_id"].numpy()
+            for i in hits:
+                if ids[i - start].decode("utf-8", "replace") != source_ids[i]:
+                    raise EvaluationError(f"the evaluation order changed between two passes "
+                                          f"(example {i}); worst faces not drawn")
+                images_at[i] = np.clip(batch[i - start], 0, 255).astype(np.uint8)
+        start += count
+        if len(images_at) == len(wanted):
+            break
+    return images_at
+
+
+def _worst_faces_figures(worst, images_at, labels, probabilities, slices) -> dict:
+    """``{slice: uint8 (1, H, W, 3) figure}``: one row per slice value, its worst faces."""
+    figures_by_slice = {}
+    for name, values in worst.items():
+        rows = []
+        for value, indices in values.items():
+            stats = slices[name][value]
+            faces = [(images_at[i], f"true {'m' if labels[i] else 'f'}, "
+                                    f"p(male) {probabilities[i]:.2f}") for i in indices]
+            rows.append((f"{value}\n{stats['accuracy']:.1%} of {stats['count']:,}", faces))
+        figures_by_slice[name] = figures.face_grid_image(
+            rows, title=f"worst-classified faces by {name.replace('_', ' x ')}")
+    return figures_by_slice
+
+
 def _write_summaries(summary_dir: str, step: int, result: dict, labels: np.ndarray,
-                     probabilities: np.ndarray) -> None:
+                     probabilities: np.ndarray, worst_faces: dict) -> None:
     writer = tf.summary.create_file_writer(summary_dir)
     with writer.as_default():
+        for name, image in worst_faces.items():
+            tf.summary.image(f"evaluate/worst_faces/{name}", image, step=step,
+                             description="per slice value, the faces with the highest loss")
         for key in ("accuracy", "loss", "auc", "seconds_per_step"):
             if result.get(key) is not None:
                 tf.summary.scalar(f"evaluate/{key}", result[key], step=step)
@@ -199,6 +259,10 @@ def _write_summaries(summary_dir: str, step: int, result: dict, labels: np.ndarr
     writer.close()
 
 
+def _selection_name(config) -> str:
+    return "folds_" + "_".join(str(f) for f in config.folds) if config.folds else config.split
+
+
 def evaluate(config) -> dict:
     """Evaluates a trained model on a split or folds of a converted dataset.
 
@@ -210,7 +274,9 @@ def evaluate(config) -> dict:
         ``confusion_matrix`` and ``slices`` of the main mode (``mode``: ``oversample`` with
         ``config.oversample``, else ``center_crop``), ``seconds_per_step`` (median wall time of
         one batch of ``batch_size`` after a warm-up batch; also as ``test_time_per_step``), and a
-        sub-dict per mode. Also written as JSON and TensorBoard summaries.
+        sub-dict per mode; ``worst_faces``: the PNG grids written (per slice, each value's
+        ``config.worst_faces`` highest-loss faces). Also written as JSON and TensorBoard
+        summaries.
 
     Raises:
         predict.ModelError: the model cannot be loaded or does not fit the request.
@@ -258,9 +324,22 @@ def evaluate(config) -> dict:
                       np.concatenate(data["folds"]), races=data["races"])
     slices = slice_accuracy(labels, modes[main]["probabilities"] > 0.5, keys)
     main_probabilities = modes[main]["probabilities"]
+    summary_dir = config.summary_dir or (
+        os.path.join(config.workdir, "evaluate", _selection_name(config)) if config.workdir
+        else "")
+    worst_faces, worst_paths = {}, []
+    if config.worst_faces and summary_dir:
+        worst = worst_examples(labels, main_probabilities, keys, config.worst_faces)
+        wanted = {i for values in worst.values() for indices in values.values() for i in indices}
+        images_at = _gather_images(dataset, wanted, data["source_ids"])
+        worst_faces = _worst_faces_figures(worst, images_at, labels, main_probabilities, slices)
+        os.makedirs(summary_dir, exist_ok=True)
+        for name, image in worst_faces.items():
+            path = os.path.join(summary_dir, f"worst_faces_{name}.png")
+            tf.io.write_file(path, tf.io.encode_png(image[0]))
+            worst_paths.append(path)
     for metrics in modes.values():
         del metrics["probabilities"]
-    name = "folds_" + "_".join(str(f) for f in config.folds) if config.folds else config.split
     result = {
         **{k: v for k, v in modes[main].items() if k != "views"}, "mode": main,
         "test_time_per_step": modes[main]["seconds_per_step"], "slices": slices,
@@ -270,10 +349,10 @@ def evaluate(config) -> dict:
         "data_dir": config.data_dir, "source": manifest.get("source"), "selection": selection,
         "batch_size": config.batch_size, "device": precision.device_kind(), "step": loaded.step,
     }
-    summary_dir = config.summary_dir or (
-        os.path.join(config.workdir, "evaluate", name) if config.workdir else "")
     if summary_dir:
-        _write_summaries(summary_dir, loaded.step, result, labels, main_probabilities)
+        _write_summaries(summary_dir, loaded.step, result, labels, main_probabilities,
+                         worst_faces)
+    result["worst_faces"] = worst_paths
     output = config.output_json or (os.path.join(summary_dir, "metrics.json")
                                     if summary_dir else "")
     if output:
@@ -285,4 +364,4 @@ def evaluate(config) -> dict:
 
 
 __all__ = ["EvaluationError", "adience_age_group", "age_order", "evaluate", "fairness_summary",
-           "slice_accuracy", "slice_keys", "utkface_band"]
+           "slice_accuracy", "slice_keys", "utkface_band", "worst_examples"]

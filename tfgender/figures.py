@@ -49,4 +49,34 @@ def confusion_matrix_image(confusion: dict, title: str = "") -> np.ndarray:
     return figure_to_image(figure)
 
 
-__all__ = ["CLASSES", "confusion_matrix_image", "figure_to_image"]
+def face_grid_image(rows, title: str = "") -> np.ndarray:
+    """Faces in labelled rows: one row per ``(label, [(image, caption), ...])``.
+
+    Args:
+        rows: the rows, top to bottom; images are uint8 ``(H, W, 3)``, captions short text.
+        title: the figure's title.
+
+    Returns:
+        uint8 ``(1, H, W, 3)``.
+    """
+    columns = max([len(faces) for _, faces in rows] + [1])
+    plt = _pyplot()
+    figure, axes = plt.subplots(len(rows), columns, squeeze=False, dpi=80,
+                                figsize=(1.35 * columns + 1.8, 1.6 * len(rows) + 0.5))
+    for axis_row, (label, faces) in zip(axes, rows, strict=True):
+        for index, axis in enumerate(axis_row):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            for spine in axis.spines.values():
+                spine.set_visible(False)
+            if index < len(faces):
+                image, caption = faces[index]
+                axis.imshow(image)
+                axis.set_xlabel(caption, fontsize=7)
+        axis_row[0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure_to_image(figure)
+
+
+__all__ = ["CLASSES", "confusion_matrix_image", "face_grid_image", "figure_to_image"]

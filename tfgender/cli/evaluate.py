@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import app
@@ -67,7 +68,14 @@ def main(argv: list[str]) -> int:
     print(format_table(result))
     if result["output_json"]:
         print(f"metrics in {result['output_json']}")
+    if result["worst_faces"]:
+        print(f"worst-classified faces by slice: {os.path.dirname(result['worst_faces'][0])}/"
+              f"worst_faces_{{{','.join(_slice_names(result['worst_faces']))}}}.png")
     return 0
+
+
+def _slice_names(paths) -> list[str]:
+    return [os.path.basename(p)[len("worst_faces_"):-len(".png")] for p in paths]
 
 
 def run() -> None:

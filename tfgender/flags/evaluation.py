@@ -27,6 +27,7 @@ class EvaluateConfig:
     batch_size: int = 64
     output_json: str = ""
     summary_dir: str = ""  # "" : <workdir>/evaluate/<split or folds>
+    worst_faces: int = 6  # per slice value, in worst_faces_<slice>.png; 0: none
 
 
 def define_evaluate_flags() -> None:
@@ -54,6 +55,9 @@ def define_evaluate_flags() -> None:
                         "<summary_dir>/metrics.json.")
     flags.DEFINE_string("summary_dir", "", "TensorBoard output; default "
                         "<workdir>/evaluate/<split or folds>.")
+    flags.DEFINE_integer("worst_faces", 6, "Draw each slice value's N worst-classified faces "
+                         "(highest loss) to <summary_dir>/worst_faces_<slice>.png and "
+                         "TensorBoard; 0: none.", lower_bound=0)
     flags.mark_flag_as_required("data_dir")
 
 
