@@ -12,6 +12,7 @@ from absl import app  # noqa: E402
 from absl import flags as absl_flags  # noqa: E402
 
 from tfgender import flags  # noqa: E402
+from tfgender.flags.common import expand_flagfiles  # noqa: E402
 
 
 def run_program(main, usage: str) -> None:
@@ -39,7 +40,7 @@ PATH_FLAGS = ("workdir", "data_dir", "out_dir", "init_checkpoint", "images_dir",
 def _parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad value as one ``error:`` line and exit status 2."""
     try:
-        rest = flags.FLAGS(argv)
+        rest = flags.FLAGS(expand_flagfiles(argv))
     except absl_flags.Error as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 
 from absl import flags
@@ -35,3 +36,54 @@ def config_from_flags(cls, **overrides):
 
 def ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
+
+
+def expand_flagfiles(argv: list[str], _including: tuple[str, ...] = ()) -> list[str]:
+    """``argv`` with every ``--flagfile=PATH`` replaced by the flags in that file, recursively.
+
+    absl looks a nested ``--flagfile`` up from the working directory only, so the shipped
+    flagfiles (which include ``configs/base.flags``) worked only from the repository root.
+    Here a relative path is looked up from the working directory first (absl's rule, so
+    nothing that worked changes), then from the including file's folder and each folder
+    above it. Lines are absl's: blank lines and ``#`` or ``//`` comments are skipped.
+
+    Raises:
+        flags.Error: a flagfile that cannot be read, or one that includes itself.
+    """
+    out, args = [], list(argv)
+    while args:
+        arg = args.pop(0)
+        name, _, value = arg.lstrip("-").partition("=")
+        if not arg.startswith("-") or name != "flagfile":
+            out.append(arg)
+            continue
+        if not _:  # "--flagfile PATH"
+            if not args:
+                raise flags.Error("flag --flagfile needs a path")
+            value = args.pop(0)
+        path = _find_flagfile(value, _including[-1] if _including else "")
+        if path in _including:
+            raise flags.Error(f"flag --flagfile={value}: {path} includes itself")
+        try:
+            with open(path) as f:
+                lines = [line.strip() for line in f]
+        except OSError as err:
+            raise flags.Error(f"flag --flagfile={value}: cannot read {path}: "
+                              f"{err.strerror or err}") from None
+        flag_lines = [line for line in lines if line.startswith("-")]
+        out += expand_flagfiles(flag_lines, (*_including, path))
+    return out
+
+
+def _find_flagfile(value: str, including: str) -> str:
+    if os.path.isabs(value) or os.path.exists(value) or not including:
+        return os.path.abspath(value)
+    folder = os.path.dirname(including)
+    while True:
+        candidate = os.path.join(folder, value)
+        if os.path.exists(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return os.path.abspath(value)  # not found anywhere: the error names it as given
+        folder = parent
