@@ -53,6 +53,9 @@ def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_pa
     assert os.path.exists(workdir / "best_model.keras")
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints"))
     assert "view with: tensorboard --logdir" in proc.stdout
+    console = proc.stdout + proc.stderr  # quiet: TensorFlow's own INFO and start-up lines
+    for noise in ("Sharding callback duration", "cuInit", "oneDNN custom operations"):
+        assert noise not in console, console[-3000:]
 
 
 def test_loss_falls_and_accuracy_climbs_on_a_separable_problem(toy_records, tmp_path):

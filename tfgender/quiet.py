@@ -12,6 +12,7 @@ Later C++ INFO lines (TF_CPP_MIN_LOG_LEVEL=1 unless set) are dropped too. ``--ve
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import sys
 import tempfile
@@ -36,6 +37,31 @@ def _verbose(argv) -> bool:
     return any(arg.startswith(("--verbosity", "-v")) for arg in argv[1:])
 
 
+class _LibraryInfoFilter(logging.Filter):
+    """Drops INFO (and DEBUG) records logged from inside TensorFlow's or Keras' own code."""
+
+    def __init__(self, folders):
+        super().__init__()
+        self.folders = tuple(folders)
+
+    def filter(self, record) -> bool:
+        return record.levelno >= logging.WARNING or not record.pathname.startswith(self.folders)
+
+
+def _drop_library_info() -> None:
+    """TensorFlow logs some INFO lines through absl (its checkpoint saver's timing); tfgender's
+    own INFO lines go through absl too, so the filter goes by the calling file, not the level."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+    from absl import logging as absl_logging  # noqa: PLC0415
+
+    folders = [os.path.dirname(module.__file__) + os.sep for module in (tf, keras)]
+    # TensorFlow's Python code lives under tensorflow/ (tf.__file__ may be the API shim).
+    folders += [os.path.join(os.path.dirname(os.path.dirname(tf.__file__)), name) + os.sep
+                for name in ("tensorflow", "keras", "tf_keras")]
+    absl_logging.get_absl_handler().addFilter(_LibraryInfoFilter(folders))
+
+
 def import_quietly(argv=None) -> None:
     """Imports TensorFlow and lists its devices with the start-up notices filtered out.
 
@@ -53,7 +79,8 @@ def import_quietly(argv=None) -> None:
             import tensorflow as tf  # noqa: PLC0415
 
             tf.config.list_physical_devices()
-            tf.get_logger().setLevel("WARNING")  # e.g. "Sharding callback duration: 48 us"
+            tf.get_logger().setLevel("WARNING")
+            _drop_library_info()  # e.g. "Sharding callback duration: 48 microseconds"
         finally:
             sys.stderr.flush()
             _flush_c_streams()  # C stdio may hold some of it: into the capture, not later
