@@ -134,3 +134,16 @@ def test_bin_epoch_time_study_reports_a_bad_model(tmp_path):
     assert proc.returncode == 2 and "unknown models" in proc.stderr
     help_text = subprocess.run([STUDY, "--help"], capture_output=True, text=True, timeout=300)
     assert "9,755 training" in help_text.stdout and "--full_epoch" in help_text.stdout
+
+
+def test_the_study_says_what_auto_precision_chose_and_why(tmp_path):
+    from tfgender import precision
+
+    epoch_study.run_study(_tiny(tmp_path, precision="auto"))
+    (row,) = json.load(open(tmp_path / epoch_study.JSON_FILE))["measured"]
+    want = precision.explain_precision("auto", "levi_hassner", "cpu", image_size=64,
+                                       batch_size=2)
+    assert (row["precision"], row["precision_why"]) == want
+    markdown = (tmp_path / epoch_study.MARKDOWN_FILE).read_text()
+    assert "What `--precision=auto` chose:" in markdown
+    assert f"levi_hassner at 64 px, batch 2: {want[0]} ({want[1]})" in markdown

@@ -85,3 +85,13 @@ def test_the_subprocess_timer_times_a_real_step():
     assert 0 < seconds < 60
     with pytest.raises(RuntimeError, match="exit"):
         precision.time_step_in_subprocess("no_such_model", 40, 8, "float32", steps=1)
+
+
+def test_explain_precision_gives_the_choice_and_its_reason(monkeypatch):
+    assert precision.explain_precision("float32", "resnet50") == ("float32", "as requested")
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    choice, why = precision.explain_precision("auto", "resnet50", "cpu")
+    assert choice == precision.resolve_precision("auto", "resnet50", "cpu") == "onednn_bfloat16"
+    assert "bf16" in why
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        precision.explain_precision("fp8", "resnet50")

@@ -100,6 +100,7 @@ class StepRunner:
     model: keras.Model
     train_steps: object
     state: dict
+    precision_why: str = ""  # why the policy was chosen (``precision.explain_precision``)
 
     def iterator(self, dataset: tf.data.Dataset):
         """A distributed iterator over ``dataset`` (batches of uint8 images, int32 labels)."""
@@ -142,7 +143,9 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     info = models.MODEL_INFO[model_name]
     size = image_size or info.default_image_size
     kind = _device_kind(device)
-    policy = precision.resolve_precision(precision_name, model_name, kind)
+    # As bin/train resolves it: ``auto`` times the candidates for this size and batch.
+    policy, why = precision.explain_precision(precision_name, model_name, kind,
+                                              image_size=size, batch_size=batch_size)
     jit = precision.resolve_jit(jit_compile, kind)
     config = TrainConfig(data_dir="", model=model_name, image_size=size, batch_size=batch_size,
                          seed=seed, precision=policy, jit_compile=str(jit).lower(),
@@ -173,7 +176,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return StepRunner(model_name, size, batch_size, policy, jit, strategy, model, train_steps,
-                      state)
+                      state, precision_why=why)
 
 
 def in_memory_dataset(batch_size: int, image_size: int, seed: int = 0) -> tf.data.Dataset:
@@ -283,7 +286,8 @@ def measure_model(config, model_name: str, device: tf.config.LogicalDevice) -> d
     row = {"device_kind": device.device_type.lower(), "device_name": device.name,
            "device": _device_description(device), "model": model_name,
            "image_size": runner.image_size, "batch_size": runner.batch_size,
-           "precision": runner.policy, "jit_compile": runner.jit_compile,
+           "precision": runner.policy, "precision_requested": config.precision,
+           "precision_why": runner.precision_why, "jit_compile": runner.jit_compile,
            "input": "tfrecords" if config.data_dir else "in_memory",
            "warmup_steps": config.warmup_steps, "warmup_seconds": warmup,
            "steps": config.steps, "seconds_per_step": seconds / config.steps,
@@ -395,6 +399,11 @@ def format_markdown(report: dict) -> str:
     for device, peaks in report["matmul_peak_gflops"].items():
         listing = ", ".join(f"{dtype} {value:.1f}" for dtype, value in peaks.items())
         lines.append(f"- {device}: {listing}")
+    chosen = [r for r in report["measured"] if r.get("precision_requested") == "auto"]
+    if chosen:
+        lines += ["", "What `--precision=auto` chose:", ""]
+        lines += [f"- {r['device_name']} {r['model']} at {r['image_size']} px, batch "
+                  f"{r['batch_size']}: {r['precision']} ({r['precision_why']})" for r in chosen]
     checks = [r for r in report["measured"] if "full_epoch" in r]
     if checks:
         lines += ["", "Extrapolation check (one real epoch of full batches):", ""]

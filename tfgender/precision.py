@@ -200,7 +200,7 @@ def _may_measure() -> bool:
 
 def resolve_precision(requested: str, model_name: str, device: str | None = None, *,
                       image_size: int = 0, batch_size: int = 0) -> str:
-    """Turns ``auto`` into a precision for this device and model.
+    """Turns ``auto`` into a precision for this device and model, and logs why.
 
     With ``image_size`` and ``batch_size``, ``auto`` measures (``choose_by_measuring``: the
     first time a hardware/TensorFlow/model/size/batch is seen, each candidate is timed for a
@@ -210,26 +210,33 @@ def resolve_precision(requested: str, model_name: str, device: str | None = None
     Returns:
         One of ``POLICIES``.
     """
+    choice, why = explain_precision(requested, model_name, device, image_size=image_size,
+                                    batch_size=batch_size)
+    if requested == "auto":
+        logging.info("precision=auto -> %s (%s)", choice, why)
+    return choice
+
+
+def explain_precision(requested: str, model_name: str, device: str | None = None, *,
+                      image_size: int = 0, batch_size: int = 0) -> tuple[str, str]:
+    """``resolve_precision``'s choice and the reason for it, in words (with the measured
+    milliseconds per step of each candidate where ``auto`` timed them)."""
     if requested != "auto":
         if requested not in POLICIES:
             raise ValueError(f"unknown precision {requested!r}; expected auto or {POLICIES}")
-        return requested
+        return requested, "as requested"
     device = device or device_kind()
     if image_size and batch_size and _may_measure():
         choice, entry = choose_by_measuring(model_name, image_size, batch_size, device=device)
-        logging.info("precision=auto -> %s (%s; %s)", choice, entry["why"],
-                     ", ".join(f"{k} {v * 1000:.0f} ms/step"
-                               for k, v in entry["seconds_per_step"].items()) or "not timed")
-        return choice
+        timed = ", ".join(f"{k} {v * 1000:.0f} ms/step"
+                          for k, v in entry["seconds_per_step"].items()) or "not timed"
+        return choice, f"{entry['why']}; {timed}"
     if device == "gpu":
-        choice, why = "mixed_float16", "GPU: float16 tensor cores"
-    elif model_name in _CPU_BF16_FASTER and cpu_has_bf16():
-        choice = "onednn_bfloat16"
-        why = f"CPU with bf16 matrix units: oneDNN's bf16 rewrite measured fastest for {model_name}"
-    else:
-        choice, why = "float32", "CPU: measured fastest (or unmeasured) for this model"
-    logging.info("precision=auto -> %s (%s)", choice, why)
-    return choice
+        return "mixed_float16", "GPU: float16 tensor cores"
+    if model_name in _CPU_BF16_FASTER and cpu_has_bf16():
+        return "onednn_bfloat16", (f"CPU with bf16 matrix units: oneDNN's bf16 rewrite measured "
+                                   f"fastest for {model_name}")
+    return "float32", "CPU: measured fastest (or unmeasured) for this model"
 
 
 def resolve_jit(requested: str, device: str | None = None) -> bool:
