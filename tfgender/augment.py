@@ -91,8 +91,8 @@ class Augmentation:
     into what the resample needs (for nearest sampling, each output pixel's source index);
     ``render`` reads the pixels. ``compiled()`` runs them as two XLA programs: the plan needs
     only the batch's shape, so it no longer waits for the batch and leaves the render's
-    critical path: the cached, augmented pipeline ran 6-13% faster than with one fused
-    program, side by side (BUILD_NOTES, issue 3; ``benchmarks/levers.py augment_pipeline``).
+    critical path, which measured faster than one fused program (``benchmarks/levers.py
+    augment_pipeline``; the figures are in BUILD_NOTES.md, not here, as they depend on the CPU).
     Inside a ``jit_compile``d step they fuse again.
 
     Attributes:
@@ -117,7 +117,7 @@ class Augmentation:
             scale (``crop_scale=None`` and S >= output_size: flips, integer crops and rotation,
             where a nearest sample lies within half a pixel of the exact point, as
             torchvision's ``RandomRotation`` does by default), bilinear when it resizes.
-            Nearest is about 1.7x faster here (BUILD_NOTES, issue 3).
+            Nearest measured faster than bilinear (BUILD_NOTES.md, input pipeline).
         normalization: A ``normalize`` mode applied last, or None for [0, 255] output.
     """
 
@@ -166,7 +166,7 @@ class Augmentation:
             interpolation = "nearest" if same_scale else "bilinear"
         gather = self.implementation == "gather"
         if gather and same_scale and not self.max_rotation_degrees:
-            return "crop", interpolation  # every sample is on a pixel centre: exact, ~2x faster
+            return "crop", interpolation  # every sample is on a pixel centre: exact, and faster
         if gather and interpolation == "nearest":
             return "nearest", interpolation
         return "transform", interpolation

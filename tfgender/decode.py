@@ -98,9 +98,9 @@ def resize_square(image, image_size: int) -> tf.Tensor:
     """Resizes a square (H, H, C) image to ``image_size``: the one resize rule of every reader.
 
     Antialiased when shrinking by more than 4/3 (after DCT scaling that is e.g. 408 -> 224);
-    plain bilinear for smaller changes, where the filter barely differs and costs 3x the
-    decode (measured on 256 px records -> 224: 1,162 images/s antialiased, 3,175 bilinear,
-    5,229 decode alone); no resampling at all when the size already matches.
+    plain bilinear for smaller changes, where the filter barely differs and costs a multiple
+    of the decode (BUILD_NOTES.md, input pipeline: 256 px records resized to 224); no
+    resampling at all when the size already matches.
 
     Returns:
         float32 (image_size, image_size, C).
