@@ -13,7 +13,7 @@ from absl import logging
 
 from tfgender import evaluate as evaluate_lib
 from tfgender import train
-from tfgender.data import convert
+from tfgender.data import records
 from tfgender.files import write_json_atomic
 from tfgender.flags import EvaluateConfig
 
@@ -35,7 +35,7 @@ def manifest_folds(data_dir: str) -> tuple[int, ...]:
         CrossValidationError: no converted dataset at ``data_dir``.
     """
     try:
-        manifest = convert.load_manifest(data_dir)
+        manifest = records.load_manifest(data_dir)
     except (FileNotFoundError, ValueError) as err:
         raise CrossValidationError(str(err)) from None
     return tuple(sorted(int(k) for k in manifest.get("counts", {}).get("fold", {})

@@ -11,7 +11,7 @@ from absl import logging
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
 from tfgender import figures, input_pipeline, precision, predict
-from tfgender.data import convert, utkface
+from tfgender.data import records, utkface
 from tfgender.files import write_json_atomic
 from tfgender.metrics import binary_metrics
 
@@ -289,7 +289,7 @@ def evaluate(config) -> dict:
         cache_image_size=config.cache_image_size)
     selection = {"folds": list(config.folds)} if config.folds else {"split": config.split}
     try:
-        manifest = convert.load_manifest(config.data_dir)
+        manifest = records.load_manifest(config.data_dir)
         input_pipeline.count_records(config.data_dir, **selection)
     except (FileNotFoundError, ValueError) as err:
         raise EvaluationError(f"{config.data_dir}: {err}") from None

@@ -9,7 +9,6 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from tfgender.data import convert
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
 from tfgender.decode import decode_and_resize
@@ -64,14 +63,14 @@ def _resolve(data_dir: str) -> tuple[str, dict]:
     """Returns (directory holding the shards, manifest) for a directory or a manifest path."""
     data_dir = os.fspath(data_dir)
     root = data_dir if os.path.isdir(data_dir) else os.path.dirname(data_dir)
-    return root, convert.load_manifest(data_dir)
+    return root, rec.load_manifest(data_dir)
 
 
 def select_shards(manifest: dict, split=None, folds=None) -> list[dict]:
     """Picks the manifest's shards of the given split(s) and Adience fold(s).
 
     Args:
-        manifest: a manifest from ``convert.load_manifest``.
+        manifest: a manifest from ``records.load_manifest``.
         split: ``"train"``/``"val"``/``"test"``, a list of them, or None for any split.
         folds: a list of Adience folds (e.g. ``[0, 1, 2, 3]``), an int, or None for any fold.
 
@@ -142,7 +141,7 @@ def describe_data_loss(data_dir: str, err: tf.errors.DataLossError) -> str:
         root, manifest = _resolve(data_dir)
     except (OSError, ValueError):
         return f"corrupt data while reading {data_dir}: {first}"
-    found = shards_lib.find_damaged(root, manifest["shards"], convert.MANIFEST)
+    found = shards_lib.find_damaged(root, manifest["shards"], rec.MANIFEST)
     if found:
         return f"{found} (it changed while in use)"
     return (f"corrupt data while reading {data_dir} ({first}), though every shard still "
@@ -289,7 +288,7 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
         shards = shards[input_context.input_pipeline_id::num]
     paths = [os.path.join(root, s["file"]) for s in shards]
     # Fail now, naming the file, not mid-epoch: framing, record counts and sha256.
-    shards_lib.verify(root, shards, convert.MANIFEST)
+    shards_lib.verify(root, shards, rec.MANIFEST)
     num_records = sum(s["num_records"] for s in shards)
     if drop_remainder is None:
         drop_remainder = training

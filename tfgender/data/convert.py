@@ -42,12 +42,17 @@ from tfgender import progress as progress_lib
 from tfgender.data import image_check, readers, splits
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
+
+# The manifest's reader lives with the schema (reading a dataset needs no writer); the
+# converter writes what it reads.
+from tfgender.data.records import (  # noqa: F401  (also convert.load_manifest for callers)
+    FAILED_MANIFEST,
+    MANIFEST,
+    check_manifest,
+    load_manifest,
+)
 from tfgender.files import write_json_atomic
 
-MANIFEST = "manifest.json"
-# Written instead of MANIFEST when too many images were skipped: the directory is then not a
-# usable conversion, and a rerun (with a higher --max_skipped_fraction) reuses its shards.
-FAILED_MANIFEST = "manifest.failed.json"
 PROGRESS_DIR = ".progress"
 PLAN_FILE = "plan.json"
 # Config fields that do not change the output: a rerun that differs only in these resumes.
@@ -431,77 +436,3 @@ def convert(config) -> dict:
           + (f" ({sum(result.dropped.values()):,} dropped by the protocol: {dropped})"
              if dropped else "") + f" -> {config.out_dir}", file=sys.stderr)
     return manifest
-
-
-def load_manifest(path: str) -> dict:
-    """Reads a manifest from a converted directory or a manifest file path.
-
-    Raises:
-        FileNotFoundError: naming the path when no complete conversion is there.
-        ValueError: the manifest is not valid JSON or fails ``check_manifest``.
-    """
-    if os.path.isdir(path):
-        path = os.path.join(path, MANIFEST)
-    if not os.path.exists(path):
-        failed = os.path.join(os.path.dirname(path), FAILED_MANIFEST)
-        if os.path.exists(failed):
-            with open(failed) as f:
-                failure = json.load(f).get("failure", "see the file")
-            raise FileNotFoundError(f"{os.path.dirname(path)}: its conversion failed ({failure}; "
-                                    f"{FAILED_MANIFEST}): rerun bin/convert_tfrecords")
-        raise FileNotFoundError(
-            f"no {MANIFEST} at {path}: not a complete conversion (run bin/convert_tfrecords)")
-    with open(path) as f:
-        try:
-            manifest = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err}); re-run the conversion") from None
-    check_manifest(manifest, path)
-    return manifest
-
-
-def _shard_entry_problem(shard: dict) -> str:
-    """What is wrong with one manifest shard entry, or "" (the writer's own field types)."""
-    name = shard.get("file")
-    if not isinstance(name, str) or not name or os.path.isabs(name) or \
-            os.path.normpath(name) != name or name.startswith(".."):
-        return f"file {name!r} is not a file name inside the directory"
-    if shard.get("split") not in ("train", "val", "test", ""):
-        return f"split {shard.get('split')!r} is not train, val, test or empty"
-    for key in ("fold", "num_records"):
-        value = shard.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (
-                -1 if key == "fold" else 0):
-            return f"{key} {value!r} is not a valid count"
-    sha = shard.get("sha256")
-    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef"
-                                                            for c in sha)):
-        return f"sha256 {sha!r} is not a hex digest"
-    return ""
-
-
-def check_manifest(manifest: dict, path: str) -> None:
-    """Refuses a manifest this version cannot read or whose counts disagree, naming the field.
-
-    Raises:
-        ValueError: unknown ``schema_version``, no ``shards`` list, or ``num_records`` that is
-            not the sum of its shards'.
-    """
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{path}: not a tfgender manifest (a JSON object is expected)")
-    version = manifest.get("schema_version")
-    if version != rec.SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {version!r} is not {rec.SCHEMA_VERSION}, "
-                         "the version this tfgender reads; re-run the conversion")
-    shards = manifest.get("shards")
-    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
-        raise ValueError(f"{path}: shards must be a list of {{file, split, fold, num_records, "
-                         "sha256}")
-    for index, shard in enumerate(shards):
-        problem = _shard_entry_problem(shard)
-        if problem:
-            raise ValueError(f"{path}: shards[{index}]: {problem}; re-run the conversion")
-    total = sum(s["num_records"] for s in shards)
-    if manifest.get("num_records") != total:
-        raise ValueError(f"{path}: num_records {manifest.get('num_records')!r} is not the sum "
-                         f"of its shards' num_records ({total})")
