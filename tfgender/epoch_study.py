@@ -156,10 +156,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     strategy = (tf.distribute.OneDeviceStrategy(device) if device
                 else tf.distribute.get_strategy())
     previous = keras.mixed_precision.global_policy()
-    keras.utils.set_random_seed(seed)
-    # As in train.py: a global TF seed of 0 breaks tf.data shuffles with tensor seeds, and
-    # all randomness here is explicit, so the global seed is cleared.
-    tf.random.set_seed(None)
+    input_pipeline.set_run_seed(seed)
     # Left in force: the oneDNN rewrite must still be on when the runner's step first runs.
     precision.apply(policy)
     try:

@@ -1,9 +1,16 @@
-"""Atomic file output: a file that exists is complete, whatever moment a run was killed at."""
+"""A run directory's file names, and atomic file output: a file that exists is complete,
+whatever moment a run was killed at."""
 
 from __future__ import annotations
 
 import json
 import os
+
+# What bin/train writes into its --workdir, and bin/evaluate, predict and export read.
+CHECKPOINT_DIR = "checkpoints"
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "history.json"
+BEST_MODEL = "best_model.keras"
 
 
 def write_json_atomic(path: str, payload) -> None:

@@ -34,6 +34,21 @@ def _epoch_seed(seed: int, epoch):
     return seed * mul_seed + epoch * mul_epoch + offset
 
 
+def set_run_seed(seed: int) -> None:
+    """Seeds a run's randomness and clears TensorFlow's global seed.
+
+    All randomness in tfgender is explicit: Keras seed generators (initialisation, dropout;
+    ``keras.utils.set_random_seed`` also seeds Python and NumPy), stateless ops (augmentation)
+    and per-epoch shuffle seeds. TF's global seed is unused, and a global seed of 0 breaks
+    tf.data shuffles with tensor seeds (TF compares the seed pair to (0, 0) in Python), so it
+    is cleared (``_without_global_seed`` guards pipelines built under someone else's seed).
+    """
+    import keras  # noqa: PLC0415  (only here: the pipeline itself needs no Keras)
+
+    keras.utils.set_random_seed(seed)
+    tf.random.set_seed(None)
+
+
 def _without_global_seed(build):
     """Calls ``build()`` with TF's global seed cleared, then restores it.
 

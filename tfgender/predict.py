@@ -18,10 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfgender import augment, decode, errors, models, precision
+from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, SUMMARY_FILE  # noqa: F401 (re-exported)
 
-BEST_MODEL = "best_model.keras"  # as written by train.py
-CHECKPOINT_DIR = "checkpoints"
-SUMMARY_FILE = "summary.json"
 OVERSAMPLE_VIEWS = 10
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FIELDS = ("path", "gender", "probability_male")

@@ -38,13 +38,14 @@ from tfgender import (
     time_to_accuracy,
 )
 from tfgender import progress as progress_lib
-from tfgender.files import write_json_atomic
+from tfgender.files import (  # noqa: F401  (the names also as train.X)
+    BEST_MODEL,
+    CHECKPOINT_DIR,
+    HISTORY_FILE,
+    SUMMARY_FILE,
+    write_json_atomic,
+)
 from tfgender.train_steps import make_eval_step, make_train_step
-
-CHECKPOINT_DIR = "checkpoints"
-SUMMARY_FILE = "summary.json"
-HISTORY_FILE = "history.json"
-BEST_MODEL = "best_model.keras"
 
 
 class TrainingError(RuntimeError):
@@ -303,12 +304,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
         raise TrainingError(f"--workdir={workdir} is a file, not a directory: choose another "
                             "--workdir")
     setup = resolve_setup(config)
-    keras.utils.set_random_seed(config.seed)
-    # All randomness here is explicit: Keras seed generators (initialisation, dropout),
-    # stateless ops (augmentation) and per-epoch shuffle seeds. TF's global seed is unused,
-    # and a global seed of 0 breaks tf.data shuffles with tensor seeds (TF compares the seed
-    # pair to (0, 0) in Python), so it is cleared.
-    tf.random.set_seed(None)
+    input_pipeline.set_run_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     precision.apply(setup.policy)
