@@ -347,3 +347,10 @@ def test_worst_faces_refuse_a_changed_order(fairface_records):
                                             deterministic=True, with_metadata=True)
     with pytest.raises(evaluate.EvaluationError, match="order changed between two passes"):
         evaluate._gather_images(dataset, {3}, ["another"] * 60)  # noqa: SLF001
+
+
+def test_worst_faces_that_cannot_be_written_are_one_error(fairface_records, run_dir, tmp_path):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a directory")
+    with pytest.raises(evaluate.EvaluationError, match=f"cannot write {blocked}/worst_faces_"):
+        evaluate.evaluate(_config(fairface_records, run_dir, summary_dir=str(blocked)))

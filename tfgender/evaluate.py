@@ -331,12 +331,20 @@ def evaluate(config) -> dict:
     if config.worst_faces and summary_dir:
         worst = worst_examples(labels, main_probabilities, keys, config.worst_faces)
         wanted = {i for values in worst.values() for indices in values.values() for i in indices}
-        images_at = _gather_images(dataset, wanted, data["source_ids"])
+        try:  # the second pass reads the shards again: the first pass's errors, named
+            images_at = _gather_images(dataset, wanted, data["source_ids"])
+        except tf.errors.DataLossError as err:
+            raise EvaluationError(input_pipeline.describe_data_loss(config.data_dir,
+                                                                    err)) from None
         worst_faces = _worst_faces_figures(worst, images_at, labels, main_probabilities, slices)
-        os.makedirs(summary_dir, exist_ok=True)
         for name, image in worst_faces.items():
             path = os.path.join(summary_dir, f"worst_faces_{name}.png")
-            tf.io.write_file(path, tf.io.encode_png(image[0]))
+            try:
+                os.makedirs(summary_dir, exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(tf.io.encode_png(image[0]).numpy())
+            except OSError as err:  # a full disk, an unwritable --summary_dir
+                raise EvaluationError(f"cannot write {path}: {err.strerror or err}") from None
             worst_paths.append(path)
     for metrics in modes.values():
         del metrics["probabilities"]
