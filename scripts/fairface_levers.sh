@@ -18,6 +18,8 @@ COMMON=(--flagfile=configs/base.flags --data_dir="$DATA" --eval_split=val
         --cache_image_size=128 --crop_scale=0.8,1.0 --batch_size=64 --schedule=cosine
         --warmup_epochs=0.5 --epochs=4 --noprogress)
 LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1e-4)
+# The kept recipe of configs/fairface.flags (session 6), whose levers session 7 measures.
+KEPT=("${LH[@]}" --conv_norm=batch --dropout=0.2,0.2)
 MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
       --weight_decay=1e-4 --bn_momentum=0.9)
 
@@ -52,6 +54,11 @@ lever_flags() {
     lh80_jitter) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --contrast=0.7,1.3 --saturation=0.7,1.3 --hue=0.05" ;;
     lh80_mixup) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --mixup_alpha=0.2" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
+    # Session 7: on top of the kept recipe (batch norm, 64 px, dropout 0.2), 1,800 steps.
+    k64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450" ;;
+    k72) echo "${KEPT[*]} --image_size=72 --steps_per_epoch=355" ;;
+    k64_adamw) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    k64_mixup) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --mixup_alpha=0.2" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }
