@@ -318,3 +318,16 @@ def test_levi_hassner_batch_norm_replaces_lrn():
     assert paper.output.shape == model.output.shape == (None, 1)
     with pytest.raises(ValueError, match="unknown conv_norm 'layer'; known: lrn, batch"):
         build_model("levi_hassner", 80, conv_norm="layer")
+
+
+def test_levi_hassner_width_multiplier_scales_only_the_convolutions():
+    assert levi_hassner.conv_filters(1.0) == (96, 256, 384)
+    assert levi_hassner.conv_filters(1.5) == (144, 384, 576)
+    assert levi_hassner.conv_filters(0.3) == (32, 80, 112)  # nearest multiple of 8
+    wide = build_model("levi_hassner", 64, conv_norm="batch", alpha=1.5)
+    paper = build_model("levi_hassner", 64, conv_norm="batch")
+    assert [wide.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [144, 384, 576]
+    assert [paper.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [96, 256, 384]
+    assert wide.get_layer("fc_dense_1").units == paper.get_layer("fc_dense_1").units == 512
+    with pytest.raises(ValueError, match="width multiplier must be positive"):
+        build_model("levi_hassner", 64, alpha=0.0)

@@ -110,8 +110,9 @@ def define_train_flags() -> None:
     flags.DEFINE_list("dropout", ["0.5", "0.5", "0.5"], "Dropout after each dense layer.")
     flags.DEFINE_string("activation", "relu", "Dense head activation.")
     flags.DEFINE_float("width_multiplier", 1.0,
-                       "MobileNetV2's width multiplier (Keras' alpha): 0.35-1.4 scale every "
-                       "layer's channels; other architectures ignore it.", lower_bound=0.1)
+                       "Width multiplier (Keras' alpha): MobileNetV2's (0.35-1.4 scale every "
+                       "layer's channels) and Levi & Hassner's (scales its three convolutions' "
+                       "filters); ResNet50 ignores it.", lower_bound=0.1)
     flags.DEFINE_enum("kernel_init", "paper", list(levi_hassner.KERNEL_INITS),
                       "Levi & Hassner's kernel initialiser: paper (Gaussian, stddev 0.01) or "
                       "he (he_normal); other architectures ignore it.")

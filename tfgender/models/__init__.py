@@ -71,7 +71,8 @@ def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
         name: A key of ``MODELS``.
         image_size: Input side in pixels, at least ``MODEL_INFO[name].min_image_size``.
         **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,
-            ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2, ``alpha``.
+            ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2 and Levi &
+            Hassner, ``alpha``.
 
     Returns:
         An uncompiled ``keras.Model`` ending in ``(batch, 1)`` float32 logits.

@@ -24,6 +24,10 @@ standard deviation 0.01. Biases start at zero (the paper does not say; our choic
 ``kernel_init="he"`` draws the kernels from Keras' ``he_normal`` instead (a lever for training
 from scratch in a short budget).
 
+``alpha`` (``--width_multiplier``) scales the three convolutions' filters (96, 256, 384), rounded
+to a multiple of 8, as Keras' ``alpha`` does for MobileNet; the FC layers keep the paper's 512.
+1.0 is the paper's network.
+
 ``conv_norm="batch"`` is the other such lever: each convolution is followed by batch
 normalisation (TensorFlow's fused kernel) before its ReLU, in place of the paper's two LRN
 layers; the convolutions then have no bias, since the normalisation's offset takes its place.
@@ -73,6 +77,19 @@ def feature_map_size(image_size: int) -> int:
     for _, kernel, stride, pad in _CONVS:
         size = _caffe_pool_output_size(_conv_output_size(size, kernel, stride, pad))
     return max(size, 0)
+
+
+def conv_filters(alpha: float = 1.0) -> tuple[int, ...]:
+    """The filters of conv1..conv3 at width multiplier ``alpha``: (96, 256, 384) at 1.0.
+
+    Each is ``filters * alpha`` rounded to the nearest multiple of 8 (at least 8).
+
+    Raises:
+        ValueError: ``alpha`` is not positive.
+    """
+    if not alpha > 0:
+        raise ValueError(f"levi_hassner width multiplier must be positive, got {alpha}")
+    return tuple(max(8, int(filters * alpha / 8 + 0.5) * 8) for filters, *_ in _CONVS)
 
 
 def _smallest_input() -> int:
@@ -174,6 +191,7 @@ def build_levi_hassner(
     freeze_base: bool = False,
     kernel_init: str = "paper",
     conv_norm: str = "lrn",
+    alpha: float = 1.0,
     **unused,
 ) -> keras.Model:
     """Builds the Levi & Hassner network ending in one float32 logit.
@@ -195,14 +213,16 @@ def build_levi_hassner(
             (Keras' ``he_normal``, scaled to each layer's fan-in).
         conv_norm: ``"lrn"`` (the paper's LRN after pool1 and pool2) or ``"batch"`` (batch
             normalisation between every convolution and its ReLU, and no LRN).
-        **unused: Other builders' options (e.g. ``alpha``), ignored.
+        alpha: Width multiplier of the convolutions (``conv_filters``); 1.0 is the paper's.
+        **unused: Other builders' options, ignored.
 
     Returns:
         An uncompiled ``keras.Model`` from ``(batch, size, size, 3)`` float images to
         ``(batch, 1)`` float32 logits.
 
     Raises:
-        ValueError: ``image_size`` is too small, ``weights="imagenet"`` or ``freeze_base``.
+        ValueError: ``image_size`` is too small, ``alpha`` is not positive,
+            ``weights="imagenet"`` or ``freeze_base``.
         FileNotFoundError: ``weights`` names a file that does not exist.
     """
     del head_units, activation, unused
@@ -218,12 +238,14 @@ def build_levi_hassner(
         raise ValueError(f"unknown kernel_init {kernel_init!r}; known: {', '.join(KERNEL_INITS)}")
     if conv_norm not in CONV_NORMS:
         raise ValueError(f"unknown conv_norm {conv_norm!r}; known: {', '.join(CONV_NORMS)}")
+    filters_of = conv_filters(alpha)
     batch_norm = conv_norm == "batch"
     init = (keras.initializers.RandomNormal(stddev=INIT_STDDEV) if kernel_init == "paper"
             else keras.initializers.HeNormal())
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     x = inputs
-    for i, (filters, kernel, stride, pad) in enumerate(_CONVS, start=1):
+    for i, ((_, kernel, stride, pad), filters) in enumerate(zip(_CONVS, filters_of),
+                                                             start=1):
         if pad:
             x = keras.layers.ZeroPadding2D(pad, name=f"conv{i}_pad")(x)
         x = keras.layers.Conv2D(
