@@ -58,6 +58,8 @@ lever_flags() {
     k64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450" ;;
     k72) echo "${KEPT[*]} --image_size=72 --steps_per_epoch=355" ;;
     k64_adamw) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
+    k64_w125) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=300 --width_multiplier=1.25" ;;
+    k64_w15) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=225 --width_multiplier=1.5" ;;
     k64_mixup) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --mixup_alpha=0.2" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
