@@ -141,7 +141,7 @@ def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
                                   progress=False))
     sizes = ("--image_size=48", "--cache_image_size=56")
     pretrain = _config(flag_values, "fairface.flags", fairface_dir, *sizes, "--batch_size=32",
-                       "--steps_per_epoch=0", "--epochs=25", "--warmup_epochs=1",
+                       "--steps_per_epoch=0", "--epochs=12", "--warmup_epochs=1",
                        "--deterministic")
     assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
         "levi_hassner", "train", "val")

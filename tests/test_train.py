@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
-import time
 
 import keras
 import numpy as np
@@ -65,44 +63,6 @@ def test_loss_falls_and_accuracy_climbs_on_a_separable_problem(toy_records, tmp_
     history = json.load(open(tmp_path / "run" / "history.json"))
     assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]
     assert summary["final"]["eval"]["accuracy"] >= 0.9, history
-
-
-def _checkpoint_values(workdir) -> dict:
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "save_counter" not in name}
-
-
-def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, tmp_path):
-    args = [f"--flagfile={SMOKE}", f"--data_dir={sample_records}", "--deterministic",
-            "--epochs=3", "--steps_per_epoch=3", "--checkpoint_every_steps=2",
-            "--keep_checkpoints=10", "--model=levi_hassner"]
-    clean = tmp_path / "clean"
-    proc = _run_cli(*args, f"--workdir={clean}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-    killed = tmp_path / "killed"
-    running = subprocess.Popen([TRAIN, *args, f"--workdir={killed}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "checkpoints" / "checkpoint").exists():
-        assert running.poll() is None and time.time() < deadline, "run ended before the kill"
-        time.sleep(0.01)
-    os.kill(running.pid, signal.SIGKILL)
-    running.wait()
-    assert not (killed / "summary.json").exists(), "the run finished before it was killed"
-    saved_before = set(os.listdir(killed / "checkpoints"))
-    first_step = int(tf.train.latest_checkpoint(str(killed / "checkpoints")).rsplit("-", 1)[1])
-
-    proc = _run_cli(*args, f"--workdir={killed}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Resumed from step {first_step}" in proc.stdout + proc.stderr
-    assert saved_before <= set(os.listdir(killed / "checkpoints"))  # nothing lost
-    assert json.load(open(killed / "summary.json"))["steps"] == 9
-    want, got = _checkpoint_values(clean), _checkpoint_values(killed)
-    assert set(want) == set(got)
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
 @pytest.mark.parametrize("policy", precision.POLICIES)
@@ -197,47 +157,6 @@ def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_
     with pytest.raises(train.TrainingError, match="holds a run that does not fit "
                        "--model=mobilenet_v2 --image_size=40"):
         train.train_and_evaluate(other, workdir)
-
-
-@pytest.fixture(scope="module")
-def clean_deterministic_run(sample_records, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("clean") / "run"
-    proc = _run_cli(*_SIGNAL_ARGS, f"--data_dir={sample_records}", f"--workdir={workdir}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir
-
-
-_SIGNAL_ARGS = [f"--flagfile={SMOKE}", "--deterministic", "--epochs=4", "--steps_per_epoch=3",
-                "--keep_checkpoints=10", "--model=levi_hassner"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
-        sample_records, clean_deterministic_run, tmp_path, signum, code):
-    args = [*_SIGNAL_ARGS, f"--data_dir={sample_records}", f"--workdir={tmp_path / 'run'}"]
-    running = subprocess.Popen([TRAIN, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not (tmp_path / "run" / "checkpoints" / "checkpoint").exists():  # epoch 1 saved
-        assert running.poll() is None and time.time() < deadline, "run ended before the signal"
-        time.sleep(0.01)
-    running.send_signal(signum)
-    _, stderr = running.communicate(timeout=300)
-    assert running.returncode == code, stderr[-3000:]
-    assert "Traceback" not in stderr
-    line = next(x for x in stderr.splitlines() if x.startswith("interrupted"))
-    step = int(line.split(" at step ")[1].split(";")[0])
-    assert 3 < step < 12 and step % 3, line  # inside an epoch, not at its end
-    assert "rerun the same command to resume" in line
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(
-        f"ckpt-{step}")
-    proc = _run_cli(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Resumed from step {step}" in proc.stdout + proc.stderr
-    want, got = _checkpoint_values(clean_deterministic_run), _checkpoint_values(tmp_path / "run")
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
 def test_a_full_disk_while_saving_a_checkpoint_is_one_error_and_leaves_no_partial(

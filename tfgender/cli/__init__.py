@@ -28,7 +28,7 @@ def run_program(main, usage: str) -> None:
     for module in flags.DEFINING_MODULES:
         for flag in flags.FLAGS.get_key_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=parse_flags)
 
 
 # Flags naming files or directories. tfgender reads and writes them with Python's own file
@@ -37,7 +37,7 @@ PATH_FLAGS = ("workdir", "data_dir", "out_dir", "init_checkpoint", "images_dir",
               "output_json", "model_path", "summary_dir", "annotate")
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad value as one ``error:`` line and exit status 2."""
     try:
         rest = flags.FLAGS(expand_flagfiles(argv))

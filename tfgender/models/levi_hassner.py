@@ -244,8 +244,8 @@ def build_levi_hassner(
             else keras.initializers.HeNormal())
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     x = inputs
-    for i, ((_, kernel, stride, pad), filters) in enumerate(zip(_CONVS, filters_of),
-                                                             start=1):
+    for i, ((_, kernel, stride, pad), filters) in enumerate(
+            zip(_CONVS, filters_of, strict=True), start=1):
         if pad:
             x = keras.layers.ZeroPadding2D(pad, name=f"conv{i}_pad")(x)
         x = keras.layers.Conv2D(
