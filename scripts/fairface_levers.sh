@@ -54,9 +54,9 @@ lever_flags() {
     lh80_jitter) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --contrast=0.7,1.3 --saturation=0.7,1.3 --hue=0.05" ;;
     lh80_mixup) echo "${LH[*]} --image_size=80 --steps_per_epoch=300 --mixup_alpha=0.2" ;;
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
-    # Session 7: on top of the kept recipe (batch norm, 64 px, dropout 0.2), 1,800 steps. The
-    # step is not bound by the convolutions (k64_w125 ran 85% as fast, not the 64% its FLOPs
-    # predicted), so the wider networks get the same steps, and the table shows their minutes.
+    # Session 7: on top of the kept recipe (batch norm, 64 px, dropout 0.2), 1,800 steps;
+    # k64_w15 has the same steps, not the same minutes (measured alone it runs at half the
+    # images/s of width 1.0: BUILD_NOTES.md).
     k64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450" ;;
     k72) echo "${KEPT[*]} --image_size=72 --steps_per_epoch=355" ;;
     k64_adamw) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
