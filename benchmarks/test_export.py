@@ -77,6 +77,7 @@ class _Models:
             "tflite_int8": lambda images, jpegs: tflite["tflite_int8"](images),
         }
         self.sizes = {fmt: _size_mb(path) for fmt, path in paths.items()}
+        self.reference = _probabilities(self, "keras")  # what every format is compared with
 
 
 def _size_mb(path: str) -> float:
@@ -108,7 +109,7 @@ def _probabilities(models, fmt: str) -> np.ndarray:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_accuracy_on_the_split(models, fmt):
     """Accuracy of each format on the same faces, and its largest difference from keras."""
-    reference = _probabilities(models, "keras")
+    reference = models.reference
     got = reference if fmt == "keras" else _probabilities(models, fmt)
     RESULTS[fmt]["accuracy"] = float(np.mean((got > 0.5) == (models.labels > 0.5)))
     RESULTS[fmt]["max_diff"] = float(np.max(np.abs(got - reference)))

@@ -15,6 +15,19 @@ os.environ["TFGENDER_PRECISION_CALIBRATION"] = "off"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture()
+def train_flag_values():
+    """The process-wide absl FLAGS with bin/train's flags defined, unparsed after the test."""
+    from absl import flags
+
+    from tfgender import flags as tf_flags
+
+    if "learning_rate" not in flags.FLAGS:
+        tf_flags.define_train_flags()
+    yield flags.FLAGS
+    flags.FLAGS.unparse_flags()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only reference data in ``<repo root>/../shared/data``, or skip without it."""

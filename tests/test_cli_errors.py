@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,20 +35,9 @@ def test_a_bad_flag_is_one_line_naming_it_and_exit_status_2(program, flag, other
     assert "Traceback" not in proc.stderr
 
 
-@pytest.fixture()
-def train_flags():
-    """The process-wide FLAGS with bin/train's flags defined, unparsed after the test."""
-    from tfgender import flags as tf_flags
-
-    if "learning_rate" not in flags.FLAGS:
-        tf_flags.define_train_flags()
-    yield flags.FLAGS
-    flags.FLAGS.unparse_flags()
-
-
 @pytest.mark.parametrize("flag", ["--learning_rate=-1", "--epochs=0", "--cache_image_size=-3",
                                   "--workdir=gs://bucket/run", "--init_checkpoint=gs://b/run"])
-def test_bin_trains_parser_refuses_in_one_line(train_flags, capsys, flag):
+def test_bin_trains_parser_refuses_in_one_line(train_flag_values, capsys, flag):
     from tfgender.cli import parse_flags
 
     with pytest.raises(SystemExit) as exited:

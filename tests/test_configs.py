@@ -15,12 +15,9 @@ CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))
 
 
 @pytest.fixture()
-def flag_values():
-    """The process-wide FLAGS with the training flags defined, unparsed after each test."""
-    if "learning_rate" not in flags.FLAGS:
-        tf_flags.define_train_flags()
-    yield flags.FLAGS
-    flags.FLAGS.unparse_flags()
+def flag_values(train_flag_values):
+    """bin/train's flags (conftest.train_flag_values)."""
+    return train_flag_values
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)

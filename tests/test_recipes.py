@@ -8,7 +8,6 @@ import os
 import keras
 import numpy as np
 import pytest
-from absl import flags
 
 from tfgender import cross_validate, evaluate, models, predict, train
 from tfgender import flags as tf_flags
@@ -23,13 +22,10 @@ TINY = ["--image_size=32", "--cache_image_size=40", "--batch_size=8", "--steps_p
 
 
 @pytest.fixture()
-def flag_values(monkeypatch):
-    """The process-wide FLAGS with the training flags defined, unparsed after the test."""
-    if "learning_rate" not in flags.FLAGS:
-        tf_flags.define_train_flags()
+def flag_values(train_flag_values, monkeypatch):
+    """bin/train's flags (conftest.train_flag_values), run from the repository root."""
     monkeypatch.chdir(REPO)  # flagfiles include configs/base.flags relative to the repo
-    yield flags.FLAGS
-    flags.FLAGS.unparse_flags()
+    yield train_flag_values
     keras.mixed_precision.set_global_policy("float32")
 
 

@@ -24,16 +24,22 @@ def _run_cli(*args, timeout=600):
     return subprocess.run([TRAIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+_SIGNAL_ARGS = [f"--flagfile={SMOKE}", "--deterministic", "--epochs=4", "--steps_per_epoch=3",
+                "--keep_checkpoints=10", "--model=levi_hassner"]
+
+
+def _checkpoint_values(workdir) -> dict:
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "save_counter" not in name}
+
+
 @pytest.fixture(scope="module")
 def clean_deterministic_run(sample_records, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("clean") / "run"
     proc = _run_cli(*_SIGNAL_ARGS, f"--data_dir={sample_records}", f"--workdir={workdir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir
-
-
-_SIGNAL_ARGS = [f"--flagfile={SMOKE}", "--deterministic", "--epochs=4", "--steps_per_epoch=3",
-                "--keep_checkpoints=10", "--model=levi_hassner"]
 
 
 @pytest.mark.slow
@@ -65,12 +71,6 @@ def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
-def _checkpoint_values(workdir) -> dict:
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "save_counter" not in name}
-
-
 def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, clean_deterministic_run,
                                                             tmp_path):
     # The clean run's flags and a checkpoint every 2 steps, which changes when it saves and
@@ -99,5 +99,3 @@ def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, clea
     assert set(want) == set(got)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-
-
