@@ -6,6 +6,7 @@ import math
 
 import keras
 import pytest
+import tensorflow as tf
 
 from tfgender import optim
 
@@ -68,3 +69,13 @@ def test_each_optimizer_name_builds_its_keras_optimizer():
     assert isinstance(scaled, keras.optimizers.LossScaleOptimizer)
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
         optim.create_optimizer("rmsprop", 1e-3)
+
+
+def test_a_variable_length_moves_the_cosine_end_and_saves_as_a_number():
+    total = tf.Variable(110, dtype=tf.int64)
+    schedule = optim.StudySchedule(1e-3, "cosine", total_steps=total, warmup_steps=10)
+    assert _rates(schedule, [60, 110]) == pytest.approx([5e-4, 0.0], abs=1e-9)
+    total.assign(60)  # what --train_minutes does once it has timed its epochs
+    assert _rates(schedule, [35, 60]) == pytest.approx([5e-4, 0.0], abs=1e-9)
+    assert schedule.get_config()["total_steps"] == 60
+    assert optim.StudySchedule.from_config(schedule.get_config()).total_steps == 60

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import models, precision, predict, train
+from tfgender import models, optim, precision, predict, train
 from tfgender.flags import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,3 +198,32 @@ def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
         train._restore_init_checkpoint(other, str(tmp_path))  # noqa: SLF001
     same = models.build_model("levi_hassner", 40)
     train._restore_init_checkpoint(same, str(tmp_path))  # noqa: SLF001
+
+
+def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():
+    config = _tiny("unused", epochs=20, train_minutes=5.0)
+    strategy = tf.distribute.get_strategy()
+    two = [{"seconds": 50.0, "eval_seconds": 10.0}] * 2  # 2 minutes spent, 1 an epoch
+    assert train._plan_steps(config, 7, two, strategy) == 5 * 7  # 3 more fit
+    assert train._plan_steps(dataclasses.replace(config, epochs=4), 7, two, strategy) == 4 * 7
+    assert train._plan_steps(dataclasses.replace(config, train_minutes=1.0), 7, two,
+                             strategy) == 2 * 7  # over budget already: stop at what ran
+
+
+def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_records, tmp_path,
+                                                                       monkeypatch):
+    config = _tiny(sample_records, epochs=5, train_minutes=1.0, schedule="cosine")
+    planned = []
+    # Called with the history so far: its length is the epochs run when the plan was made.
+    monkeypatch.setattr(train, "_plan_steps", lambda *args: planned.append(len(args[2])) or 6)
+    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    history = json.load(open(tmp_path / "run" / "history.json"))
+    assert planned == [2]  # decided once, after epoch 2
+    assert summary["steps"] == summary["planned_steps"] == 6 and len(history) == 3
+    unplanned = optim.StudySchedule(1e-3, "cosine", total_steps=5 * 2)
+    assert history[0]["learning_rate"] == pytest.approx(float(unplanned(1)))
+    # The last epoch's last step is on the planned curve (it ends at step 6, not 10).
+    assert history[2]["learning_rate"] == pytest.approx(float(
+        optim.StudySchedule(1e-3, "cosine", total_steps=6)(5)))
+    again = train.train_and_evaluate(config, str(tmp_path / "run"))  # the plan is checkpointed
+    assert again["steps"] == 6 and again["resumed_from_step"] == 6 and planned == [2]

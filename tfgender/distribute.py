@@ -97,12 +97,21 @@ def set_cpu_devices(num: int) -> None:
     logging.info("CPU split into %d logical devices", num)
 
 
-def same_on_all_workers(strategy: tf.distribute.Strategy, value: int) -> bool:
-    """True when every worker passed the same ``value`` (one all-gather; every worker calls)."""
+def _gathered(strategy: tf.distribute.Strategy, value: int) -> tf.Tensor:
+    """Every worker's ``value`` (one all-gather; every worker calls); ``[value]`` alone."""
     if strategy.extended._in_multi_worker_mode():  # noqa: SLF001  (no public query)
-        gathered = strategy.gather(strategy.run(lambda: tf.constant([value], tf.int64)), axis=0)
-        return bool(tf.reduce_all(gathered == value))
-    return True
+        return strategy.gather(strategy.run(lambda: tf.constant([value], tf.int64)), axis=0)
+    return tf.constant([value], tf.int64)
+
+
+def same_on_all_workers(strategy: tf.distribute.Strategy, value: int) -> bool:
+    """True when every worker passed the same ``value`` (every worker calls)."""
+    return bool(tf.reduce_all(_gathered(strategy, value) == value))
+
+
+def min_over_workers(strategy: tf.distribute.Strategy, value: int) -> int:
+    """The smallest ``value`` any worker passed (every worker calls)."""
+    return int(tf.reduce_min(_gathered(strategy, value)))
 
 
 def weights_digest(variables) -> str:

@@ -16,6 +16,8 @@ class StudySchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up, then constant / cosine / step / exponential decay, then fine-tuning.
 
     The rate is a pure function of the step, so a resumed run continues the same curve.
+    ``total_steps`` may be a variable (``--train_minutes`` sets it once the run has timed its
+    epochs, and a checkpoint keeps it), so the cosine ends where the run does.
     From ``fine_tune_step`` on (the step the base model is unfrozen in two-phase
     fine-tuning) the rate is ``fine_tune_learning_rate`` when that is positive.
     """
@@ -27,7 +29,8 @@ class StudySchedule(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
         self.learning_rate = float(learning_rate)
         self.kind = kind
-        self.total_steps = max(1, int(total_steps))
+        self.total_steps = (total_steps if isinstance(total_steps, tf.Variable)
+                            else max(1, int(total_steps)))
         self.warmup_steps = max(0, int(warmup_steps))
         self.decay_steps = max(1, int(decay_steps))
         self.decay_rate = float(decay_rate)
@@ -39,7 +42,7 @@ class StudySchedule(keras.optimizers.schedules.LearningRateSchedule):
         base = tf.constant(self.learning_rate, tf.float32)
         after = tf.maximum(step - self.warmup_steps, 0.0)
         if self.kind == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps)
+            span = tf.maximum(1.0, tf.cast(self.total_steps, tf.float32) - self.warmup_steps)
             rate = base * 0.5 * (1.0 + tf.cos(math.pi * tf.minimum(after / span, 1.0)))
         elif self.kind == "step":
             rate = base * self.decay_rate ** tf.floor(after / self.decay_steps)
@@ -55,7 +58,7 @@ class StudySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "kind": self.kind,
-                "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
+                "total_steps": int(self.total_steps), "warmup_steps": self.warmup_steps,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "fine_tune_step": self.fine_tune_step,
                 "fine_tune_learning_rate": self.fine_tune_learning_rate}

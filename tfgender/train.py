@@ -137,6 +137,19 @@ def _seed_generator_states(model: keras.Model) -> list:
 
 
 def _build(config, setup: Setup, strategy):
+    total = setup.steps_per_epoch * config.epochs
+    # Outside the scope on purpose: plain variables (every replica/worker updates its copy
+    # identically in cross-replica context) convert with int()/float(); mirrored ones do not.
+    state = {
+        "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "best_metric": tf.Variable(np.nan, dtype=tf.float64, trainable=False),
+        "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
+        # Consecutive and total steps whose loss was not finite (skipped updates).
+        "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
+    }
+    if config.train_minutes:  # the planned length: --epochs until _plan_steps shortens it
+        state["planned_steps"] = tf.Variable(total, dtype=tf.int64, trainable=False)
     with strategy.scope():
         model = models.build_model(
             config.model, setup.image_size, head_units=config.head_units,
@@ -146,9 +159,9 @@ def _build(config, setup: Setup, strategy):
             weights=config.weights or None, freeze_base=False)
         if config.bn_momentum:
             models.set_batch_norm_momentum(model, config.bn_momentum)
-        total = setup.steps_per_epoch * config.epochs
         schedule = optim.StudySchedule(
-            config.learning_rate, config.schedule, total_steps=total,
+            config.learning_rate, config.schedule,
+            total_steps=state.get("planned_steps", total),
             warmup_steps=int(config.warmup_epochs * setup.steps_per_epoch),
             decay_steps=int(config.decay_epochs * setup.steps_per_epoch),
             decay_rate=config.decay_rate,
@@ -162,16 +175,6 @@ def _build(config, setup: Setup, strategy):
         # Built over every variable that may ever train, so unfreezing the base later
         # finds its optimizer slots (and a checkpoint restores them).
         optimizer.build(model.trainable_variables)
-    # Outside the scope on purpose: plain variables (every replica/worker updates its copy
-    # identically in cross-replica context) convert with int()/float(); mirrored ones do not.
-    state = {
-        "step": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "best_metric": tf.Variable(np.nan, dtype=tf.float64, trainable=False),
-        "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
-        # Consecutive and total steps whose loss was not finite (skipped updates).
-        "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
-    }
     return model, optimizer, schedule, state
 
 
@@ -229,6 +232,21 @@ def _make_datasets(config, setup: Setup, strategy, start_step: int):
 def _no_space(err: Exception) -> bool:
     return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or (
         isinstance(err, tf.errors.ResourceExhaustedError)) or "No space left" in str(err)
+
+
+# --train_minutes times this epoch: the first also traces the step and fills the cache.
+_BUDGET_EPOCH = 2
+
+
+def _plan_steps(config, steps_per_epoch: int, history: list[dict], strategy) -> int:
+    """``--train_minutes``: the steps of the whole epochs that fit the budget (at least the
+    epochs run, at most ``--epochs``), judged by the last epoch's training and evaluation
+    time; with several workers the slowest one's plan, so that all agree."""
+    spent = sum(h["seconds"] + h.get("eval_seconds", 0.0) for h in history)
+    last = history[-1]["seconds"] + history[-1].get("eval_seconds", 0.0)
+    more = int((config.train_minutes * 60 - spent) // last) if last > 0 else config.epochs
+    epochs = min(config.epochs, len(history) + max(0, more))
+    return distribute.min_over_workers(strategy, epochs * steps_per_epoch)
 
 
 def _save(manager: tf.train.CheckpointManager, step: int) -> None:
@@ -359,7 +377,9 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
     eval_step = make_eval_step(
         model, strategy, setup, crop_fraction=max(config.crop_scale) if config.crop_scale else None)
     iterator = iter(train_ds)
-    steps_per_epoch, total_steps = setup.steps_per_epoch, setup.steps_per_epoch * config.epochs
+    steps_per_epoch = setup.steps_per_epoch
+    total_steps = int(state["planned_steps"]) if "planned_steps" in state else \
+        steps_per_epoch * config.epochs
     profile = tuple(config.profile_steps) if len(config.profile_steps) == 2 else None
     train_step, train_metrics, frozen = None, None, None
     epoch_times, images_per_second = [], []
@@ -391,8 +411,9 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 metric.reset_state()
             epoch_end = (epoch + 1) * steps_per_epoch
             epoch_start_step, skipped_before = step, int(state["non_finite_total"])
+            epochs = -(-total_steps // steps_per_epoch)  # as planned (--train_minutes)
             bar = progress_lib.Progress((epoch_end - step) * config.batch_size,
-                                        desc=f"epoch {epoch + 1}/{config.epochs}",
+                                        desc=f"epoch {epoch + 1}/{epochs}",
                                         enabled=config.progress and chief)
             start = time.perf_counter()
             while step < epoch_end:
@@ -458,6 +479,13 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                             "images_per_second": images_per_second[-1], "learning_rate": lr,
                             "train": train_result, "eval": eval_result,
                             "non_finite_steps": skipped})
+            if config.train_minutes and epoch + 1 == _BUDGET_EPOCH:
+                total_steps = _plan_steps(config, steps_per_epoch, history, strategy)
+                state["planned_steps"].assign(total_steps)
+                print(f"--train_minutes={config.train_minutes:g}: epoch {epoch + 1} took "
+                      f"{(history[-1]['seconds'] + eval_seconds) / 60:.2f} minutes with "
+                      f"evaluation; planned {total_steps // steps_per_epoch} of --epochs="
+                      f"{config.epochs} epochs ({total_steps} steps)", flush=True)
             if no_finite_step:
                 logging.warning("epoch %d had no finite step: no checkpoint of it is kept",
                                 epoch + 1)
@@ -467,7 +495,8 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 write_json_atomic(history_path, history)
                 time_to_accuracy.write_report(out_dir, history,
                                               title=os.path.basename(workdir.rstrip("/")))
-            print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_result['loss']:.4f} "
+            epochs = -(-total_steps // steps_per_epoch)
+            print(f"epoch {epoch + 1}/{epochs}: train loss {train_result['loss']:.4f} "
                   f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
                   f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
             if config.early_stopping_patience and \
@@ -480,6 +509,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
         "precision": setup.policy, "jit_compile": setup.jit_compile,
         "replicas": strategy.num_replicas_in_sync, "steps": int(state["step"]),
         "resumed_from_step": resumed_from, "epochs_run": len(history),
+        "planned_steps": total_steps,
         "final": history[-1] if history else None,
         "best": {"metric": config.early_stopping_metric, "value": best_metric},
         "epoch_seconds": epoch_times, "images_per_second": images_per_second,

@@ -26,6 +26,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps_per_epoch: int = 0  # 0: one pass over the training records
+    train_minutes: float = 0.0  # 0: no budget; else the whole epochs that fit it (<= epochs)
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.9
@@ -96,6 +97,11 @@ def define_train_flags() -> None:
     flags.DEFINE_integer("epochs", 10, "Epochs to train.", lower_bound=1)
     flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: one pass over the data.",
                          lower_bound=0)
+    flags.DEFINE_float("train_minutes", 0.0,
+                       "A budget of minutes (training and evaluation): after epoch 2 the run "
+                       "times its epochs, plans the whole epochs that fit (at most --epochs) "
+                       "and ends its schedule there; a checkpoint keeps the plan. 0: train "
+                       "--epochs.", lower_bound=0.0)
     flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.", lower_bound=0.0)
     flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd"], "Optimizer.")
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
