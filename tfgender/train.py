@@ -479,13 +479,10 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                             "images_per_second": images_per_second[-1], "learning_rate": lr,
                             "train": train_result, "eval": eval_result,
                             "non_finite_steps": skipped})
+            plan = None  # before the checkpoint of this epoch, which keeps it
             if config.train_minutes and epoch + 1 == _BUDGET_EPOCH:
-                total_steps = _plan_steps(config, steps_per_epoch, history, strategy)
-                state["planned_steps"].assign(total_steps)
-                print(f"--train_minutes={config.train_minutes:g}: epoch {epoch + 1} took "
-                      f"{(history[-1]['seconds'] + eval_seconds) / 60:.2f} minutes with "
-                      f"evaluation; planned {total_steps // steps_per_epoch} of --epochs="
-                      f"{config.epochs} epochs ({total_steps} steps)", flush=True)
+                plan = _plan_steps(config, steps_per_epoch, history, strategy)
+                state["planned_steps"].assign(plan)
             if no_finite_step:
                 logging.warning("epoch %d had no finite step: no checkpoint of it is kept",
                                 epoch + 1)
@@ -499,6 +496,12 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
             print(f"epoch {epoch + 1}/{epochs}: train loss {train_result['loss']:.4f} "
                   f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
                   f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
+            if plan is not None:
+                total_steps = plan
+                print(f"--train_minutes={config.train_minutes:g}: epoch {epoch + 1} took "
+                      f"{(elapsed + eval_seconds) / 60:.2f} minutes with evaluation; planned "
+                      f"{plan // steps_per_epoch} of --epochs={config.epochs} epochs "
+                      f"({plan} steps)", flush=True)
             if config.early_stopping_patience and \
                     int(state["bad_epochs"]) >= config.early_stopping_patience:
                 logging.info("early stopping after epoch %d", epoch + 1)
