@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+from tfgender.choices import STRATEGIES
 
 
 def _tf_config_workers() -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgender import augment, decode, input_pipeline, predict
-from tfgender.flags.evaluation import EXPORT_FORMATS as FORMATS
+from tfgender.choices import EXPORT_FORMATS as FORMATS
 
 
 class ExportError(ValueError):

@@ -7,8 +7,7 @@ import math
 import keras
 import tensorflow as tf
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "step", "exponential")
+from tfgender.choices import OPTIMIZERS, SCHEDULES
 
 
 @keras.saving.register_keras_serializable(package="tfgender")

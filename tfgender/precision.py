@@ -24,11 +24,12 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tfgender.choices import PRECISIONS
 from tfgender.files import write_json_atomic
 
 # ``onednn_bfloat16`` is not a Keras policy: the model is float32 and Grappler's
 # auto_mixed_precision_onednn_bfloat16 pass rewrites the graph's oneDNN ops to bfloat16.
-POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16")
+POLICIES = PRECISIONS
 # Architectures measured faster with oneDNN's bfloat16 rewrite than with Keras' mixed_bfloat16
 # and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step, BUILD_NOTES).
 _CPU_BF16_FASTER = frozenset({"resnet50"})

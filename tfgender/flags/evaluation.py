@@ -6,6 +6,7 @@ import dataclasses
 
 from absl import flags
 
+from tfgender.choices import EXPORT_FORMATS
 from tfgender.flags.common import FLAGS, config_from_flags
 
 
@@ -117,7 +118,6 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
 
 
 # --------------------------------------------------------------------------- export
-EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")  # tfgender.export.FORMATS
 
 
 @dataclasses.dataclass(frozen=True)

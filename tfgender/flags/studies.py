@@ -6,6 +6,7 @@ import dataclasses
 
 from absl import flags
 
+from tfgender.choices import DATA_SERVICE_ROLES, JIT_COMPILE, PRECISIONS
 from tfgender.flags.common import config_from_flags
 
 
@@ -37,9 +38,9 @@ def define_epoch_study_flags() -> None:
     flags.DEFINE_integer("image_size", 0, "Model input side; 0: each architecture's default.",
                          lower_bound=0)
     flags.DEFINE_enum("precision", "auto",
-                      ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
+                      ["auto", *PRECISIONS],
                       "Compute precision; auto: bin/train's per-device choice.")
-    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the step.")
+    flags.DEFINE_enum("jit_compile", "auto", list(JIT_COMPILE), "XLA-compile the step.")
     flags.DEFINE_list("devices", [], "Only devices whose name contains one of these (CPU, GPU:0).")
     flags.DEFINE_bool("full_epoch", False, "Also time one real epoch to check the extrapolation.")
     flags.DEFINE_string("data_dir", "", "Feed converted TFRecords instead of in-memory batches.")
@@ -51,7 +52,6 @@ def epoch_study_config_from_flags() -> EpochStudyConfig:
 
 
 # --------------------------------------------------------------------------- tf.data service
-DATA_SERVICE_ROLES = ("dispatcher", "worker")
 
 
 @dataclasses.dataclass(frozen=True)

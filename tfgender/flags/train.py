@@ -6,8 +6,16 @@ import dataclasses
 
 from absl import flags
 
+from tfgender.choices import (
+    CONV_NORMS,
+    JIT_COMPILE,
+    KERNEL_INITS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+)
 from tfgender.flags.common import FLAGS, config_from_flags, ints
-from tfgender.models import levi_hassner
 
 
 # --------------------------------------------------------------------------- training
@@ -103,9 +111,9 @@ def define_train_flags() -> None:
                        "and ends its schedule there; a checkpoint keeps the plan. 0: train "
                        "--epochs.", lower_bound=0.0)
     flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.", lower_bound=0.0)
-    flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd"], "Optimizer.")
+    flags.DEFINE_enum("optimizer", "adam", list(OPTIMIZERS), "Optimizer.")
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
-    flags.DEFINE_enum("schedule", "constant", ["constant", "cosine", "step", "exponential"],
+    flags.DEFINE_enum("schedule", "constant", list(SCHEDULES),
                       "Learning-rate schedule after warm-up.")
     flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up length in epochs.", lower_bound=0.0)
     flags.DEFINE_float("decay_epochs", 10.0, "Step/exponential decay period in epochs.")
@@ -119,10 +127,10 @@ def define_train_flags() -> None:
                        "Width multiplier (Keras' alpha): MobileNetV2's (0.35-1.4 scale every "
                        "layer's channels) and Levi & Hassner's (scales its three convolutions' "
                        "filters); ResNet50 ignores it.", lower_bound=0.1)
-    flags.DEFINE_enum("kernel_init", "paper", list(levi_hassner.KERNEL_INITS),
+    flags.DEFINE_enum("kernel_init", "paper", list(KERNEL_INITS),
                       "Levi & Hassner's kernel initialiser: paper (Gaussian, stddev 0.01) or "
                       "he (he_normal); other architectures ignore it.")
-    flags.DEFINE_enum("conv_norm", "lrn", list(levi_hassner.CONV_NORMS),
+    flags.DEFINE_enum("conv_norm", "lrn", list(CONV_NORMS),
                       "Levi & Hassner's normalisation: lrn (the paper's, after pool1 and "
                       "pool2) or batch (batch normalisation before every conv's ReLU); other "
                       "architectures ignore it.")
@@ -161,16 +169,16 @@ def define_train_flags() -> None:
     flags.DEFINE_string("cache", "auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
     flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (records).")
     flags.DEFINE_enum("precision", "auto",
-                      ["auto", "float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16"],
+                      ["auto", *PRECISIONS],
                       "Compute precision; auto chooses per device from measurement.")
-    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+    flags.DEFINE_enum("jit_compile", "auto", list(JIT_COMPILE),
                       "XLA-compile the model step; auto chooses per device.")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Global seed (initialisation, data order, augmentation).")
     flags.DEFINE_bool("deterministic", False,
                       "Deterministic ops and data order: a resumed run ends bit-identical.")
-    flags.DEFINE_enum("distribution", "auto", ["auto", "default", "mirrored", "multi_worker"],
+    flags.DEFINE_enum("distribution", "auto", list(STRATEGIES),
                       "tf.distribute strategy; auto: multi_worker when TF_CONFIG names "
                       "several workers, mirrored with several GPUs, else default.")
     flags.DEFINE_integer("num_cpu_devices", 0,

@@ -40,14 +40,13 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from tfgender.choices import CONV_NORMS, KERNEL_INITS
 from tfgender.models.batch_norm import FusedBatchNormalization
 from tfgender.models.head import add_dense_head, check_image_size, kernel_regularizer
 
 DEFAULT_IMAGE_SIZE = 227
 FC_UNITS = (512, 512)
 INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
-KERNEL_INITS = ("paper", "he")
-CONV_NORMS = ("lrn", "batch")  # lrn: the paper's; batch: BatchNormalization after every conv
 # (filters, kernel, stride, padding) of conv1..conv3.
 _CONVS = ((96, 7, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
 _POOL_SIZE, _POOL_STRIDE = 3, 2
