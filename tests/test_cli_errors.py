@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -15,8 +16,7 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 # One program start per kind of refusal proves the exit status and the console a user sees;
-# starting a program costs about 10 s of CPU (TensorFlow's import), so the other flags go
-# through the same parser in this process (below).
+# the other flags go through the same parser in this process (below).
 @pytest.mark.parametrize("program, flag, others", [
     ("convert_tfrecords", "--image_size=-5", []), ("convert_tfrecords", "--num_workers=0", []),
     ("convert_tfrecords", "--test_fraction=1.5", []), ("train", "--batch_size=0", []),
@@ -33,6 +33,28 @@ def test_a_bad_flag_is_one_line_naming_it_and_exit_status_2(program, flag, other
     if "://" in flag:
         assert flag in lines[0] and "not supported" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+PROGRAMS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "tfgender", "cli"))
+                  if name.endswith(".py") and name != "__init__.py")
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_every_program_checks_its_flags_before_importing_tensorflow(program):
+    # TensorFlow's import takes seconds: a mistyped flag must not wait for it.
+    code = ("import sys\n"
+            f"from tfgender.cli import {program} as program\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+            "sys.argv = ['prog', '--no_such_flag=1']\n"
+            "try:\n"
+            "    program.run()\n"
+            "except SystemExit as exited:\n"
+            "    print(exited.code, 'tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr[-2000:])
+    assert _error_lines(proc.stderr) and "no_such_flag" in proc.stderr
 
 
 @pytest.mark.parametrize("flag", ["--learning_rate=-1", "--epochs=0", "--cache_image_size=-3",

@@ -1,18 +1,17 @@
-"""Command-line programs: each parses flags, builds a config and calls one library function."""
+"""Command-line programs: each parses flags, builds a config and calls one library function.
+
+They parse and check their flags before TensorFlow is imported (its import costs seconds).
+"""
 
 from __future__ import annotations
 
 import sys
 
-from tfgender import quiet
+from absl import app
+from absl import flags as absl_flags
 
-quiet.import_quietly()  # before anything below imports TensorFlow
-
-from absl import app  # noqa: E402
-from absl import flags as absl_flags  # noqa: E402
-
-from tfgender import flags  # noqa: E402
-from tfgender.flags.common import expand_flagfiles  # noqa: E402
+from tfgender import flags, quiet
+from tfgender.flags.common import expand_flagfiles
 
 
 def run_program(main, usage: str) -> None:
@@ -28,7 +27,14 @@ def run_program(main, usage: str) -> None:
     for module in flags.DEFINING_MODULES:
         for flag in flags.FLAGS.get_key_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main, flags_parser=parse_flags)
+
+    def quiet_main(argv: list[str]) -> int:
+        # The flags import nothing of TensorFlow (tfgender.choices), so a bad flag has
+        # already failed; each main imports the library, and with it TensorFlow, after this.
+        quiet.import_quietly()
+        return main(argv)
+
+    app.run(quiet_main, flags_parser=parse_flags)
 
 
 # Flags naming files or directories. tfgender reads and writes them with Python's own file

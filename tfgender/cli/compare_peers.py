@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags, peers, predict
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_compare_peers_flags()
@@ -22,6 +22,9 @@ Usage: compare_peers --workdir=RUN --data_dir=CONVERTED [--split=test]
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import peers, predict
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.compare_peers_config_from_flags()

@@ -8,13 +8,15 @@ from absl import app
 
 from tfgender import flags
 from tfgender.cli import run_program
-from tfgender.data import convert as convert_lib
-from tfgender.data import schema
 
 flags.define_convert_flags()
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender.data import convert as convert_lib
+    from tfgender.data import schema
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.convert_config_from_flags()

@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import cross_validate, evaluate, flags, predict, summaries, train
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_train_flags()
@@ -23,6 +23,9 @@ Usage: cross_validate --flagfile=configs/levi_hassner_adience.flags --data_dir=C
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import cross_validate, evaluate, predict, summaries, train
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.train_config_from_flags()

@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import data_service, flags
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_data_service_flags()
@@ -21,6 +21,9 @@ Runs until killed; one dispatcher per cluster, any number of workers.
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import data_service
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:

@@ -7,7 +7,7 @@ import sys
 
 from absl import app
 
-from tfgender import epoch_study, flags
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_epoch_study_flags()
@@ -22,6 +22,9 @@ Usage: epoch_time_study --output_dir=runs/epoch_study [--models=mobilenet_v2,res
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import epoch_study
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.epoch_study_config_from_flags()

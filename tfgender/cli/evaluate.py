@@ -7,7 +7,7 @@ import sys
 
 from absl import app
 
-from tfgender import evaluate, flags, predict
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_evaluate_flags()
@@ -57,6 +57,9 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import evaluate, predict
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.evaluate_config_from_flags()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tfgender import export, flags, predict
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_export_flags()
@@ -20,6 +20,9 @@ Usage: export --workdir=RUN --format=saved_model --output=DIR
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import export, predict
+
     if len(argv) > 1:
         print(f"error: unexpected arguments: {argv[1:]}", file=sys.stderr)
         return 2

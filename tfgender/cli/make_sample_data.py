@@ -8,7 +8,6 @@ from absl import app
 
 from tfgender import flags
 from tfgender.cli import run_program
-from tfgender.data import sample
 
 flags.define_sample_data_flags()
 
@@ -20,6 +19,9 @@ Usage: make_sample_data --format={adience,celeba,utkface} --out_dir=DIR [--num_i
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender.data import sample
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.sample_data_config_from_flags()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tfgender import detect, flags, predict
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_predict_flags()
@@ -23,6 +23,9 @@ Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import detect, predict
+
     config = flags.predict_config_from_flags(argv[1:])
     try:
         rows = predict.predict(config)

@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags, profile
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_epoch_study_flags()
@@ -21,6 +21,9 @@ Usage: profile_run --output_dir=runs/profile [--models=mobilenet_v2] [--steps=5]
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import profile
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:

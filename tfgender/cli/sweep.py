@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags, sweep
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_train_flags()
@@ -25,6 +25,9 @@ Usage: sweep --flagfile=configs/mobilenet_v2_adience.flags --data_dir=CONVERTED
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import sweep
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.train_config_from_flags()

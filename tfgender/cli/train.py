@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags, interrupt, summaries, train
+from tfgender import flags
 from tfgender.cli import run_program
 
 flags.define_train_flags()
@@ -20,6 +20,9 @@ Usage: train --flagfile=configs/smoke.flags --workdir=runs/smoke [--data_dir=CON
 
 
 def main(argv: list[str]) -> int:
+    # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
+    from tfgender import interrupt, summaries, train
+
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.train_config_from_flags()
