@@ -208,6 +208,10 @@ def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():
     assert train._plan_steps(dataclasses.replace(config, epochs=4), 7, two, strategy) == 4 * 7
     assert train._plan_steps(dataclasses.replace(config, train_minutes=1.0), 7, two,
                              strategy) == 2 * 7  # over budget already: stop at what ran
+    # A resumed epoch timed only its rest: 25 s for 2 of 7 steps is 87.5 s an epoch, 97.5
+    # with evaluation; 95 s spent, so 2 more fit in the 205 s left (as 25 s would say 5).
+    resumed = [two[0], {"seconds": 25.0, "eval_seconds": 10.0, "timed_steps": 2}]
+    assert train._plan_steps(config, 7, resumed, strategy) == 4 * 7
 
 
 def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_records, tmp_path,

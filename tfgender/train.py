@@ -240,10 +240,13 @@ _BUDGET_EPOCH = 2
 
 def _plan_steps(config, steps_per_epoch: int, history: list[dict], strategy) -> int:
     """``--train_minutes``: the steps of the whole epochs that fit the budget (at least the
-    epochs run, at most ``--epochs``), judged by the last epoch's training and evaluation
-    time; with several workers the slowest one's plan, so that all agree."""
+    epochs run, at most ``--epochs``), judged by the last epoch's training rate (per step: a
+    resumed epoch timed only its rest) and evaluation time; with several workers the slowest
+    one's plan, so that all agree."""
     spent = sum(h["seconds"] + h.get("eval_seconds", 0.0) for h in history)
-    last = history[-1]["seconds"] + history[-1].get("eval_seconds", 0.0)
+    steps = history[-1].get("timed_steps", steps_per_epoch)
+    last = (history[-1]["seconds"] * steps_per_epoch / max(1, steps)
+            + history[-1].get("eval_seconds", 0.0))
     more = int((config.train_minutes * 60 - spent) // last) if last > 0 else config.epochs
     epochs = min(config.epochs, len(history) + max(0, more))
     return distribute.min_over_workers(strategy, epochs * steps_per_epoch)
@@ -475,6 +478,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
             else:
                 state["bad_epochs"].assign_add(1)
             history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,
+                            "timed_steps": step - epoch_start_step,
                             "eval_seconds": eval_seconds,
                             "images_per_second": images_per_second[-1], "learning_rate": lr,
                             "train": train_result, "eval": eval_result,
