@@ -39,7 +39,7 @@ import pandas as pd
 
 from tfgender import errors
 from tfgender import progress as progress_lib
-from tfgender.data import image_check, readers, splits
+from tfgender.data import convert_worker, image_check, readers, splits
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
 
@@ -334,7 +334,7 @@ def _run_tasks(tasks: list[ShardTask], config, bar: progress_lib.Progress) -> li
     progress_queue = ctx.Queue()
     results = {}
     with concurrent.futures.ProcessPoolExecutor(
-            max_workers=config.num_workers, mp_context=ctx, initializer=_init_worker,
+            max_workers=config.num_workers, mp_context=ctx, initializer=convert_worker.init,
             initargs=(progress_queue,)) as pool:
         futures = {pool.submit(write_shard, t, config): t.name for t in tasks}
         pending = set(futures)
