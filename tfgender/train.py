@@ -496,7 +496,6 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 write_json_atomic(history_path, history)
                 time_to_accuracy.write_report(out_dir, history,
                                               title=os.path.basename(workdir.rstrip("/")))
-            epochs = -(-total_steps // steps_per_epoch)
             print(f"epoch {epoch + 1}/{epochs}: train loss {train_result['loss']:.4f} "
                   f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
                   f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
