@@ -63,6 +63,13 @@ lever_flags() {
     k64_w125) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=300 --width_multiplier=1.25" ;;
     k64_w15) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --width_multiplier=1.5" ;;
     k64_mixup) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --mixup_alpha=0.2" ;;
+    # Session 9 (Zen 4, AVX512-BF16): 6 x 1250 steps, about 12 minutes here, long enough for
+    # the kept recipe to start overfitting (its 27-epoch run: train 0.878, val 0.848), so the
+    # regularisers are measured where they could help.
+    z64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6" ;;
+    z64_crop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --crop_scale=0.5,1.0" ;;
+    z64_drop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --dropout=0.5,0.5" ;;
+    z80) echo "${KEPT[*]} --image_size=80 --steps_per_epoch=800 --epochs=6" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }
