@@ -314,3 +314,38 @@ def test_colour_jitter_extremes(images):
 def test_colour_jitter_refuses_bad_ranges(options, message):
     with pytest.raises(ValueError, match=message):
         augment.Augmentation(output_size=S, **options)
+
+
+def test_random_erasing_fills_one_mean_rectangle_per_erased_image():
+    batch = tf.fill([64, S, S, 3], tf.constant(7, tf.uint8))  # a colour the fill is not
+    out = _plain(batch, tf.constant([3, 1]), erasing_probability=0.5,
+                 erasing_scale=(0.1, 0.3)).numpy()
+    mean = np.array(augment.IMAGENET_RGB_MEAN, np.float32)
+    erased = np.all(np.isclose(out, mean), axis=-1)  # (B, S, S) filled pixels
+    assert np.all(erased | np.all(out == 7, axis=-1))  # every pixel kept or filled
+    counts = erased.sum(axis=(1, 2))
+    assert 16 <= np.count_nonzero(counts) <= 48  # about half the images
+    for mask, count in zip(erased, counts, strict=True):
+        if not count:
+            continue
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        # One solid rectangle, its area within the drawn range (pixel rounding aside).
+        assert count == len(rows) * len(cols) == mask[rows[0]:rows[-1] + 1,
+                                                      cols[0]:cols[-1] + 1].sum()
+        assert 0.1 * S * S - 2 * S <= count <= 0.3 * S * S + 2 * S
+
+
+def test_random_erasing_leaves_the_other_draws_and_compiles(images):
+    seed = augment.make_step_seed(2, 7)
+    full = dict(output_size=24, brightness_range=(0.8, 1.2))
+    base = augment.Augmentation(**full)(images, seed).numpy()
+    erasing = augment.Augmentation(**full, erasing_probability=1.0)
+    out = erasing(images, seed).numpy()
+    kept = np.any(out != np.array(augment.IMAGENET_RGB_MEAN, np.float32), axis=-1)
+    np.testing.assert_array_equal(out[kept], base[kept])  # same flips, crops, brightness
+    assert not kept.all()  # probability 1: every image has a hole
+    np.testing.assert_allclose(erasing.compiled()(images, seed).numpy(), out, atol=1e-2)
+    with pytest.raises(ValueError, match="erasing_probability"):
+        augment.Augmentation(output_size=24, erasing_probability=1.5)
+    with pytest.raises(ValueError, match="erasing_scale"):
+        augment.Augmentation(output_size=24, erasing_probability=0.5, erasing_scale=(0.0, 0.3))

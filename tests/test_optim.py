@@ -79,3 +79,21 @@ def test_a_variable_length_moves_the_cosine_end_and_saves_as_a_number():
     assert _rates(schedule, [35, 60]) == pytest.approx([5e-4, 0.0], abs=1e-9)
     assert schedule.get_config()["total_steps"] == 60
     assert optim.StudySchedule.from_config(schedule.get_config()).total_steps == 60
+
+
+def test_averaged_weights_swap_in_the_moving_average_and_back():
+    weights = [tf.Variable([1.0, 2.0]), tf.Variable(3.0)]
+    optimizer = optim.create_optimizer("sgd", 0.5, momentum=0.0, ema_momentum=0.9)
+    optimizer.build(weights)
+    for _ in range(3):  # gradient 1 everywhere: each step lowers every weight by 0.5
+        optimizer.apply([tf.ones([2]), tf.constant(1.0)], weights)
+    # The first step's average is the weight itself (Keras), then 0.9 old + 0.1 new.
+    expected = 0.9 * (0.9 * -0.5 + 0.1 * -1.0) + 0.1 * -1.5
+    with optim.averaged_weights(optimizer, weights):
+        assert weights[1].numpy() == pytest.approx(3.0 + expected)
+        assert weights[0].numpy() == pytest.approx([1.0 + expected, 2.0 + expected])
+    assert weights[1].numpy() == pytest.approx(1.5)  # its own value again
+    plain = optim.create_optimizer("adam", 1e-3)
+    plain.build(weights)
+    with optim.averaged_weights(plain, weights):  # no average: nothing moves
+        assert weights[1].numpy() == pytest.approx(1.5)

@@ -131,6 +131,8 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     (dict(contrast=(0.5,)), r"--contrast=0.5: give two numbers low,high with 0 <= low <= high"),
     (dict(saturation=(1.5, 0.5)), "--saturation=1.5,0.5: give two numbers"),
     (dict(crop_scale=(0.8, 1.2)), r"--crop_scale=0.8,1.2: .*0 < low <= high, high <= 1"),
+    (dict(erasing_scale=(0.0, 0.3)), r"--erasing_scale=0.0,0.3: .*0 < low <= high, high <= 1"),
+    (dict(random_erasing=0.5, erasing_scale=()), "--random_erasing needs --erasing_scale"),
 ])
 def test_bad_configuration_fails_at_start(sample_records, change, message):
     with pytest.raises(train.TrainingError, match=message):
@@ -198,6 +200,46 @@ def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
         train._restore_init_checkpoint(other, str(tmp_path))  # noqa: SLF001
     same = models.build_model("levi_hassner", 40)
     train._restore_init_checkpoint(same, str(tmp_path))  # noqa: SLF001
+
+
+def test_a_resume_that_adds_or_drops_budget_or_average_names_the_flag(sample_records, tmp_path):
+    config = _tiny(sample_records, epochs=1)
+    train.train_and_evaluate(config, str(tmp_path / "plain"))
+    for change, flag in ((dict(train_minutes=5.0), "--train_minutes"),
+                         (dict(ema_momentum=0.9), "--ema_momentum")):
+        with pytest.raises(train.TrainingError, match=f"trained without {flag}, which this "
+                           f"one adds \\({flag}=.*\\): resume it with its own flags"):
+            train.train_and_evaluate(dataclasses.replace(config, epochs=2, **change),
+                                     str(tmp_path / "plain"))
+    averaged = dataclasses.replace(config, ema_momentum=0.9)
+    train.train_and_evaluate(averaged, str(tmp_path / "ema"))
+    with pytest.raises(train.TrainingError, match="trained with --ema_momentum, which this one "
+                       "drops"):
+        train.train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "ema"))
+    with pytest.raises(train.TrainingError, match="--ema_momentum=0.9, not 0.99"):
+        train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.99),
+                                 str(tmp_path / "ema"))
+
+
+def test_the_moving_average_is_what_is_evaluated_and_kept(sample_records, tmp_path):
+    config = _tiny(sample_records, epochs=1, steps_per_epoch=4, ema_momentum=0.5,
+                   early_stopping_metric="loss")
+    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert summary["steps"] == 4
+    raw = models.build_model("levi_hassner", 40)
+    optimizer = optim.create_optimizer("adam", optim.StudySchedule(1e-3), ema_momentum=0.5)
+    optimizer.build(raw.trainable_variables)
+    tf.train.Checkpoint(model=raw, optimizer=optimizer).restore(tf.train.latest_checkpoint(
+        str(tmp_path / "run" / "checkpoints"))).expect_partial()
+    best = [w.numpy() for w in keras.models.load_model(
+        tmp_path / "run" / "best_model.keras").trainable_weights]
+    own = [w.numpy() for w in raw.trainable_weights]
+    # The checkpoint keeps the raw weights (an exact resume) and the optimizer's averages;
+    # the best model is the average.
+    assert not all(np.allclose(a, b) for a, b in zip(own, best, strict=True))
+    with optim.averaged_weights(optimizer, raw.trainable_variables):
+        for average, kept in zip(raw.trainable_weights, best, strict=True):
+            np.testing.assert_allclose(average.numpy(), kept, rtol=1e-6, atol=1e-7)
 
 
 def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():

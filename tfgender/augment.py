@@ -119,6 +119,12 @@ class Augmentation:
             torchvision's ``RandomRotation`` does by default), bilinear when it resizes.
             Nearest measured faster than bilinear (BUILD_NOTES.md, input pipeline).
         normalization: A ``normalize`` mode applied last, or None for [0, 255] output.
+        erasing_probability: Random erasing (Zhong et al., 2020): the chance that an image
+            gets one rectangle filled with the ImageNet mean colour (0 after the models'
+            normalisations, as torchvision's and timm's default fill), drawn after the resample
+            and colour changes; 0 disables it.
+        erasing_scale: (low, high) range of the rectangle's area as a fraction of the image;
+            its aspect ratio is log-uniform in [0.3, 3.3], the paper's range.
     """
 
     output_size: int
@@ -133,6 +139,8 @@ class Augmentation:
     implementation: str = "gather"
     interpolation: str = "auto"
     normalization: str | None = None
+    erasing_probability: float = 0.0
+    erasing_scale: tuple[float, float] = (0.02, 0.33)
 
     def __post_init__(self):
         if self.interpolation not in INTERPOLATIONS:
@@ -150,6 +158,13 @@ class Augmentation:
             value = getattr(self, name)
             if value is not None and not (len(value) == 2 and 0 <= value[0] <= value[1]):
                 raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {value}")
+        if not 0 <= self.erasing_probability <= 1:
+            raise ValueError(f"erasing_probability must be in [0, 1], got "
+                             f"{self.erasing_probability}")
+        low, high = self.erasing_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"erasing_scale must satisfy 0 < low <= high <= 1, "
+                             f"got {self.erasing_scale}")
         if not 0 <= self.hue_delta <= 0.5:
             raise ValueError(f"hue_delta must be in [0, 0.5], got {self.hue_delta}")
         if self.normalization is not None and self.normalization not in NORMALIZATIONS:
@@ -205,6 +220,10 @@ class Augmentation:
             plan["saturation"] = _uniform([batch], colour[1], *self.saturation_range)
         if self.hue_delta:
             plan["hue"] = _uniform([batch], colour[2], -self.hue_delta, self.hue_delta)
+        if self.erasing_probability:
+            plan["erase"] = _erasing_boxes(tf.random.experimental.stateless_fold_in(
+                seed, 2, alg=RNG), batch, self.output_size, self.erasing_probability,
+                self.erasing_scale)
         method, _ = self._sampling(size)
         if method == "crop":
             plan.update(offsets=offsets, mirror=mirror)
@@ -236,6 +255,8 @@ class Augmentation:
         if "brightness" in plan:  # pixels and factors are >= 0: only the top needs clipping
             out = tf.minimum(out * plan["brightness"][:, None, None, None], 255.0)
         out = _colour_jitter(out, plan)
+        if "erase" in plan:
+            out = _erase(out, plan["erase"])
         out = tf.cast(out, self.dtype)
         if self.normalization is not None:
             out = normalize(out, self.normalization)
@@ -264,6 +285,33 @@ class Augmentation:
             return render(images, plan(seed, images.shape[0], images.shape[1]))
 
         return run
+
+
+_ERASING_LOG_RATIO = (math.log(0.3), math.log(1 / 0.3))
+
+
+def _erasing_boxes(seed, batch, size: int, probability: float, scale) -> tf.Tensor:
+    """(B, 4) float boxes [top, left, bottom, right) in pixels; empty for images not erased."""
+    seeds = tf.random.experimental.stateless_split(seed, 5, alg=RNG)
+    area = _uniform([batch], seeds[0], *scale) * size * size
+    ratio = tf.exp(_uniform([batch], seeds[1], *_ERASING_LOG_RATIO))
+    height = tf.minimum(tf.sqrt(area * ratio), float(size))
+    width = tf.minimum(tf.sqrt(area / ratio), float(size))
+    top = _uniform([batch], seeds[2]) * (size - height)
+    left = _uniform([batch], seeds[3]) * (size - width)
+    erased = tf.cast(_uniform([batch], seeds[4]) < probability, tf.float32)
+    return tf.stack([top, left, top + height * erased, left + width * erased], axis=1)
+
+
+def _erase(images, boxes) -> tf.Tensor:
+    """Fills each image's box (pixel centres inside it) with the ImageNet mean colour."""
+    size = images.shape[1] if images.shape[1] is not None else tf.shape(images)[1]
+    centres = tf.range(tf.cast(size, tf.float32)) + 0.5
+    rows = (centres[None, :] >= boxes[:, 0:1]) & (centres[None, :] < boxes[:, 2:3])
+    cols = (centres[None, :] >= boxes[:, 1:2]) & (centres[None, :] < boxes[:, 3:4])
+    inside = rows[:, :, None, None] & cols[:, None, :, None]
+    fill = tf.constant(IMAGENET_RGB_MEAN, images.dtype)
+    return tf.where(inside, fill, images)
 
 
 def _colour_jitter(images, plan) -> tf.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
@@ -64,7 +65,7 @@ class StudySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def create_optimizer(name: str, schedule, *, momentum: float = 0.9,
-                     decoupled_weight_decay: float = 0.0,
+                     decoupled_weight_decay: float = 0.0, ema_momentum: float = 0.0,
                      loss_scale: bool = False) -> keras.optimizers.Optimizer:
     """Builds an optimizer; under float16 it is wrapped in Keras 3's ``LossScaleOptimizer``.
 
@@ -74,17 +75,42 @@ def create_optimizer(name: str, schedule, *, momentum: float = 0.9,
         momentum: SGD momentum.
         decoupled_weight_decay: AdamW's (and SGD's) decoupled weight decay; the study's L2
             penalty is the model's ``weight_decay`` instead.
+        ema_momentum: keep a moving average of the weights with this momentum (Keras'
+            ``use_ema``; ``averaged_weights`` puts it in the model); 0: none.
         loss_scale: wrap in a dynamic ``LossScaleOptimizer`` (mixed_float16).
     """
+    ema = dict(use_ema=True, ema_momentum=ema_momentum) if ema_momentum else {}
     if name == "adam":
-        optimizer = keras.optimizers.Adam(schedule)
+        optimizer = keras.optimizers.Adam(schedule, **ema)
     elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=decoupled_weight_decay)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=decoupled_weight_decay, **ema)
     elif name == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=momentum,
-                                         weight_decay=decoupled_weight_decay or None)
+                                         weight_decay=decoupled_weight_decay or None, **ema)
     else:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
     if loss_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+@contextlib.contextmanager
+def averaged_weights(optimizer: keras.optimizers.Optimizer, variables):
+    """Within the block ``variables`` hold the optimizer's moving averages (``use_ema``); on
+    leaving it they get their own values back. Without a moving average it does nothing.
+
+    Args:
+        optimizer: the run's optimizer (a ``LossScaleOptimizer``'s inner one is used).
+        variables: the list the optimizer was built over, in that order.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not inner.use_ema:
+        yield
+        return
+    saved = [tf.identity(v) for v in variables]
+    inner.finalize_variable_values(variables)  # Keras' own copy of the averages
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, saved, strict=True):
+            variable.assign(value)

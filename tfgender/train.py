@@ -88,14 +88,19 @@ def resolve_setup(config) -> Setup:
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
                             f"minimum is {info.min_image_size}")
-    for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9)):
+    fractions = ("crop_scale", "erasing_scale")
+    for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9),
+                      ("erasing_scale", 1e-9)):
         value = tuple(getattr(config, flag))
         if value and not (len(value) == 2 and low <= value[0] <= value[1]
-                          and (flag != "crop_scale" or value[1] <= 1)):
-            most = ", high <= 1" if flag == "crop_scale" else ""
+                          and (flag not in fractions or value[1] <= 1)):
+            most = ", high <= 1" if flag in fractions else ""
             raise TrainingError(f"--{flag}={','.join(map(str, value))}: give two numbers "
                                 f"low,high with {'0 <' if low else '0 <='} low <= high{most}, "
                                 "or nothing to turn it off")
+    if config.random_erasing and len(config.erasing_scale) != 2:
+        raise TrainingError("--random_erasing needs --erasing_scale=low,high (fractions of the "
+                            "image's area)")
     cache_size = config.cache_image_size or image_size
     if cache_size < image_size and not config.crop_scale:
         logging.info("cache_image_size %d < image_size %d: crops are resized up",
@@ -150,6 +155,9 @@ def _build(config, setup: Setup, strategy):
     }
     if config.train_minutes:  # the planned length: --epochs until _plan_steps shortens it
         state["planned_steps"] = tf.Variable(total, dtype=tf.int64, trainable=False)
+    if config.ema_momentum:  # a record that the optimizer holds averages (_check_resume)
+        state["ema_momentum"] = tf.Variable(config.ema_momentum, dtype=tf.float64,
+                                            trainable=False)
     with strategy.scope():
         model = models.build_model(
             config.model, setup.image_size, head_units=config.head_units,
@@ -171,11 +179,36 @@ def _build(config, setup: Setup, strategy):
         optimizer = optim.create_optimizer(
             config.optimizer, schedule, momentum=config.momentum,
             decoupled_weight_decay=config.decoupled_weight_decay,
-            loss_scale=setup.policy == "mixed_float16")
+            ema_momentum=config.ema_momentum, loss_scale=setup.policy == "mixed_float16")
         # Built over every variable that may ever train, so unfreezing the base later
         # finds its optimizer slots (and a checkpoint restores them).
         optimizer.build(model.trainable_variables)
     return model, optimizer, schedule, state
+
+
+# The optional parts of a run's state, and the flag that creates each: a resumed run must have
+# the same ones as the checkpoint it resumes.
+_OPTIONAL_STATE = {"planned_steps": "--train_minutes", "ema_momentum": "--ema_momentum"}
+
+
+def _check_resume(latest: str, state: dict, config, workdir: str) -> None:
+    """Refuses to resume ``latest`` with flags that add or drop a part of its state."""
+    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+    for name, flag in _OPTIONAL_STATE.items():
+        if (name in saved) == (name in state):
+            continue
+        value = getattr(config, flag[2:])
+        was = "with" if name in saved else "without"
+        raise TrainingError(
+            f"--workdir={workdir} holds a run trained {was} {flag}, which this one "
+            f"{'drops' if name in saved else f'adds ({flag}={value:g})'}: resume it with its "
+            "own flags or choose another --workdir")
+    if "ema_momentum" in state:
+        momentum = float(tf.train.load_variable(latest, "ema_momentum/.ATTRIBUTES/VARIABLE_VALUE"))
+        if momentum != config.ema_momentum:
+            raise TrainingError(f"--workdir={workdir} holds a run trained with --ema_momentum="
+                                f"{momentum:g}, not {config.ema_momentum:g}: resume it with its "
+                                "own flags or choose another --workdir")
 
 
 def _set_base_trainable(model: keras.Model, trainable: bool) -> None:
@@ -337,6 +370,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
     os.makedirs(out_dir, exist_ok=True)
 
     model, optimizer, schedule, state = _build(config, setup, strategy)
+    averaged = list(model.trainable_variables)  # the optimizer's list (--ema_momentum)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                      seed_states=_seed_generator_states(model), **state)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_DIR),
@@ -345,6 +379,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
     # so the workdir must be on storage all workers share.
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     if latest:
+        _check_resume(latest, state, config, workdir)
         try:
             checkpoint.restore(latest).assert_existing_objects_matched()
         except (ValueError, AssertionError) as err:
@@ -457,24 +492,26 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
             if no_finite_step:  # no metric saw a batch: say so, not 0.0
                 train_result = {k: float("nan") for k in train_result}
             eval_start = time.perf_counter()
-            eval_result = summaries.run_eval(eval_step, eval_ds)
-            eval_seconds = time.perf_counter() - eval_start
+            # With --ema_momentum the averaged weights are evaluated and kept as the best model.
+            with optim.averaged_weights(optimizer, averaged):
+                eval_result = summaries.run_eval(eval_step, eval_ds)
+                eval_seconds = time.perf_counter() - eval_start
+                metric = eval_result[config.early_stopping_metric]
+                # An epoch without one finite step changed nothing: it is never the best.
+                improved = not no_finite_step and _better(config.early_stopping_metric, metric,
+                                                          best_metric)
+                if improved and chief:
+                    _save_best_model(model, out_dir)
             lr = float(schedule(step - 1))  # the rate of the epoch's last step
             train_seconds = elapsed + sum(h["seconds"] for h in history)
             summaries.write_epoch(writers, step, train_result, eval_result, lr=lr,
                                   images_per_second=images_per_second[-1],
                                   step_time=elapsed / max(1, bar.count / config.batch_size),
                                   train_seconds=train_seconds)
-            metric = eval_result[config.early_stopping_metric]
-            # An epoch without one finite step changed nothing: it is never the best.
-            improved = not no_finite_step and _better(config.early_stopping_metric, metric,
-                                                      best_metric)
             if improved:
                 best_metric = metric
                 state["best_metric"].assign(metric)
                 state["bad_epochs"].assign(0)
-                if chief:
-                    _save_best_model(model, out_dir)
             else:
                 state["bad_epochs"].assign_add(1)
             history.append({"epoch": epoch + 1, "step": step, "seconds": elapsed,

@@ -103,7 +103,9 @@ def make_augmentation(config, setup, dtype=tf.float32,
         saturation_range=tuple(config.saturation) if config.saturation else None,
         hue_delta=config.hue,
         crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
-        interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization)
+        interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization,
+        erasing_probability=config.random_erasing,
+        erasing_scale=tuple(config.erasing_scale))
 
 
 def make_train_step(model, optimizer, strategy, config, setup, state):

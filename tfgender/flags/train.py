@@ -63,8 +63,11 @@ class TrainConfig:
     hue: float = 0.0
     crop_scale: tuple[float, ...] = ()
     augment_interpolation: str = "auto"
+    random_erasing: float = 0.0  # probability; 0: off
+    erasing_scale: tuple[float, ...] = (0.02, 0.33)
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
+    ema_momentum: float = 0.0  # 0: no moving average of the weights
     bn_momentum: float = 0.0  # 0: the architecture's own (Keras MobileNetV2 0.999)
     cache: str = "auto"
     shuffle_buffer: int = 10_000
@@ -157,6 +160,16 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("augment_interpolation", "auto", ["auto", "bilinear", "nearest"],
                       "Resampling of the augmentation: auto is nearest when the image keeps its "
                       "scale (flip, crop, rotation) and bilinear when crop_scale resizes it.")
+    flags.DEFINE_float("random_erasing", 0.0,
+                       "Random erasing: the chance that a training image gets one rectangle "
+                       "filled with the mean colour (0.25-0.5 is usual); 0: off.",
+                       lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_list("erasing_scale", ["0.02", "0.33"],
+                      "Random erasing's rectangle area range as fractions of the image.")
+    flags.DEFINE_float("ema_momentum", 0.0,
+                       "Evaluate, keep and export a moving average of the weights (Keras' "
+                       "use_ema) with this momentum, e.g. 0.999 (about the last 1,000 steps); "
+                       "0: the raw weights.", lower_bound=0.0, upper_bound=0.99999)
     flags.DEFINE_float("label_smoothing", 0.0,
                        "Label smoothing of the training loss: targets 0/1 become e/2 and "
                        "1 - e/2; 0: off.", lower_bound=0.0, upper_bound=1.0)
