@@ -70,6 +70,9 @@ lever_flags() {
     z64_crop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --crop_scale=0.5,1.0" ;;
     z64_drop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --dropout=0.5,0.5" ;;
     z80) echo "${KEPT[*]} --image_size=80 --steps_per_epoch=800 --epochs=6" ;;
+    z64_erase) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --random_erasing=0.5" ;;
+    z64_ema) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --ema_momentum=0.999" ;;
+    z64_sgd) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }
