@@ -240,6 +240,13 @@ def test_the_moving_average_is_what_is_evaluated_and_kept(sample_records, tmp_pa
     with optim.averaged_weights(optimizer, raw.trainable_variables):
         for average, kept in zip(raw.trainable_weights, best, strict=True):
             np.testing.assert_allclose(average.numpy(), kept, rtol=1e-6, atol=1e-7)
+    # --init_checkpoint from such a run (a fine-tune) starts from the average too.
+    start = models.build_model("levi_hassner", 40)
+    train._restore_init_checkpoint(start, str(tmp_path / "run"))  # noqa: SLF001
+    for initial, kept in zip(start.trainable_weights, best, strict=True):
+        np.testing.assert_allclose(initial.numpy(), kept, rtol=1e-6, atol=1e-7)
+    with pytest.raises(train.TrainingError, match="is not a readable checkpoint"):
+        train._restore_init_checkpoint(start, str(tmp_path / "run" / "nothing"))  # noqa: SLF001
 
 
 def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():

@@ -219,15 +219,29 @@ def _set_base_trainable(model: keras.Model, trainable: bool) -> None:
         layer.trainable = trainable
 
 
-def _restore_init_checkpoint(model: keras.Model, path: str) -> None:
+def _restore_init_checkpoint(model: keras.Model, path: str, strategy=None) -> None:
     if os.path.isdir(path):
         path = tf.train.latest_checkpoint(os.path.join(path, CHECKPOINT_DIR)) or \
             tf.train.latest_checkpoint(path)
     if not path:
         raise TrainingError("--init_checkpoint names no checkpoint (a run's workdir or a "
                             "checkpoint prefix)")
+    # A run with --ema_momentum is used through its weight average, as its evaluation and
+    # best model were: an optimizer built like every run's (a schedule, so its variables are
+    # the step counter, then the averages, then its own slots) reads the averages back.
+    try:
+        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
+        raise TrainingError(f"--init_checkpoint={path} is not a readable checkpoint "
+                            f"({str(err).splitlines()[0][:200]})") from None
+    averaged, parts = "ema_momentum" in saved, dict(model=model)
+    if averaged:
+        with (strategy or tf.distribute.get_strategy()).scope():
+            parts["optimizer"] = optim.create_optimizer(
+                "sgd", optim.StudySchedule(0.0), momentum=0.0, ema_momentum=0.5)
+            parts["optimizer"].build(model.trainable_variables)
     try:  # every variable of this network must come from the checkpoint, none left random
-        tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+        tf.train.Checkpoint(**parts).restore(path).expect_partial() \
             .assert_existing_objects_matched()
     except (AssertionError, ValueError) as err:  # unmatched objects; a variable's shape
         detail = str(err).splitlines()[0][:200]
@@ -235,7 +249,10 @@ def _restore_init_checkpoint(model: keras.Model, path: str) -> None:
             f"--init_checkpoint={path} holds another network than this run builds: give the "
             "--model, --conv_norm, --head_units and --width_multiplier of the run it came "
             f"from ({detail})") from None
-    logging.info("Initialised model weights from %s", path)
+    if averaged:
+        parts["optimizer"].finalize_variable_values(model.trainable_variables)
+    logging.info("Initialised model weights from %s%s", path,
+                 " (the weight average)" if averaged else "")
 
 
 def _make_datasets(config, setup: Setup, strategy, start_step: int):
@@ -391,7 +408,7 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 "or choose another --workdir") from None
         print(f"Resumed from step {int(state['step'])} ({latest})", flush=True)
     elif config.init_checkpoint:
-        _restore_init_checkpoint(model, config.init_checkpoint)
+        _restore_init_checkpoint(model, config.init_checkpoint, strategy)
     start_step = int(state["step"])
     if not distribute.same_on_all_workers(strategy, start_step):
         raise TrainingError(f"this worker starts at step {start_step} but another does not: "
