@@ -8,6 +8,7 @@ Not a pytest module: each lever is one function compared with its alternatives i
     .venv/bin/python benchmarks/levers.py train_step MODEL [BATCH]  # precision levers
     .venv/bin/python benchmarks/levers.py batch_size MODEL  # float32 step at batch 32/64/128
     .venv/bin/python benchmarks/levers.py batch_norm MODEL  # Keras' or the fused layer
+    .venv/bin/python benchmarks/levers.py layer_precision MODEL  # bf16 only where it pays
 
 ``decode`` and ``augment_pipeline`` read the records ``benchmarks/conftest.py`` converts (run
 the pipeline benchmark once first). Every figure is a median of 3 rounds, in images per second.
@@ -191,10 +192,63 @@ def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
             for name in ("float32", "mixed_bfloat16", "onednn_bfloat16")}
 
 
+def _with_layer_policies(build, rule):
+    """``models.build_model`` followed by ``rule(layer) -> policy name or None`` per layer."""
+    import keras  # noqa: PLC0415
+
+    def built(*args, **kwargs):
+        model = build(*args, **kwargs)
+        def walk(parent):  # nested models (a keras.applications base) included
+            for layer in getattr(parent, "layers", []):
+                yield layer
+                yield from walk(layer)
+
+        for layer in walk(model):
+            policy = rule(layer, keras)
+            if policy:
+                layer.dtype_policy = policy
+        return model
+
+    return built
+
+
+def layer_precision_levers(model_name: str, batch: str = str(BATCH)) -> dict:
+    """One model's step at 224 with bfloat16 everywhere, nowhere, or only in the matmul-shaped
+    layers (1x1 convolutions and the head's hidden Dense layers) with the depthwise
+    convolutions, batch norms and the logits in float32; and the reverse (mixed everywhere but
+    the depthwise convolutions). Keras casts at each boundary between the two."""
+    from tfgender import models  # noqa: PLC0415
+
+    def pointwise(layer, keras):
+        if isinstance(layer, keras.layers.Conv2D) and not isinstance(
+                layer, keras.layers.DepthwiseConv2D) and tuple(layer.kernel_size) == (1, 1):
+            return "mixed_bfloat16"
+        if isinstance(layer, keras.layers.Dense) and layer.units > 1:
+            return "mixed_bfloat16"
+        return None
+
+    def depthwise_float32(layer, keras):
+        return "float32" if isinstance(layer, keras.layers.DepthwiseConv2D) else None
+
+    results = {name: _step_rate(model_name, name, int(batch))
+               for name in ("float32", "mixed_bfloat16")}
+    build = models.build_model
+    with mock.patch.object(epoch_study.models, "build_model",
+                           _with_layer_policies(build, pointwise)):
+        results["float32, bf16 1x1 convs and hidden Dense"] = _step_rate(model_name, "float32",
+                                                                         int(batch))
+    with mock.patch.object(epoch_study.models, "build_model",
+                           _with_layer_policies(build, depthwise_float32)):
+        results["mixed_bfloat16, float32 depthwise"] = _step_rate(model_name, "mixed_bfloat16",
+                                                                  int(batch))
+    return results
+
+
 def main(argv: list[str]) -> int:
     levers = {"resample": resample_levers, "augment_pipeline": augment_pipeline_levers,
               "decode": decode_levers, "train_step": train_step_levers,
-              "batch_size": batch_size_levers, "batch_norm": batch_norm_levers}
+              "batch_size": batch_size_levers, "batch_norm": batch_norm_levers,
+              "layer_precision": layer_precision_levers}
     if len(argv) < 2 or argv[1] not in levers:
         print(__doc__, file=sys.stderr)
         return 2
