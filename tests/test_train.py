@@ -211,28 +211,27 @@ def test_a_resume_that_adds_or_drops_budget_or_average_names_the_flag(sample_rec
                            f"one adds \\({flag}=.*\\): resume it with its own flags"):
             train.train_and_evaluate(dataclasses.replace(config, epochs=2, **change),
                                      str(tmp_path / "plain"))
-    averaged = dataclasses.replace(config, ema_momentum=0.9)
-    train.train_and_evaluate(averaged, str(tmp_path / "ema"))
+    # A run with a weight average (below: what it evaluates and keeps) resumes only with it.
+    averaged = dataclasses.replace(config, steps_per_epoch=4, ema_momentum=0.5,
+                                   early_stopping_metric="loss")
+    assert train.train_and_evaluate(averaged, str(tmp_path / "ema"))["steps"] == 4
     with pytest.raises(train.TrainingError, match="trained with --ema_momentum, which this one "
                        "drops"):
-        train.train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "ema"))
-    with pytest.raises(train.TrainingError, match="--ema_momentum=0.9, not 0.99"):
+        train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.0),
+                                 str(tmp_path / "ema"))
+    with pytest.raises(train.TrainingError, match="--ema_momentum=0.5, not 0.99"):
         train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.99),
                                  str(tmp_path / "ema"))
+    _check_the_average_is_what_is_evaluated_and_kept(tmp_path / "ema")
 
 
-def test_the_moving_average_is_what_is_evaluated_and_kept(sample_records, tmp_path):
-    config = _tiny(sample_records, epochs=1, steps_per_epoch=4, ema_momentum=0.5,
-                   early_stopping_metric="loss")
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert summary["steps"] == 4
+def _check_the_average_is_what_is_evaluated_and_kept(run):
     raw = models.build_model("levi_hassner", 40)
     optimizer = optim.create_optimizer("adam", optim.StudySchedule(1e-3), ema_momentum=0.5)
     optimizer.build(raw.trainable_variables)
     tf.train.Checkpoint(model=raw, optimizer=optimizer).restore(tf.train.latest_checkpoint(
-        str(tmp_path / "run" / "checkpoints"))).expect_partial()
-    best = [w.numpy() for w in keras.models.load_model(
-        tmp_path / "run" / "best_model.keras").trainable_weights]
+        str(run / "checkpoints"))).expect_partial()
+    best = [w.numpy() for w in keras.models.load_model(run / "best_model.keras").trainable_weights]
     own = [w.numpy() for w in raw.trainable_weights]
     # The checkpoint keeps the raw weights (an exact resume) and the optimizer's averages;
     # the best model is the average.
@@ -242,11 +241,11 @@ def test_the_moving_average_is_what_is_evaluated_and_kept(sample_records, tmp_pa
             np.testing.assert_allclose(average.numpy(), kept, rtol=1e-6, atol=1e-7)
     # --init_checkpoint from such a run (a fine-tune) starts from the average too.
     start = models.build_model("levi_hassner", 40)
-    train._restore_init_checkpoint(start, str(tmp_path / "run"))  # noqa: SLF001
+    train._restore_init_checkpoint(start, str(run))  # noqa: SLF001
     for initial, kept in zip(start.trainable_weights, best, strict=True):
         np.testing.assert_allclose(initial.numpy(), kept, rtol=1e-6, atol=1e-7)
     with pytest.raises(train.TrainingError, match="is not a readable checkpoint"):
-        train._restore_init_checkpoint(start, str(tmp_path / "run" / "nothing"))  # noqa: SLF001
+        train._restore_init_checkpoint(start, str(run / "nothing"))  # noqa: SLF001
 
 
 def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():
