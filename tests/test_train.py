@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import models, optim, precision, predict, train
+from tfgender import models, optim, precision, predict, train, train_steps
 from tfgender.flags import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,6 +139,12 @@ def test_bad_configuration_fails_at_start(sample_records, change, message):
         train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
 
 
+def test_an_empty_erasing_scale_with_erasing_off_is_no_error(sample_records):
+    config = dataclasses.replace(_tiny(sample_records), erasing_scale=())
+    setup = train.resolve_setup(config)
+    assert train_steps.make_augmentation(config, setup).erasing_probability == 0
+
+
 def test_flagfile_with_unknown_flag_is_refused(sample_records, tmp_path):
     bad = tmp_path / "bad.flags"
     bad.write_text(f"--flagfile={SMOKE}\n--no_such_flag=3\n")
@@ -223,6 +229,13 @@ def test_a_resume_that_adds_or_drops_budget_or_average_names_the_flag(sample_rec
         train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.99),
                                  str(tmp_path / "ema"))
     _check_the_average_is_what_is_evaluated_and_kept(tmp_path / "ema")
+    # A latest checkpoint that cannot be read is named, not a traceback (nor blamed on the data).
+    index = tf.train.latest_checkpoint(str(tmp_path / "plain" / "checkpoints")) + ".index"
+    with open(index, "r+b") as f:
+        f.truncate(10)
+    with pytest.raises(train.TrainingError, match=r"--workdir=.*plain: .*ckpt-\d+ is not a "
+                       "readable checkpoint"):
+        train.train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "plain"))
 
 
 def _check_the_average_is_what_is_evaluated_and_kept(run):

@@ -191,9 +191,22 @@ def _build(config, setup: Setup, strategy):
 _OPTIONAL_STATE = {"planned_steps": "--train_minutes", "ema_momentum": "--ema_momentum"}
 
 
+def _saved_state_names(path: str, flag: str) -> set[str]:
+    """The top-level names a checkpoint holds (``model``, ``step``, ``planned_steps``, ...).
+
+    Raises:
+        TrainingError: ``path`` is missing or unreadable, named with ``flag``.
+    """
+    try:
+        return {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    except (tf.errors.OpError, RuntimeError) as err:  # missing, truncated ("too short ...")
+        raise TrainingError(f"{flag}: {path} is not a readable checkpoint "
+                            f"({str(err).splitlines()[0][:200]})") from None
+
+
 def _check_resume(latest: str, state: dict, config, workdir: str) -> None:
     """Refuses to resume ``latest`` with flags that add or drop a part of its state."""
-    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+    saved = _saved_state_names(latest, f"--workdir={workdir}")
     for name, flag in _OPTIONAL_STATE.items():
         if (name in saved) == (name in state):
             continue
@@ -229,11 +242,7 @@ def _restore_init_checkpoint(model: keras.Model, path: str, strategy=None) -> No
     # A run with --ema_momentum is used through its weight average, as its evaluation and
     # best model were: an optimizer built like every run's (a schedule, so its variables are
     # the step counter, then the averages, then its own slots) reads the averages back.
-    try:
-        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-    except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
-        raise TrainingError(f"--init_checkpoint={path} is not a readable checkpoint "
-                            f"({str(err).splitlines()[0][:200]})") from None
+    saved = _saved_state_names(path, "--init_checkpoint")
     averaged, parts = "ema_momentum" in saved, dict(model=model)
     if averaged:
         with (strategy or tf.distribute.get_strategy()).scope():

@@ -105,7 +105,8 @@ def make_augmentation(config, setup, dtype=tf.float32,
         crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
         interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization,
         erasing_probability=config.random_erasing,
-        erasing_scale=tuple(config.erasing_scale))
+        # Read only with erasing on: --erasing_scale= (empty) is then no error.
+        **({"erasing_scale": tuple(config.erasing_scale)} if config.random_erasing else {}))
 
 
 def make_train_step(model, optimizer, strategy, config, setup, state):
