@@ -71,6 +71,31 @@ def test_bin_trains_parser_refuses_in_one_line(train_flag_values, capsys, flag):
         assert flag in lines[0] and "not supported" in lines[0], lines
 
 
+@pytest.mark.parametrize("flag", ["--crop_scale=0.8,x", "--head_units=512,wide"])
+def test_a_list_flag_with_a_non_number_is_one_line_naming_it(train_flag_values, capsys, flag):
+    from tfgender import flags as tf_flags
+    from tfgender.cli import parse_flags, run_program
+
+    def main(argv):  # what every program's main does first
+        tf_flags.train_config_from_flags()
+        return 0
+
+    sys_argv = ["train", "--data_dir=data", "--workdir=run", flag]
+    parse_flags(sys_argv)  # absl takes any strings for a list flag
+    train_flag_values.unparse_flags()
+    with pytest.raises(SystemExit) as exited:
+        old, sys.argv = sys.argv, sys_argv
+        try:
+            run_program(main, "usage")
+        finally:
+            sys.argv = old
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    lines = _error_lines(err)
+    assert len(lines) == 1 and flag in lines[0] and "values separated by commas" in lines[0]
+    assert "Traceback" not in err
+
+
 def test_the_readme_says_object_store_paths_are_not_supported():
     readme = open(os.path.join(REPO, "README.md")).read()
     assert "gs://` are not supported" in readme.replace("\n", " ")

@@ -32,7 +32,11 @@ def run_program(main, usage: str) -> None:
         # The flags import nothing of TensorFlow (tfgender.choices), so a bad flag has
         # already failed; each main imports the library, and with it TensorFlow, after this.
         quiet.import_quietly()
-        return main(argv)
+        try:
+            return main(argv)
+        except absl_flags.Error as err:  # a value absl parsed but the config cannot take
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     app.run(quiet_main, flags_parser=parse_flags)
 

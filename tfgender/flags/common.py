@@ -20,6 +20,10 @@ def config_from_flags(cls, **overrides):
     List flags become tuples of the field's element type (``tuple[int, ...]`` -> ints), so
     every config field has exactly one flag and no field can be forgotten in a hand-written
     mapping. ``overrides`` supply fields that are not read from a flag of the same name.
+
+    Raises:
+        flags.IllegalFlagValueError: a list element is not of the field's type (the flag
+            named); ``cli.run_program`` prints it as one line.
     """
     hints = typing.get_type_hints(cls)
     values = {}
@@ -29,7 +33,12 @@ def config_from_flags(cls, **overrides):
         value = FLAGS[field.name].value
         if typing.get_origin(hints[field.name]) is tuple:
             element = typing.get_args(hints[field.name])[0]
-            value = tuple(element(v) for v in value)
+            try:
+                value = tuple(element(v) for v in value)
+            except ValueError:
+                raise flags.IllegalFlagValueError(
+                    f"flag --{field.name}={','.join(value)}: give {element.__name__} values "
+                    "separated by commas") from None
         values[field.name] = value
     return cls(**values, **overrides)
 
