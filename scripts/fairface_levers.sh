@@ -20,6 +20,8 @@ COMMON=(--flagfile=configs/base.flags --data_dir="$DATA" --eval_split=val
 LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1e-4)
 # The kept recipe of configs/fairface.flags (session 6), whose levers session 7 measures.
 KEPT=("${LH[@]}" --conv_norm=batch --dropout=0.2,0.2)
+# Session 9's base: the kept recipe for 6 x 1250 steps (about 12 minutes on Zen 4).
+Z64=("${KEPT[@]}" --image_size=64 --steps_per_epoch=1250 --epochs=6)
 MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
       --weight_decay=1e-4 --bn_momentum=0.9)
 
@@ -66,13 +68,13 @@ lever_flags() {
     # Session 9 (Zen 4, AVX512-BF16): 6 x 1250 steps, about 12 minutes here, long enough for
     # the kept recipe to start overfitting (its 27-epoch run: train 0.878, val 0.848), so the
     # regularisers are measured where they could help.
-    z64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6" ;;
-    z64_crop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --crop_scale=0.5,1.0" ;;
-    z64_drop05) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --dropout=0.5,0.5" ;;
+    z64) echo "${Z64[*]}" ;;
+    z64_crop05) echo "${Z64[*]} --crop_scale=0.5,1.0" ;;
+    z64_drop05) echo "${Z64[*]} --dropout=0.5,0.5" ;;
     z80) echo "${KEPT[*]} --image_size=80 --steps_per_epoch=800 --epochs=6" ;;
-    z64_erase) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --random_erasing=0.5" ;;
-    z64_ema) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --ema_momentum=0.999" ;;
-    z64_sgd) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=1250 --epochs=6 --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
+    z64_erase) echo "${Z64[*]} --random_erasing=0.5" ;;
+    z64_ema) echo "${Z64[*]} --ema_momentum=0.999" ;;
+    z64_sgd) echo "${Z64[*]} --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }
