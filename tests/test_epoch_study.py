@@ -17,7 +17,8 @@ STUDY = os.path.join(REPO, "bin", "epoch_time_study")
 ROW_KEYS = {"device_kind", "device_name", "device", "model", "image_size", "batch_size",
             "precision", "jit_compile", "input", "steps", "seconds_per_step", "images_per_second",
             "epoch_images", "epoch_seconds", "epoch", "forward_flops_per_image", "peak_gflops",
-            "training_gflops", "fraction_of_peak", "speedup_vs_published"}
+            "training_gflops", "fraction_of_peak", "fraction_of_float32_peak",
+            "speedup_vs_published"}
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +90,7 @@ def test_tiny_study_writes_markdown_and_json(tmp_path, monkeypatch):
     assert row["images_per_second"] == pytest.approx(2 * 2 / (2 * row["seconds_per_step"]))
     assert row["epoch_seconds"] == pytest.approx(8 / row["images_per_second"])
     assert row["forward_flops_per_image"] > 1e6 and 0 < row["fraction_of_peak"]
+    assert row["fraction_of_float32_peak"] == row["fraction_of_peak"]  # float32 is its own
     assert row["speedup_vs_published"] == pytest.approx(1607 / row["epoch_seconds"])
     assert row["full_epoch"]["steps"] == 4 and row["full_epoch"]["images"] == 8
     assert set(saved["matmul_peak_gflops"]["/device:CPU:0"]) == {"float32", "bfloat16"}
@@ -147,3 +149,17 @@ def test_the_study_says_what_auto_precision_chose_and_why(tmp_path):
     markdown = (tmp_path / epoch_study.MARKDOWN_FILE).read_text()
     assert "What `--precision=auto` chose:" in markdown
     assert f"levi_hassner at 64 px, batch 2: {want[0]} ({want[1]})" in markdown
+
+
+def test_a_bfloat16_row_shows_its_share_of_both_peaks():
+    row = {"input": "in-memory", "device": "CPU", "model": "mobilenet_v2", "image_size": 224,
+           "batch_size": 64, "precision": "mixed_bfloat16_matmul", "jit_compile": False,
+           "images_per_second": 40.0, "epoch": "4m4s", "speedup_vs_published": 6.6,
+           "training_gflops": 80.0, "fraction_of_peak": 0.2, "fraction_of_float32_peak": 0.4}
+    report = {"adience": {"images": 10, "train_fraction": 0.8, "train_images": 8},
+              "published": [], "measured": [row],
+              "matmul_peak_gflops": {"CPU": {"float32": 200.0, "bfloat16": 400.0}}}
+    markdown = epoch_study.format_markdown(report)
+    assert "| 80.0 | 20.0% (40.0%) |" in markdown
+    assert "| 80.0 | 20.0% |" in epoch_study.format_markdown(
+        dict(report, measured=[dict(row, precision="float32", fraction_of_float32_peak=0.2)]))

@@ -23,10 +23,11 @@ EVALUATE = os.path.join(REPO, "bin", "evaluate")
 SIZE, CACHE = 40, 48
 
 
-def make_run(workdir, *, seed=0, steps=5) -> str:
+def make_run(workdir, *, seed=0, steps=5, precision_name="float32") -> str:
     """A workdir as train.py leaves it: best_model.keras, a checkpoint and summary.json."""
     os.makedirs(workdir, exist_ok=True)
-    model = models.build_model("levi_hassner", SIZE, dropout=(0.0, 0.0))
+    model = models.build_model("levi_hassner", SIZE, dropout=(0.0, 0.0),
+                               precision_name=precision_name)
     rng = np.random.RandomState(seed)
     # He-scaled kernels instead of the paper's N(0, 0.01): outputs that vary across images.
     for weight in model.weights:
@@ -45,7 +46,7 @@ def make_run(workdir, *, seed=0, steps=5) -> str:
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                          os.path.join(workdir, "checkpoints"), max_to_keep=1)
     manager.save(checkpoint_number=steps)
-    summary = {"model": "levi_hassner", "image_size": SIZE, "precision": "float32",
+    summary = {"model": "levi_hassner", "image_size": SIZE, "precision": precision_name,
                "steps": steps, "config": {"cache_image_size": CACHE, "crop_scale": [],
                                           "head_units": [16], "dropout": [0.0, 0.0]}}
     with open(os.path.join(workdir, "summary.json"), "w") as f:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -79,3 +80,20 @@ def test_bin_export_refuses_in_one_line(run_dir, tmp_path):
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         assert proc.returncode == 2 and len(errors) == 1 and words in errors[0], proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_model_with_bfloat16_matmul_layers_exports_to_every_float_format(faces, tmp_path):
+    run = make_run(tmp_path / "run", seed=2, precision_name="mixed_bfloat16_matmul")
+    loaded = predict.load_model(workdir=run)
+    assert {layer.dtype_policy.name for layer in loaded.model.layers
+            if isinstance(layer, keras.layers.Conv2D)} == {"mixed_bfloat16"}
+    rows, _ = predict.predict_images(loaded, faces)
+    expected = np.array([r["probability_male"] for r in rows])
+    saved = export.export(ExportConfig(workdir=run, output=str(tmp_path / "saved")))
+    serving = tf.saved_model.load(saved).signatures["serving_default"]
+    got = serving(image_bytes=tf.constant([open(f, "rb").read() for f in faces]))
+    np.testing.assert_allclose(got["probability_male"].numpy(), expected, atol=1e-5)
+    path = export.export(ExportConfig(workdir=run, output=str(tmp_path / "m.tflite"),
+                                      format="tflite"))
+    images = np.stack([predict.decode_square(f, CACHE) for f in faces])
+    np.testing.assert_allclose(export.TFLiteModel(path)(images), expected, atol=2e-2)

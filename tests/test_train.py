@@ -76,6 +76,14 @@ def test_each_precision_policy_trains(sample_records, tmp_path, policy):
     assert rewrite == (policy == "onednn_bfloat16")
     assert summary["steps"] == 2
     assert np.isfinite(summary["final"]["train"]["loss"])
+    if policy == "mixed_bfloat16_matmul":  # the saved model computes as the run did
+        saved = keras.models.load_model(tmp_path / policy / "best_model.keras", compile=False)
+        convs = {layer.dtype_policy.name for layer in saved.layers
+                 if isinstance(layer, keras.layers.Conv2D)}
+        assert convs == {"mixed_bfloat16"}, convs
+        loaded = predict.load_model(workdir=str(tmp_path / policy), checkpoint="latest")
+        assert {layer.dtype_policy.name for layer in loaded.model.layers
+                if isinstance(layer, keras.layers.Conv2D)} == {"mixed_bfloat16"}
 
 
 def test_auto_precision_picks_the_onednn_rewrite_for_resnet50_on_bf16_cpus(monkeypatch):

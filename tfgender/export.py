@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, decode, input_pipeline, predict
+from tfgender import augment, decode, input_pipeline, precision, predict
 from tfgender.choices import EXPORT_FORMATS as FORMATS
 
 
@@ -61,6 +62,23 @@ def export_saved_model(loaded: predict.LoadedModel, output: str) -> str:
     return output
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32 everywhere, with the same weights: TFLite has no
+    bfloat16 kernels (a ``mixed_bfloat16`` or ``mixed_bfloat16_matmul`` run's layers would
+    need TF Select ops). The variables of every policy are float32, so they copy exactly.
+    The model itself when it is float32 already."""
+    layers = [layer for layer in precision._walk_layers(model)  # noqa: SLF001
+              if getattr(layer, "dtype_policy", None) is not None]
+    if all(layer.dtype_policy.name == "float32" for layer in layers):
+        return model
+    copy = keras.models.clone_model(model)
+    for layer in precision._walk_layers(copy):  # noqa: SLF001
+        if getattr(layer, "dtype_policy", None) is not None:
+            layer.dtype_policy = "float32"
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _representative_images(data_dir: str, side: int, count: int):
     dataset = input_pipeline.create_dataset(data_dir, batch_size=1,
                                             image_size=side, training=False, cache="none")
@@ -80,6 +98,7 @@ def export_tflite(loaded: predict.LoadedModel, output: str, *, int8: bool = Fals
         except (FileNotFoundError, ValueError) as err:
             raise ExportError(f"--data_dir={data_dir}: {err}") from None
     side = loaded.cache_image_size
+    loaded = dataclasses.replace(loaded, model=float32_copy(loaded.model))
     probability = _probability_fn(loaded)
 
     def serve(images):

@@ -71,6 +71,7 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
     try:
         model = models.build_model(
             summary["model"], summary["image_size"],
+            precision_name=summary.get("precision", "float32"),
             head_units=tuple(run.get("head_units", (1024, 512, 256))),
             dropout=tuple(run.get("dropout", (0.5, 0.5, 0.5))),
             activation=run.get("activation", "relu"), alpha=run.get("width_multiplier", 1.0),

@@ -160,7 +160,8 @@ def _build(config, setup: Setup, strategy):
                                             trainable=False)
     with strategy.scope():
         model = models.build_model(
-            config.model, setup.image_size, head_units=config.head_units,
+            config.model, setup.image_size, precision_name=setup.policy,
+            head_units=config.head_units,
             dropout=config.dropout, weight_decay=config.weight_decay,
             activation=config.activation, alpha=config.width_multiplier,
             kernel_init=config.kernel_init, conv_norm=config.conv_norm,

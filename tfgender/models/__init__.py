@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import keras
 
+from tfgender import precision
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import check_image_size, set_batch_norm_momentum
 
@@ -64,12 +65,16 @@ MODEL_INFO: dict[str, ModelInfo] = {
 }
 
 
-def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
+def build_model(name: str, image_size: int, *, precision_name: str = "",
+                **kwargs) -> keras.Model:
     """Builds a registered architecture.
 
     Args:
         name: A key of ``MODELS``.
         image_size: Input side in pixels, at least ``MODEL_INFO[name].min_image_size``.
+        precision_name: The run's precision (``precision.POLICIES``): built under the global
+            Keras policy, then given the per-layer policies the name asks for
+            (``precision.set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
         **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,
             ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2 and Levi &
             Hassner, ``alpha``.
@@ -85,7 +90,7 @@ def build_model(name: str, image_size: int, **kwargs) -> keras.Model:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     check_image_size(name, image_size, MODEL_INFO[name].min_image_size)
-    return MODELS[name](image_size, **kwargs)
+    return precision.set_layer_policies(MODELS[name](image_size, **kwargs), precision_name)
 
 
 def base_layers(model: keras.Model) -> list:
