@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -101,9 +102,11 @@ def generate(args, work: Path) -> dict:
         raw = work / f"raw_{name}"
         if (raw / "list_eval_partition.txt").exists():
             continue
+        shutil.rmtree(raw, ignore_errors=True)  # an interrupted draw: the generator wants it empty
         result = _run_measured([str(BIN / "make_sample_data"), "--format=celeba",
-                                f"--num_images={n}", f"--out_dir={raw}"])
-        out[name] = {"images": n, "seconds": result["seconds"],
+                                f"--num_images={n}", f"--out_dir={raw}",
+                                f"--num_workers={args.workers}"])
+        out[name] = {"images": n, "workers": args.workers, "seconds": result["seconds"],
                      "images_per_second": n / result["seconds"],
                      "bytes": _du(raw)}
     return out
@@ -232,6 +235,8 @@ def main() -> None:
     parser.add_argument("--subset_images", type=int, default=20_000)
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--step_steps", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes that draw the images (generate phase)")
     parser.add_argument("--phases", default=",".join(PHASES))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,10 @@ lever_flags() {
     z64_erase) echo "${Z64[*]} --random_erasing=0.5" ;;
     z64_ema) echo "${Z64[*]} --ema_momentum=0.999" ;;
     z64_sgd) echo "${Z64[*]} --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
+    # Session 10: on top of session 9's kept erasing. The wider net gets the same minutes
+    # (--train_minutes shortens its plan), not the same steps.
+    z64e_sgd) echo "${Z64[*]} --random_erasing=0.5 --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
+    z64e_w125) echo "${Z64[*]} --random_erasing=0.5 --width_multiplier=1.25 --train_minutes=12" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }

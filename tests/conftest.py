@@ -15,6 +15,22 @@ os.environ["TFGENDER_PRECISION_CALIBRATION"] = "off"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_op_determinism():
+    """A test that trains in this process with ``--deterministic`` turns TensorFlow's op
+    determinism on for the whole process; the next test in the same worker (XLA steps,
+    which then fail to compile) must not inherit it."""
+    yield
+    import sys
+
+    if "tensorflow" in sys.modules:
+        # TensorFlow exports enable_op_determinism only; its inverse lives beside it.
+        from tensorflow.python.framework import config as tf_config
+
+        if tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()
+
+
 @pytest.fixture()
 def train_flag_values():
     """The process-wide absl FLAGS with bin/train's flags defined, unparsed after the test."""

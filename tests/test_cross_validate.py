@@ -119,6 +119,33 @@ def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
     assert again["folds"][2]["accuracy"] == pytest.approx(results["folds"][2]["accuracy"])
 
 
+def test_each_round_fine_tunes_from_the_pretrained_run(adience_records, tmp_path):
+    from tfgender import models, predict, train  # noqa: PLC0415
+
+    def base(workdir, checkpoint):
+        loaded = predict.load_model(workdir=str(workdir), checkpoint=checkpoint)
+        return [w.numpy() for layer in models.base_layers(loaded.model) for w in layer.weights]
+
+    pretrain_dir = tmp_path / "pretrain"
+    train.train_and_evaluate(_tiny(adience_records, train_folds=(0, 1, 2), eval_folds=(3,)),
+                             str(pretrain_dir))
+    pretrained = base(pretrain_dir, "latest")
+    finetune = _tiny(adience_records, epochs=2, freeze_base_epochs=1,
+                     init_checkpoint=str(pretrain_dir), fine_tune_learning_rate=1e-5)
+    results = cross_validate.cross_validate(finetune, str(tmp_path / "cv"), folds=(2,),
+                                            eval_batch_size=8)
+    (r,) = results["folds"]
+    assert (r["fold"], r["train_folds"], r["val_fold"]) == (2, [0, 1, 4], 3)
+    fold_dir = tmp_path / "cv" / "fold_2"
+    summary = json.load(open(fold_dir / "summary.json"))
+    assert summary["config"]["init_checkpoint"] == str(pretrain_dir) and summary["steps"] == 2
+    frozen = base(fold_dir, str(fold_dir / "checkpoints" / "ckpt-1"))
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, pretrained, strict=True))
+    trained = base(fold_dir, str(fold_dir / "checkpoints" / "ckpt-2"))
+    assert not all(np.array_equal(a, b) for a, b in zip(trained, pretrained, strict=True))
+    assert results["mean"]["accuracy"] == r["accuracy"]
+
+
 def test_too_few_folds_is_a_clear_error(sample_records, tmp_path):
     with pytest.raises(cross_validate.CrossValidationError, match="at least 3"):
         cross_validate.cross_validate(_tiny(sample_records), str(tmp_path / "cv"))

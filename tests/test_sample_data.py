@@ -54,6 +54,15 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, fmt):
     assert len(first_images) == 8 and not first_images & other_images
 
 
+def test_celeba_drawn_by_two_workers_is_the_same_tree(tmp_path, monkeypatch):
+    monkeypatch.setattr(sample, "_CHUNK", 7)  # 60 images: nine chunks across the workers
+    one, summary = _make(tmp_path, "celeba", "one", num_images=60, image_size=24)
+    two, again = _make(tmp_path, "celeba", "two", num_images=60, image_size=24, num_workers=2)
+    assert summary["labels"] == again["labels"] and summary["num_images"] == 60
+    assert _tree_digest(one) == _tree_digest(two)
+    assert len(_images(two)) == 60
+
+
 @pytest.mark.parametrize("fmt", sample.FORMATS)
 def test_summary_and_image_sizes(tmp_path, fmt):
     out_dir, summary = _make(tmp_path, fmt)

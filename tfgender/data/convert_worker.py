@@ -16,3 +16,8 @@ def init(progress_queue) -> None:
     from tfgender.data import convert  # noqa: PLC0415  (after the quiet import, on purpose)
 
     convert._init_worker(progress_queue)  # noqa: SLF001  (its module's state, set in this process)
+
+
+def init_quiet() -> None:
+    """An initializer for workers that only need TensorFlow imported quietly (drawing)."""
+    quiet.import_quietly()

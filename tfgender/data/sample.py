@@ -138,27 +138,61 @@ def _write_celeba(config, out_dir: Path, size) -> tuple[dict, list]:
         partition[j], filled[split] = split, filled[split] + sizes[j]
     images = [(partition[j], j) for j in range(len(sizes)) for _ in range(sizes[j])]
     order = sorted(range(n), key=lambda i: (images[i][0], rng.random()))
-    faces = {}
+    # Every image depends only on (seed, identity, number): drawn in chunks, in any process.
+    jobs = [(number, images[i][1], bool(males[images[i][1]]))
+            for number, i in enumerate(order, start=1)]
+    chunks = [(config.seed, str(out_dir), tuple(size), config.jpeg_quality, jobs[k:k + _CHUNK])
+              for k in range(0, n, _CHUNK)]
     attr_lines = [f"{n}", " ".join(CELEBA_ATTRIBUTES) + " "]
+    for lines in _map_chunks(_draw_celeba_chunk, chunks, getattr(config, "num_workers", 1)):
+        attr_lines += lines
     split_lines, identity_lines = [], []
     for number, i in enumerate(order, start=1):
         split, j = images[i]
-        if j not in faces:
-            rng_j = _rng(config.seed, 0, j)  # celebrities: mostly young adults
-            faces[j] = sample_face(rng_j, males[j], 18 + min(52, int(rng_j.gamma(2.0, 7.0))))
-        image_rng = _rng(config.seed, 1, number)
-        pixels, scene = draw_face(faces[j], image_rng, *size, ZOOMS["celeba"])
-        name = f"{number:06d}.jpg"
-        _write_jpeg(out_dir / "img_align_celeba" / name, pixels, config.jpeg_quality)
-        values = _celeba_attributes(faces[j], scene, image_rng)
-        attr_lines.append(name + "".join(f" {1 if v else -1:2d}" for v in values))
-        split_lines.append(f"{name} {split}")
-        identity_lines.append(f"{name} {ids[j]}")
+        split_lines.append(f"{number:06d}.jpg {split}")
+        identity_lines.append(f"{number:06d}.jpg {ids[j]}")
     files = {"list_attr_celeba.txt": attr_lines, "list_eval_partition.txt": split_lines,
              "identity_CelebA.txt": identity_lines}
     for name, lines in files.items():
         (out_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return _counts([males[j] for _, j in images]), sorted(files)
+
+
+_CHUNK = 250  # CelebA images a worker draws per task
+
+
+def _draw_celeba_chunk(task) -> list[str]:
+    """Draws and writes one chunk of CelebA images; returns their attribute lines."""
+    seed, out_dir, size, quality, jobs = task
+    faces, lines = {}, []
+    for number, j, male in jobs:
+        if j not in faces:
+            rng_j = _rng(seed, 0, j)  # celebrities: mostly young adults
+            faces[j] = sample_face(rng_j, male, 18 + min(52, int(rng_j.gamma(2.0, 7.0))))
+        image_rng = _rng(seed, 1, number)
+        pixels, scene = draw_face(faces[j], image_rng, *size, ZOOMS["celeba"])
+        name = f"{number:06d}.jpg"
+        _write_jpeg(Path(out_dir) / "img_align_celeba" / name, pixels, quality)
+        values = _celeba_attributes(faces[j], scene, image_rng)
+        lines.append(name + "".join(f" {1 if v else -1:2d}" for v in values))
+    return lines
+
+
+def _map_chunks(fn, tasks: list, workers: int):
+    """``fn`` over ``tasks`` in order: in this process, or in ``workers`` spawned ones (each
+    imports TensorFlow quietly, for its JPEG encoder)."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(fn, tasks)
+        return
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    from tfgender.data import convert_worker  # noqa: PLC0415
+
+    with ProcessPoolExecutor(min(workers, len(tasks)),
+                             mp_context=multiprocessing.get_context("spawn"),
+                             initializer=convert_worker.init_quiet) as pool:
+        yield from pool.map(fn, tasks)
 
 
 def _celeba_attributes(face: dict, scene: dict, rng: np.random.Generator) -> list[bool]:

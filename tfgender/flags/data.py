@@ -22,6 +22,7 @@ class SampleDataConfig:
     seed: int = 0
     adience_folds: str = ""
     jpeg_quality: int = 90
+    num_workers: int = 1  # CelebA: parallel drawing processes (the tree is the same)
 
 
 def define_sample_data_flags() -> None:
@@ -36,6 +37,10 @@ def define_sample_data_flags() -> None:
                         "Directory of real Adience fold_N_data.txt files: lay out one image "
                         "for every row (Adience at its real scale and identity structure).")
     flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the drawn images.")
+    flags.DEFINE_integer("num_workers", 1,
+                         "--format=celeba: processes that draw images in parallel; the tree "
+                         "is byte-identical to one process's. Other formats draw in one.",
+                         lower_bound=1)
     flags.mark_flag_as_required("out_dir")
 
 
