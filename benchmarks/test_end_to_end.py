@@ -29,7 +29,7 @@ MODELS = [m.strip() for m in os.environ.get("TFGENDER_BENCH_MODELS", "mobilenet_
 STACKS = ("study_stack", "tfgender_records", "tfgender_in_memory")
 # (numerator, denominator, target) of images per second.
 TARGETS = (("tfgender_records", "tfgender_in_memory", 0.97),
-           ("tfgender_records", "study_stack", 1.5))
+           ("tfgender_records", "study_stack", 2.0))  # issue 16: >= 2x the study stack
 # (stack, model) -> images per second, for the summary.
 RESULTS: dict[tuple[str, str], float] = {}
 

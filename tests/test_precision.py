@@ -150,9 +150,48 @@ def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
     assert precision._may_measure() is measures  # noqa: SLF001
 
 
+def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
+    from tfgender import train  # noqa: PLC0415
+    from tfgender.flags import TrainConfig  # noqa: PLC0415
+
+    assert train.model_options(TrainConfig(data_dir="d")) == {}
+    recipe = TrainConfig(data_dir="d", conv_norm="batch", width_multiplier=1.25,
+                         dropout=(0.2, 0.2), head_units=(1024, 512, 256))
+    options = train.model_options(recipe)
+    assert options == {"conv_norm": "batch", "alpha": 1.25, "dropout": [0.2, 0.2]}
+    plain = precision.calibration_key("levi_hassner", 64, 64, "cpu")
+    keyed = precision.calibration_key("levi_hassner", 64, 64, "cpu", options)
+    assert keyed == plain + " | alpha 1.25, conv_norm batch, dropout 0.2/0.2"
+    path = str(tmp_path / "p.json")
+    speeds = {"float32": 0.2, "onednn_bfloat16": 0.5, "mixed_bfloat16": 0.5,
+              "mixed_bfloat16_matmul": 0.1}
+    precision.choose_by_measuring("levi_hassner", 64, 64, device="cpu", has_bf16=True,
+                                  timer=speeds.get, path=path)
+    wider, _ = precision.choose_by_measuring(  # another model: measured, not the cached one
+        "levi_hassner", 64, 64, device="cpu", has_bf16=True, path=path, model_options=options,
+        timer={"float32": 0.1, "onednn_bfloat16": 0.5, "mixed_bfloat16": 0.5,
+               "mixed_bfloat16_matmul": 0.3}.get)
+    assert wider == "float32" and set(json.load(open(path))) == {plain, keyed}
+
+
+def test_the_step_runner_builds_the_run_s_model():
+    from tfgender import epoch_study  # noqa: PLC0415
+
+    runner = epoch_study.create_step_runner(
+        "levi_hassner", image_size=40, batch_size=4, precision_name="float32",
+        jit_compile="false", model_options={"conv_norm": "batch", "alpha": 0.5,
+                                            "head_units": [16, 16], "dropout": [0.0, 0.0]})
+    names = [type(layer).__name__ for layer in runner.model.layers]
+    assert any("BatchNormalization" in name for name in names), names
+    conv1 = next(layer for layer in runner.model.layers if type(layer).__name__ == "Conv2D")
+    assert conv1.filters == 48  # 96 x 0.5
+
+
 @pytest.mark.slow
 def test_the_subprocess_timer_times_a_real_step():
-    seconds = precision.time_step_in_subprocess("levi_hassner", 40, 8, "float32", steps=2)
+    seconds = precision.time_step_in_subprocess("levi_hassner", 40, 8, "float32", steps=2,
+                                                model_options={"conv_norm": "batch",
+                                                               "alpha": 0.5})
     assert 0 < seconds < 60
     with pytest.raises(RuntimeError, match="exit"):
         precision.time_step_in_subprocess("no_such_model", 40, 8, "float32", steps=1)

@@ -122,7 +122,8 @@ def _device_kind(device: str | None) -> str | None:
 
 def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int = 64,
                        precision_name: str = "auto", jit_compile: str = "auto",
-                       device: str | None = None, seed: int = 0) -> StepRunner:
+                       device: str | None = None, seed: int = 0,
+                       model_options: dict | None = None) -> StepRunner:
     """Builds a model, its optimizer and tfgender's training step as ``bin/train`` would.
 
     The model and optimizer follow ``TrainConfig``'s defaults (head, dropout, Adam,
@@ -136,6 +137,8 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
         jit_compile: ``auto``, ``true`` or ``false``.
         device: a logical device name (``/device:CPU:0``); None: the default placement.
         seed: the run seed (initialisation, augmentation).
+        model_options: ``models.build_model`` options over the defaults (``alpha``,
+            ``conv_norm``, ``head_units``, ``dropout``; ``train.model_options`` gives a run's).
 
     Returns:
         A ``StepRunner``.
@@ -145,7 +148,8 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     kind = _device_kind(device)
     # As bin/train resolves it: ``auto`` times the candidates for this size and batch.
     policy, why = precision.explain_precision(precision_name, model_name, kind,
-                                              image_size=size, batch_size=batch_size)
+                                              image_size=size, batch_size=batch_size,
+                                              model_options=model_options)
     jit = precision.resolve_jit(jit_compile, kind)
     config = TrainConfig(data_dir="", model=model_name, image_size=size, batch_size=batch_size,
                          seed=seed, precision=policy, jit_compile=str(jit).lower(),
@@ -161,9 +165,9 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     precision.apply(policy)
     try:
         with strategy.scope():
-            model = models.build_model(model_name, size, precision_name=policy,
-                                       head_units=config.head_units,
-                                       dropout=config.dropout, activation=config.activation)
+            build = {"head_units": config.head_units, "dropout": config.dropout,
+                     "activation": config.activation, **(model_options or {})}
+            model = models.build_model(model_name, size, precision_name=policy, **build)
             optimizer = optim.create_optimizer(config.optimizer, config.learning_rate,
                                                loss_scale=policy == "mixed_float16")
             optimizer.build(model.trainable_variables)

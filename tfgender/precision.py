@@ -145,15 +145,27 @@ def calibration_path() -> str:
     return os.path.join(root, "tfgender", "precision.json")
 
 
-def calibration_key(model_name: str, image_size: int, batch_size: int, device: str) -> str:
+def calibration_key(model_name: str, image_size: int, batch_size: int, device: str,
+                    options: dict | None = None) -> str:
+    """The table's key; ``options`` (the run's model options that differ from the defaults:
+    width, conv_norm, head) are part of it, since each changes what a step computes."""
     hardware = cpu_model() if device == "cpu" else device
-    return (f"{hardware} | TensorFlow {tf.__version__} | {model_name} | {image_size} px | "
-            f"batch {batch_size}")
+    key = (f"{hardware} | TensorFlow {tf.__version__} | {model_name} | {image_size} px | "
+           f"batch {batch_size}")
+    if options:
+        key += " | " + ", ".join(f"{name} {_text(value)}" for name, value in
+                                 sorted(options.items()))
+    return key
+
+
+def _text(value) -> str:
+    return "/".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
                         device: str | None = None, has_bf16: bool | None = None,
-                        timer=None, path: str | None = None) -> tuple[str, dict]:
+                        timer=None, path: str | None = None,
+                        model_options: dict | None = None) -> tuple[str, dict]:
     """The fastest precision for this (hardware, TensorFlow, model, size, batch), measured once.
 
     Each candidate is timed once; those within ``_CLOSE`` of the fastest are timed again in
@@ -165,6 +177,9 @@ def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
         timer: ``timer(precision) -> seconds per step``; default ``time_step_in_subprocess``
             (a clean process each: oneDNN's rewrite is a process-wide option).
         path: the JSON table of measured choices; default ``calibration_path()``.
+        model_options: ``models.build_model`` options of the run's model (``alpha``,
+            ``conv_norm``, ``head_units``, ``dropout``) that differ from the defaults: the
+            timed model is the run's, and the options are part of the key.
 
     Returns:
         (choice, the table entry ``{"choice", "seconds_per_step": {precision: s},
@@ -177,13 +192,13 @@ def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
         return options[0], {"choice": options[0], "seconds_per_step": {},
                             "why": f"the only candidate on this {device} (no bf16 units)"}
     path = path or calibration_path()
-    key = calibration_key(model_name, image_size, batch_size, device)
+    key = calibration_key(model_name, image_size, batch_size, device, model_options)
     table = _read_table(path)
     cached = table.get(key, {})
     if cached.get("choice") in options and cached.get("candidates") == list(options):
         return cached["choice"], cached
     timer = timer or functools.partial(time_step_in_subprocess, model_name, image_size,
-                                       batch_size)
+                                       batch_size, model_options=model_options)
     seconds = {}
 
     def time_each(names):
@@ -227,15 +242,18 @@ def _read_table(path: str) -> dict:
 
 
 def time_step_in_subprocess(model_name: str, image_size: int, batch_size: int,
-                            policy: str, steps: int = 5) -> float:
-    """Seconds per training step of ``policy``, timed in a fresh Python process."""
+                            policy: str, steps: int = 5,
+                            model_options: dict | None = None) -> float:
+    """Seconds per training step of ``policy``, timed in a fresh Python process (the model
+    built with ``model_options``, as ``choose_by_measuring`` takes them)."""
     code = ("import json, sys; from tfgender import epoch_study as e; "
             "r = e.create_step_runner(sys.argv[1], image_size=int(sys.argv[2]), "
-            "batch_size=int(sys.argv[3]), precision_name=sys.argv[4], jit_compile='false'); "
+            "batch_size=int(sys.argv[3]), precision_name=sys.argv[4], jit_compile='false', "
+            "model_options=json.loads(sys.argv[6])); "
             "it = r.iterator(e.in_memory_dataset(r.batch_size, r.image_size).repeat()); "
             "r.run(it, 2); print(json.dumps(r.run(it, int(sys.argv[5])) / int(sys.argv[5])))")
     proc = subprocess.run([sys.executable, "-c", code, model_name, str(image_size),
-                           str(batch_size), policy, str(steps)],
+                           str(batch_size), policy, str(steps), json.dumps(model_options or {})],
                           capture_output=True, text=True, timeout=600)
     if proc.returncode:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -256,7 +274,8 @@ def _may_measure() -> bool:
 
 
 def resolve_precision(requested: str, model_name: str, device: str | None = None, *,
-                      image_size: int = 0, batch_size: int = 0) -> str:
+                      image_size: int = 0, batch_size: int = 0,
+                      model_options: dict | None = None) -> str:
     """Turns ``auto`` into a precision for this device and model, and logs why.
 
     With ``image_size`` and ``batch_size``, ``auto`` measures (``choose_by_measuring``: the
@@ -268,14 +287,15 @@ def resolve_precision(requested: str, model_name: str, device: str | None = None
         One of ``POLICIES``.
     """
     choice, why = explain_precision(requested, model_name, device, image_size=image_size,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, model_options=model_options)
     if requested == "auto":
         logging.info("precision=auto -> %s (%s)", choice, why)
     return choice
 
 
 def explain_precision(requested: str, model_name: str, device: str | None = None, *,
-                      image_size: int = 0, batch_size: int = 0) -> tuple[str, str]:
+                      image_size: int = 0, batch_size: int = 0,
+                      model_options: dict | None = None) -> tuple[str, str]:
     """``resolve_precision``'s choice and the reason for it, in words (with the measured
     milliseconds per step of each candidate where ``auto`` timed them)."""
     if requested != "auto":
@@ -284,7 +304,8 @@ def explain_precision(requested: str, model_name: str, device: str | None = None
         return requested, "as requested"
     device = device or device_kind()
     if image_size and batch_size and _may_measure():
-        choice, entry = choose_by_measuring(model_name, image_size, batch_size, device=device)
+        choice, entry = choose_by_measuring(model_name, image_size, batch_size, device=device,
+                                            model_options=model_options)
         timed = ", ".join(f"{k} {v * 1000:.0f} ms/step"
                           for k, v in entry["seconds_per_step"].items()) or "not timed"
         return choice, f"{entry['why']}; {timed}"
