@@ -11,7 +11,8 @@ oneDNN is the fast path; XLA ``jit_compile`` made a MobileNetV2 train step 10x s
 bfloat16 graph rewrite (``onednn_bfloat16``) was faster still for ResNet50. On a CUDA GPU the
 usual answer holds: ``mixed_float16`` with XLA. On an AVX512-BF16 CPU (Zen 4),
 ``mixed_bfloat16_matmul`` (bfloat16 only in the matmul-shaped layers) made MobileNetV2's step
-1.3x faster than float32, where whole-model ``mixed_bfloat16`` gained almost nothing.
+1.1-1.3x faster than float32 (BUILD_NOTES.md, sessions 9-11), where whole-model
+``mixed_bfloat16`` gained almost nothing.
 """
 
 from __future__ import annotations
