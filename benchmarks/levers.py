@@ -196,14 +196,11 @@ def _with_layer_policies(build, rule):
     """``models.build_model`` followed by ``rule(layer) -> policy name or None`` per layer."""
     import keras  # noqa: PLC0415
 
+    from tfgender import models  # noqa: PLC0415
+
     def built(*args, **kwargs):
         model = build(*args, **kwargs)
-        def walk(parent):  # nested models (a keras.applications base) included
-            for layer in getattr(parent, "layers", []):
-                yield layer
-                yield from walk(layer)
-
-        for layer in walk(model):
+        for layer in models.walk_layers(model):
             policy = rule(layer, keras)
             if policy:
                 layer.dtype_policy = policy

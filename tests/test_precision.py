@@ -84,7 +84,7 @@ def test_bfloat16_in_the_matmul_layers_only(tmp_path):
 
     model = models.build_model("mobilenet_v2", 32, precision_name="mixed_bfloat16_matmul",
                                head_units=(8,), dropout=(0.0,), alpha=0.35, weights=None)
-    layers = list(precision._walk_layers(model))  # noqa: SLF001
+    layers = list(models.walk_layers(model))
     policies = {}
     for layer in layers:
         kind = ("depthwise" if isinstance(layer, keras.layers.DepthwiseConv2D) else
@@ -101,12 +101,11 @@ def test_bfloat16_in_the_matmul_layers_only(tmp_path):
     assert out.dtype == "float32" and out.shape == (2, 1)
     model.save(tmp_path / "m.keras")  # the policies are in the saved model's config
     loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
-    conv = [x for x in precision._walk_layers(loaded)  # noqa: SLF001
-            if type(x) is keras.layers.Conv2D]
+    conv = [x for x in models.walk_layers(loaded) if type(x) is keras.layers.Conv2D]
     assert conv and {x.dtype_policy.name for x in conv} == {"mixed_bfloat16"}
     plain = models.build_model("mobilenet_v2", 32, precision_name="float32",
                                head_units=(8,), dropout=(0.0,), alpha=0.35, weights=None)
-    assert {x.dtype_policy.name for x in precision._walk_layers(plain)  # noqa: SLF001
+    assert {x.dtype_policy.name for x in models.walk_layers(plain)
             if hasattr(x, "dtype_policy")} == {"float32"}
 
 

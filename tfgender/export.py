@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, decode, input_pipeline, precision, predict
+from tfgender import augment, decode, input_pipeline, models, predict
 from tfgender.choices import EXPORT_FORMATS as FORMATS
 
 
@@ -67,12 +67,12 @@ def float32_copy(model: keras.Model) -> keras.Model:
     bfloat16 kernels (a ``mixed_bfloat16`` or ``mixed_bfloat16_matmul`` run's layers would
     need TF Select ops). The variables of every policy are float32, so they copy exactly.
     The model itself when it is float32 already."""
-    layers = [layer for layer in precision._walk_layers(model)  # noqa: SLF001
+    layers = [layer for layer in models.walk_layers(model)
               if getattr(layer, "dtype_policy", None) is not None]
     if all(layer.dtype_policy.name == "float32" for layer in layers):
         return model
     copy = keras.models.clone_model(model)
-    for layer in precision._walk_layers(copy):  # noqa: SLF001
+    for layer in models.walk_layers(copy):
         if getattr(layer, "dtype_policy", None) is not None:
             layer.dtype_policy = "float32"
     copy.set_weights(model.get_weights())

@@ -45,35 +45,10 @@ _CLOSE = 1.25
 
 
 def keras_policy(name: str) -> str:
-    """The global Keras policy a precision name builds its model under (``set_layer_policies``
-    then gives ``mixed_bfloat16_matmul``'s matmul layers their own)."""
+    """The global Keras policy a precision name builds its model under
+    (``models.set_layer_policies`` then gives ``mixed_bfloat16_matmul``'s matmul layers their
+    own)."""
     return "float32" if name in ("onednn_bfloat16", "mixed_bfloat16_matmul") else name
-
-
-def _walk_layers(parent):
-    for layer in getattr(parent, "layers", []):  # nested models (a keras.applications base)
-        yield layer
-        yield from _walk_layers(layer)
-
-
-def set_layer_policies(model: keras.Model, name: str) -> keras.Model:
-    """Gives a built model the per-layer policies of precision ``name``, in place.
-
-    Only ``mixed_bfloat16_matmul`` has any: ``mixed_bfloat16`` in every ``Conv2D`` that is not
-    depthwise and every ``Dense`` with more than one unit, where oneDNN's bf16 matmul kernels
-    pay; depthwise convolutions, batch norms and the logits stay float32 (Keras casts at each
-    boundary). The policies are part of each layer's config, so a saved ``.keras`` model keeps
-    them. Variables stay float32 under both policies, so checkpoints do not change.
-    """
-    if name != "mixed_bfloat16_matmul":
-        return model
-    for layer in _walk_layers(model):
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            continue
-        if isinstance(layer, keras.layers.Conv2D) or (
-                isinstance(layer, keras.layers.Dense) and layer.units > 1):
-            layer.dtype_policy = "mixed_bfloat16"
-    return model
 
 
 def apply(name: str) -> None:

@@ -144,7 +144,7 @@ def _write_celeba(config, out_dir: Path, size) -> tuple[dict, list]:
     chunks = [(config.seed, str(out_dir), tuple(size), config.jpeg_quality, jobs[k:k + _CHUNK])
               for k in range(0, n, _CHUNK)]
     attr_lines = [f"{n}", " ".join(CELEBA_ATTRIBUTES) + " "]
-    for lines in _map_chunks(_draw_celeba_chunk, chunks, getattr(config, "num_workers", 1)):
+    for lines in _map_chunks(_draw_celeba_chunk, chunks, config.num_workers):
         attr_lines += lines
     split_lines, identity_lines = [], []
     for number, i in enumerate(order, start=1):

@@ -22,9 +22,13 @@ from collections.abc import Callable
 
 import keras
 
-from tfgender import precision
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
-from tfgender.models.head import check_image_size, set_batch_norm_momentum
+from tfgender.models.head import (
+    check_image_size,
+    set_batch_norm_momentum,
+    set_layer_policies,
+    walk_layers,
+)
 
 NORMALIZATIONS = ("levi_hassner_mean", "resnet50_caffe", "mobilenet_v2")
 
@@ -74,7 +78,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
         image_size: Input side in pixels, at least ``MODEL_INFO[name].min_image_size``.
         precision_name: The run's precision (``precision.POLICIES``): built under the global
             Keras policy, then given the per-layer policies the name asks for
-            (``precision.set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
+            (``set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
         **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,
             ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2 and Levi &
             Hassner, ``alpha``.
@@ -90,7 +94,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     check_image_size(name, image_size, MODEL_INFO[name].min_image_size)
-    return precision.set_layer_policies(MODELS[name](image_size, **kwargs), precision_name)
+    return set_layer_policies(MODELS[name](image_size, **kwargs), precision_name)
 
 
 def base_layers(model: keras.Model) -> list:
@@ -110,4 +114,4 @@ def base_layers(model: keras.Model) -> list:
 
 
 __all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "base_layers", "build_model",
-           "set_batch_norm_momentum"]
+           "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]

@@ -209,6 +209,33 @@ def attach_head(
     return keras.Model(inputs, logits, name=name)
 
 
+def walk_layers(parent):
+    """Every layer of a model, nested models' layers (a keras.applications base) included."""
+    for layer in getattr(parent, "layers", ()):
+        yield layer
+        yield from walk_layers(layer)
+
+
+def set_layer_policies(model: keras.Model, precision_name: str) -> keras.Model:
+    """Gives a built model the per-layer policies of precision ``precision_name``, in place.
+
+    Only ``mixed_bfloat16_matmul`` has any: ``mixed_bfloat16`` in every ``Conv2D`` that is not
+    depthwise and every ``Dense`` with more than one unit, where oneDNN's bf16 matmul kernels
+    pay; depthwise convolutions, batch norms and the logits stay float32 (Keras casts at each
+    boundary). The policies are part of each layer's config, so a saved ``.keras`` model keeps
+    them. Variables stay float32 under both policies, so checkpoints do not change.
+    """
+    if precision_name != "mixed_bfloat16_matmul":
+        return model
+    for layer in walk_layers(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            continue
+        if isinstance(layer, keras.layers.Conv2D) or (
+                isinstance(layer, keras.layers.Dense) and layer.units > 1):
+            layer.dtype_policy = "mixed_bfloat16"
+    return model
+
+
 def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
     """Sets the moving-average momentum of every BatchNormalization layer, nested ones included.
 
@@ -223,10 +250,8 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
     if not 0.0 < momentum < 1.0:
         raise ValueError(f"batch norm momentum must be in (0, 1), got {momentum}")
     changed = 0
-    for layer in getattr(model, "layers", ()):
+    for layer in walk_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
             changed += 1
-        else:
-            changed += set_batch_norm_momentum(layer, momentum)
     return changed
