@@ -166,6 +166,22 @@ def test_output_identical_for_one_and_two_workers(tmp_path):
     assert one == two
 
 
+def test_a_worker_that_dies_is_one_error_and_the_same_command_resumes(tmp_path, monkeypatch):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 16)
+    config = _config(tmp_path / "utk", tmp_path / "out", num_shards=2, num_workers=2)
+    with monkeypatch.context() as patched:
+        patched.setattr(convert, "write_shard", fakes.stop_this_process)
+        with pytest.raises(convert.ConversionError) as caught:
+            convert.convert(config)
+    message = str(caught.value)
+    assert "\n" not in message and "worker stopped" in message
+    assert f"in {tmp_path / 'out'}: run the same command again to resume" in message
+    assert not (tmp_path / "out" / convert.MANIFEST).exists()
+    convert.convert(config)
+    convert.convert(_config(tmp_path / "utk", tmp_path / "one", num_shards=2))
+    assert _shard_bytes(tmp_path / "out") == _shard_bytes(tmp_path / "one")
+
+
 def test_non_empty_out_dir_is_refused_without_overwrite(tmp_path):
     fakes.write_utkface_tree(str(tmp_path / "utk"), 4)
     (tmp_path / "out").mkdir()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fakes
 import numpy as np
 import pytest
 from PIL import Image
@@ -61,6 +62,16 @@ def test_celeba_drawn_by_two_workers_is_the_same_tree(tmp_path, monkeypatch):
     assert summary["labels"] == again["labels"] and summary["num_images"] == 60
     assert _tree_digest(one) == _tree_digest(two)
     assert len(_images(two)) == 60
+
+
+def test_a_drawing_worker_that_dies_is_one_error_naming_the_partial_tree(tmp_path, monkeypatch):
+    monkeypatch.setattr(sample, "_CHUNK", 7)
+    monkeypatch.setattr(sample, "_draw_celeba_chunk", fakes.stop_this_process)
+    with pytest.raises(sample.WorkerStopped) as caught:
+        _make(tmp_path, "celeba", "two", num_images=20, image_size=24, num_workers=2)
+    message = str(caught.value)
+    assert "\n" not in message and "killed, or out of memory" in message
+    assert f"{tmp_path / 'two'} is partly drawn: remove it" in message
 
 
 @pytest.mark.parametrize("fmt", sample.FORMATS)

@@ -27,7 +27,8 @@ def main(argv: list[str]) -> int:
     config = flags.sample_data_config_from_flags()
     try:
         summary = sample.make_sample_data(config)
-    except (ValueError, OSError) as err:  # bad flag values, a non-empty --out_dir, no folds
+    except (ValueError, OSError, sample.WorkerStopped) as err:
+        # bad flag values, a non-empty --out_dir, no folds, a drawing process that died
         print(f"error: {err}", file=sys.stderr)
         return 2
     labels, (width, height) = summary["labels"], summary["image_size"]

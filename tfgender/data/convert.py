@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import functools
 import glob
@@ -341,7 +342,14 @@ def _run_tasks(tasks: list[ShardTask], config, bar: progress_lib.Progress) -> li
         while pending:
             done, pending = concurrent.futures.wait(pending, timeout=0.2)
             for future in done:
-                results[futures[future]] = future.result()
+                try:
+                    results[futures[future]] = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    raise ConversionError(
+                        f"a conversion worker stopped before its shard was written (killed, "
+                        f"or out of memory); {len(results)} of the {len(tasks)} shards left to "
+                        f"write are complete in {config.out_dir}: run the same command again "
+                        "to resume") from None
             while True:
                 try:
                     bar.update(progress_queue.get_nowait())

@@ -52,6 +52,7 @@ def make_sample_data(config) -> dict:
         ValueError: an unknown format, a bad count, size or quality, or ``adience_folds``
             with another format.
         FileExistsError: ``out_dir`` exists and is not empty (a second run would mix trees).
+        WorkerStopped: a drawing process of ``num_workers`` > 1 died; names ``out_dir``.
     """
     _check_config(config)
     out_dir = Path(config.out_dir)
@@ -62,7 +63,11 @@ def make_sample_data(config) -> dict:
     if config.image_size > 0:
         size = (config.image_size, config.image_size)
     writer = {"adience": _write_adience, "celeba": _write_celeba, "utkface": _write_utkface}
-    labels, label_files = writer[config.format](config, out_dir, size)
+    try:
+        labels, label_files = writer[config.format](config, out_dir, size)
+    except WorkerStopped as err:  # the tree is partial: a rerun must start from an empty one
+        raise WorkerStopped(f"{err}; {out_dir} is partly drawn: remove it and run the same "
+                            "command again (the images are the same each time)") from None
     return {"format": config.format, "out_dir": str(out_dir), "num_images": sum(labels.values()),
             "labels": labels, "image_size": size, "label_files": label_files,
             "files_written": sum(labels.values()) + len(label_files)}
@@ -186,13 +191,22 @@ def _map_chunks(fn, tasks: list, workers: int):
         return
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
 
     from tfgender.data import convert_worker  # noqa: PLC0415
 
     with ProcessPoolExecutor(min(workers, len(tasks)),
                              mp_context=multiprocessing.get_context("spawn"),
                              initializer=convert_worker.init_quiet) as pool:
-        yield from pool.map(fn, tasks)
+        try:
+            yield from pool.map(fn, tasks)
+        except BrokenProcessPool:
+            raise WorkerStopped("a drawing worker stopped before its images were written "
+                                "(killed, or out of memory)") from None
+
+
+class WorkerStopped(RuntimeError):
+    """A spawned drawing process died: ``make_sample_data`` names the partly drawn tree."""
 
 
 def _celeba_attributes(face: dict, scene: dict, rng: np.random.Generator) -> list[bool]:
