@@ -113,6 +113,14 @@ class StepRunner:
         int(self.state["step"].numpy())  # reading the counter waits for the last update
         return time.perf_counter() - start
 
+    def run_single(self, iterator) -> float:
+        """One step through the loop-free ``train_steps.single`` (the profiler attributes its
+        ops to the step's marker); returns the wall time in seconds."""
+        start = time.perf_counter()
+        self.train_steps.single(iterator)
+        int(self.state["step"].numpy())
+        return time.perf_counter() - start
+
 
 def _device_kind(device: str | None) -> str | None:
     if not device:

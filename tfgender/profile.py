@@ -23,7 +23,9 @@ def profile_training(config) -> list[dict]:
         config: a ``flags.EpochStudyConfig``; ``output_dir`` is the trace log directory.
 
     Returns:
-        One entry per (device, model): ``{"model", "device", "logdir", "step_seconds"}``.
+        One entry per (device, model): ``{"model", "device", "logdir", "precision",
+        "jit_compile", "step_seconds", "input_pipeline", "step_time"}`` (the last two from
+        xprof: ``input_pipeline_summary`` and ``step_time_breakdown``).
 
     Raises:
         ValueError: no output directory or no matching device.
@@ -43,6 +45,7 @@ def profile_training(config) -> list[dict]:
             iterator = runner.iterator(epoch_study.training_dataset(
                 config, runner.batch_size, runner.image_size))
             runner.run(iterator, config.warmup_steps)  # tracing stays out of the profile
+            runner.run_single(iterator)  # and that of the loop-free step the profile times
             tag = device.name.rsplit("device:", 1)[-1].replace(":", "").lower()
             logdir = os.path.join(config.output_dir, f"{model_name}-{tag}")
             seconds = []
@@ -51,18 +54,52 @@ def profile_training(config) -> list[dict]:
                 for step in range(config.steps):
                     start = time.perf_counter()
                     with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
-                        runner.run(iterator, 1)
+                        runner.run_single(iterator)
                     seconds.append(time.perf_counter() - start)
             finally:
                 tf.profiler.experimental.stop()
             logging.info("profile of %s on %s in %s", model_name, device.name, logdir)
             analysis = input_pipeline_summary(logdir, sum(seconds))
-            if analysis:
-                logging.info("input pipeline analysis of %s: %s", model_name, analysis)
             captured.append({"model": model_name, "device": device.name, "logdir": logdir,
                              "precision": runner.policy, "jit_compile": runner.jit_compile,
-                             "step_seconds": seconds, "input_pipeline": analysis})
+                             "step_seconds": seconds, "input_pipeline": analysis,
+                             "step_time": step_time_breakdown(logdir)})
     return captured
+
+
+def _xplanes(logdir: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
+
+
+def step_time_breakdown(logdir: str) -> dict | None:
+    """The step-time breakdown of the profile Overview page, as xprof computes it from the
+    step markers of the newest trace in ``logdir``.
+
+    Returns:
+        ``{"steps", "step_ms", "step_ms_sd", "host_compute_ms", "input_ms", "other_ms",
+        "compile_ms", "conclusion"}`` (averages over the marked steps), or None when xprof
+        is not installed or no trace was written. ``steps`` is 0 when xprof found no marker.
+    """
+    try:
+        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
+    except ImportError:
+        return None
+    paths = _xplanes(logdir)
+    if not paths:
+        return None
+    data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], "overview_page", {})
+    steps = json.loads(data)[1]
+    fields = steps.get("p", {})
+
+    def ms(name: str) -> float:
+        return float(fields.get(name, 0.0) or 0.0)
+
+    return {"steps": len(steps.get("rows", [])), "step_ms": ms("steptime_ms_average"),
+            "step_ms_sd": ms("steptime_ms_standard_deviation"),
+            "host_compute_ms": ms("host_compute_time_ms_avg"),
+            "input_ms": ms("infeed_time_ms_avg"), "other_ms": ms("other_time_ms_avg"),
+            "compile_ms": ms("compile_time_ms_avg"),
+            "conclusion": fields.get("input_conclusion", "")}
 
 
 def input_pipeline_summary(logdir: str, traced_seconds: float) -> dict | None:
@@ -76,7 +113,7 @@ def input_pipeline_summary(logdir: str, traced_seconds: float) -> dict | None:
         from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
     except ImportError:
         return None
-    paths = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
+    paths = _xplanes(logdir)
     if not paths:
         return None
     data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], "input_pipeline_analyzer", {})

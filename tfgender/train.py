@@ -501,14 +501,18 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                 if config.checkpoint_every_steps:
                     n = min(n, config.checkpoint_every_steps - step % config.checkpoint_every_steps)
                 profiling = bool(profile) and profile[0] <= step < profile[1]
+                # In the window (and the step before it, which traces the function), one step
+                # per call of the loop-free step: xprof finds each by its step marker.
+                single = bool(profile) and profile[0] - 1 <= step < profile[1]
                 if profile and step < profile[1]:
-                    # One step per call in the window: xprof finds each by its step marker.
-                    n = min(n, profile[0] - step) if step < profile[0] else 1
+                    n = min(n, profile[0] - 1 - step) if not single else 1
                     if step == profile[0] and chief:
                         tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
                 if profiling:
                     with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
-                        train_step(iterator, tf.constant(n, tf.int64))
+                        train_step.single(iterator)
+                elif single:
+                    train_step.single(iterator)
                 else:
                     train_step(iterator, tf.constant(n, tf.int64))
                 step = int(state["step"])

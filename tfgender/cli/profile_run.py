@@ -36,6 +36,14 @@ def main(argv: list[str]) -> int:
         print(f"{entry['model']} on {entry['device']} ({entry['precision']}, XLA "
               f"{'on' if entry['jit_compile'] else 'off'}): {mean * 1000:.1f} ms/step, "
               f"trace in {entry['logdir']}")
+        steps = entry.get("step_time")
+        if steps and steps["steps"]:
+            print(f"  xprof step time over {steps['steps']} marked steps: "
+                  f"{steps['step_ms']:.1f} ms (sd {steps['step_ms_sd']:.1f}): host compute "
+                  f"{steps['host_compute_ms']:.1f}, input {steps['input_ms']:.1f}, other "
+                  f"{steps['other_ms']:.1f}, compilation {steps['compile_ms']:.1f} ms")
+        elif steps:
+            print("  xprof found no step marker in the trace")
         analysis = entry.get("input_pipeline")
         if analysis and analysis["input_fraction"] is not None:
             print(f"  input pipeline analyser: {analysis['input_ms']:.1f} ms of input "
