@@ -22,6 +22,11 @@ LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1
 KEPT=("${LH[@]}" --conv_norm=batch --dropout=0.2,0.2)
 # Session 9's base: the kept recipe for 6 x 1250 steps (about 12 minutes on Zen 4).
 Z64=("${KEPT[@]}" --image_size=64 --steps_per_epoch=1250 --epochs=6)
+# Session 12: the kept recipe (with erasing) for the same 12 minutes, and the deeper
+# architectures at its 64 px with the same augmentation and minutes.
+Z5=("${KEPT[@]}" --image_size=64 --random_erasing=0.5 --epochs=40 --train_minutes=12)
+Z5_DEEP=(--image_size=64 --random_erasing=0.5 --epochs=40 --train_minutes=12 --head_units=256
+         --dropout=0.3 --weight_decay=1e-4 --bn_momentum=0.9)
 MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
       --weight_decay=1e-4 --bn_momentum=0.9)
 
@@ -79,6 +84,15 @@ lever_flags() {
     # (--train_minutes shortens its plan), not the same steps.
     z64e_sgd) echo "${Z64[*]} --random_erasing=0.5 --optimizer=sgd --learning_rate=0.05 --momentum=0.9 --decoupled_weight_decay=5e-4" ;;
     z64e_w125) echo "${Z64[*]} --random_erasing=0.5 --width_multiplier=1.25 --train_minutes=12" ;;
+    # Session 12 (Zen 5, AVX512-BF16): the same 12 minutes for each (--train_minutes plans
+    # the whole epochs that fit), kept recipe against the two deeper architectures at 64 px,
+    # which this CPU runs at 396 (MobileNetV2) and 107 (ResNet50) images/s (BUILD_NOTES.md).
+    z5) echo "${Z5[*]} --steps_per_epoch=1250" ;;
+    z5_mnv2) echo "${Z5_DEEP[*]} --model=mobilenet_v2 --learning_rate=2e-3 --steps_per_epoch=500" ;;
+    z5_r50) echo "${Z5_DEEP[*]} --model=resnet50 --learning_rate=1e-3 --steps_per_epoch=250" ;;
+    # The faces fill about two thirds of FairFace's side (0.25 margin): crops of 0.7-0.85 of
+    # the side, and evaluation at 0.85, give the face more of the 64 pixels.
+    z5_zoom) echo "${Z5[*]} --steps_per_epoch=1250 --crop_scale=0.7,0.85" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }
