@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -27,7 +29,10 @@ def _get(url: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+        body = response.read()
+        if response.headers.get("Content-Encoding") == "gzip":  # the profile plugin's data
+            body = gzip.decompress(body)
+        return json.loads(body)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +94,20 @@ def test_tensorboard_serves_the_runs_scalars_hparams_images_and_profile(served_r
     assert "eval/accuracy" in metrics
     profile = next((name for name in plugins if "profile" in name), None)
     assert profile, plugins  # the xprof plugin is installed with the toolkit
+
+
+def test_the_profile_overview_shows_the_marked_steps_times(served_run):
+    # What the profile plugin's Overview page draws: xprof's step-time breakdown of this
+    # run's trace, with each profiled step found by its marker (no "No step marker" warning).
+    runs = _wait_for(lambda: _get(served_run + "/data/plugin/profile/runs"), bool)
+    assert runs, "the profile plugin lists no run"
+    run = runs[0]
+    query = urllib.parse.urlencode({"run": run, "tag": "overview_page"})
+    hosts = _get(served_run + "/data/plugin/profile/hosts?" + query)
+    host = hosts[0]["hostname"] if hosts and isinstance(hosts[0], dict) else (hosts or [""])[0]
+    query = urllib.parse.urlencode({"run": run, "tag": "overview_page", "host": host})
+    overview = _get(served_run + "/data/plugin/profile/data?" + query)
+    steps = overview[1]
+    assert [row["c"][0]["v"] for row in steps["rows"]] == ["train 1", "train 2"], steps["rows"]
+    assert float(steps["p"]["steptime_ms_average"]) > 0, steps["p"]
+    assert not any("No step marker" in json.dumps(part) for part in overview), overview[-1]
