@@ -120,8 +120,11 @@ def test_study_rejects_unknown_models_and_devices(tmp_path):
 
 
 def test_profile_writes_a_trace_per_model_and_device(tmp_path):
-    (entry,) = profile.profile_training(_tiny(tmp_path, steps=1))
-    assert entry["model"] == "levi_hassner" and len(entry["step_seconds"]) == 1
+    (entry,) = profile.profile_training(_tiny(tmp_path, steps=2))
+    assert entry["model"] == "levi_hassner" and len(entry["step_seconds"]) == 2
+    steps = entry["step_time"]
+    if steps is not None:  # xprof found both marked steps and split their time
+        assert steps["steps"] == 2 and 0 < steps["host_compute_ms"] <= steps["step_ms"]
     traces = [f for _, _, files in os.walk(entry["logdir"]) for f in files]
     assert any(f.endswith(".xplane.pb") for f in traces)
     analysis = entry["input_pipeline"]
