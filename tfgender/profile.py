@@ -67,8 +67,18 @@ def profile_training(config) -> list[dict]:
     return captured
 
 
-def _xplanes(logdir: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
+def _xprof_tool(logdir: str, tool: str) -> list | None:
+    """xprof's ``tool`` output for the newest trace in ``logdir`` (its JSON tables), or None
+    when xprof is not installed or no trace was written."""
+    try:
+        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
+    except ImportError:
+        return None
+    paths = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
+    if not paths:
+        return None
+    data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], tool, {})
+    return json.loads(data)
 
 
 def step_time_breakdown(logdir: str) -> dict | None:
@@ -80,15 +90,10 @@ def step_time_breakdown(logdir: str) -> dict | None:
         "compile_ms", "conclusion"}`` (averages over the marked steps), or None when xprof
         is not installed or no trace was written. ``steps`` is 0 when xprof found no marker.
     """
-    try:
-        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
-    except ImportError:
+    tables = _xprof_tool(logdir, "overview_page")
+    if tables is None:
         return None
-    paths = _xplanes(logdir)
-    if not paths:
-        return None
-    data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], "overview_page", {})
-    steps = json.loads(data)[1]
+    steps = tables[1]
     fields = steps.get("p", {})
 
     def ms(name: str) -> float:
@@ -109,15 +114,10 @@ def input_pipeline_summary(logdir: str, traced_seconds: float) -> dict | None:
         ``{"input_ms", "traced_ms", "input_fraction", "conclusion", "slowest_input_op"}``,
         or None when the profile plugin (xprof) is not installed or no trace was written.
     """
-    try:
-        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
-    except ImportError:
+    tables = _xprof_tool(logdir, "input_pipeline_analyzer")
+    if tables is None:
         return None
-    paths = _xplanes(logdir)
-    if not paths:
-        return None
-    data, _ = raw_to_tool_data.xspace_to_tool_data(paths[-1:], "input_pipeline_analyzer", {})
-    summary, ops = json.loads(data)[1:3]
+    summary, ops = tables[1:3]
     input_ms = float(ops["p"].get("preprocessing_us", 0)) / 1e3
     slowest = max(ops["rows"], key=lambda r: r["c"][4]["v"], default=None)  # self time
     return {"input_ms": input_ms, "traced_ms": traced_seconds * 1e3,
