@@ -108,17 +108,17 @@ class StepRunner:
 
     def run(self, iterator, steps: int) -> float:
         """Runs ``steps`` training steps in one call and returns the wall time in seconds."""
-        start = time.perf_counter()
-        self.train_steps(iterator, tf.constant(steps, tf.int64))
-        int(self.state["step"].numpy())  # reading the counter waits for the last update
-        return time.perf_counter() - start
+        return self._timed(self.train_steps, iterator, tf.constant(steps, tf.int64))
 
     def run_single(self, iterator) -> float:
         """One step through the loop-free ``train_steps.single`` (the profiler attributes its
         ops to the step's marker); returns the wall time in seconds."""
+        return self._timed(self.train_steps.single, iterator)
+
+    def _timed(self, step_fn, *args) -> float:
         start = time.perf_counter()
-        self.train_steps.single(iterator)
-        int(self.state["step"].numpy())
+        step_fn(*args)
+        int(self.state["step"].numpy())  # reading the counter waits for the last update
         return time.perf_counter() - start
 
 

@@ -12,6 +12,7 @@ exactly the batch an uninterrupted run would see next.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import glob
@@ -508,13 +509,13 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
                     n = min(n, profile[0] - 1 - step) if not single else 1
                     if step == profile[0] and chief:
                         tf.profiler.experimental.start(os.path.join(out_dir, "profile"))
-                if profiling:
-                    with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+                marker = (tf.profiler.experimental.Trace("train", step_num=step, _r=1)
+                          if profiling else contextlib.nullcontext())
+                with marker:
+                    if single:
                         train_step.single(iterator)
-                elif single:
-                    train_step.single(iterator)
-                else:
-                    train_step(iterator, tf.constant(n, tf.int64))
+                    else:
+                        train_step(iterator, tf.constant(n, tf.int64))
                 step = int(state["step"])
                 bar.update(n * config.batch_size)
                 if profile and step == profile[1] and chief:
