@@ -38,7 +38,7 @@ def device() -> str:
     """What the figures ran on: the GPUs' names, else the CPU's cores and bfloat16 support."""
     import tensorflow as tf  # noqa: PLC0415 (TF import on use)
 
-    from tfgender import precision  # noqa: PLC0415
+    from tfgender.training import precision  # noqa: PLC0415
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

@@ -400,7 +400,7 @@ def _edited_copy(sample_records, tmp_path, edit):
 
 
 def test_a_wrong_manifest_is_refused_naming_the_field(sample_records, tmp_path):
-    from tfgender import input_pipeline
+    from tfgender.input import pipeline as input_pipeline
 
     def more_train_records(manifest):
         shard = next(s for s in manifest["shards"] if s["split"] == "train")

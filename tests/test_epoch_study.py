@@ -9,7 +9,7 @@ import subprocess
 import keras
 import pytest
 
-from tfgender import epoch_study, profile
+from tfgender.experiments import epoch_study, profile
 from tfgender.flags import EpochStudyConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,7 +142,7 @@ def test_bin_epoch_time_study_reports_a_bad_model(tmp_path):
 
 
 def test_the_study_says_what_auto_precision_chose_and_why(tmp_path):
-    from tfgender import precision
+    from tfgender.training import precision
 
     epoch_study.run_study(_tiny(tmp_path, precision="auto"))
     (row,) = json.load(open(tmp_path / epoch_study.JSON_FILE))["measured"]

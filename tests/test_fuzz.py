@@ -19,9 +19,11 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from tfgender import evaluate, input_pipeline, train
 from tfgender.data import convert, sample, schema, shards
+from tfgender.evaluation import evaluate
 from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig, TrainConfig
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import loop as train
 
 # A longer search: TFGENDER_FUZZ_SEED=7 TFGENDER_FUZZ_CASES=100 pytest tests/test_fuzz.py -s
 SEED = int(os.environ.get("TFGENDER_FUZZ_SEED", "20261201"))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import input_pipeline as ip
 from tfgender.data import convert, sample
 from tfgender.data import records as rec
 from tfgender.flags import ConvertConfig, SampleDataConfig
+from tfgender.input import pipeline as ip
 
 SIZE = 32
 

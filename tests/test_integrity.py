@@ -9,9 +9,11 @@ import subprocess
 import pytest
 import tensorflow as tf
 
-from tfgender import evaluate, input_pipeline, train
 from tfgender.data import convert, shards
+from tfgender.evaluation import evaluate
 from tfgender.flags import EvaluateConfig, TrainConfig
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

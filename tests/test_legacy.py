@@ -6,8 +6,8 @@ import fakes
 import numpy as np
 import pytest
 
-from tfgender import legacy
 from tfgender.data import readers
+from tfgender.experiments import legacy
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from tfgender import evaluate, models, predict, train
 from tfgender import flags as tf_flags
+from tfgender import models
 from tfgender.data import convert, sample
+from tfgender.evaluation import evaluate, predict
 from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The overrides of scripts/pretrain_finetune.sh (one step per epoch here): toy sizes, the

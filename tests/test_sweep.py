@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hp_metadata
 
-from tfgender import sweep, train
+from tfgender.experiments import sweep
 from tfgender.flags import TrainConfig
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(REPO, "bin", "sweep")

@@ -226,7 +226,7 @@ def _square_encoder(image_size: int, quality: int):
     worker: eager, its switch/case ops cost twice the decode)."""
     import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
 
-    from tfgender import decode  # noqa: PLC0415
+    from tfgender.input import decode  # noqa: PLC0415
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def encode(data):

@@ -82,7 +82,7 @@ class PredictConfig:
     batch_size: int = 32
     output: str = ""  # .csv or .json; "" : CSV on stdout
     detect_faces: bool = False
-    detector: str = "haar_default"  # tfgender.detect.DETECTORS
+    detector: str = "haar_default"  # tfgender.evaluation.detect.DETECTORS
     annotate: str = ""  # a directory for annotated copies (implies detect_faces)
 
 

@@ -40,7 +40,7 @@ class ModelInfo:
     Attributes:
         default_image_size: Input side the architecture was designed for.
         min_image_size: Smallest input side it accepts without the feature map collapsing.
-        normalization: Key of the input normalisation in ``tfgender.augment``.
+        normalization: Key of the input normalisation in ``tfgender.input.augment``.
     """
 
     default_image_size: int

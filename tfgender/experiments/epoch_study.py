@@ -22,10 +22,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import input_pipeline, models, optim, precision
+from tfgender import models
 from tfgender.flags import TrainConfig
-from tfgender.train import Setup
-from tfgender.train_steps import make_train_step
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import optim, precision
+from tfgender.training.loop import Setup
+from tfgender.training.steps import make_train_step
 
 ADIENCE_IMAGES = 12_194
 TRAIN_FRACTION = 0.8

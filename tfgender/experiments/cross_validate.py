@@ -11,11 +11,11 @@ import keras
 import numpy as np
 from absl import logging
 
-from tfgender import evaluate as evaluate_lib
-from tfgender import train
 from tfgender.data import records
+from tfgender.evaluation import evaluate as evaluate_lib
 from tfgender.files import write_json_atomic
 from tfgender.flags import EvaluateConfig
+from tfgender.training import loop as train
 
 TEST_METRICS = "test_metrics.json"
 RESULTS = "cross_validation.json"

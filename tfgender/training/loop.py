@@ -26,19 +26,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import (
-    augment,
-    distribute,
-    errors,
-    input_pipeline,
-    interrupt,
-    models,
-    optim,
-    precision,
-    summaries,
-    time_to_accuracy,
-)
+from tfgender import errors, models
 from tfgender import progress as progress_lib
+from tfgender.evaluation import summaries
 from tfgender.files import (  # noqa: F401  (the names also as train.X)
     BEST_MODEL,
     CHECKPOINT_DIR,
@@ -46,7 +36,10 @@ from tfgender.files import (  # noqa: F401  (the names also as train.X)
     SUMMARY_FILE,
     write_json_atomic,
 )
-from tfgender.train_steps import make_eval_step, make_train_step
+from tfgender.input import augment
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import distribute, interrupt, optim, precision, time_to_accuracy
+from tfgender.training.steps import make_eval_step, make_train_step
 
 
 class TrainingError(RuntimeError):

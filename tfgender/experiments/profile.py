@@ -10,7 +10,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from tfgender import epoch_study
+from tfgender.experiments import epoch_study
 
 
 def profile_training(config) -> list[dict]:
