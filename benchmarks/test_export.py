@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ExportConfig
 from tfgender.evaluation import export, predict
-from tfgender.flags import ExportConfig
 from tfgender.input import pipeline as input_pipeline
 
 RUN = os.environ.get("TFGENDER_BENCH_EXPORT_RUN", str(conftest.REPO / "runs" / "fairface"))

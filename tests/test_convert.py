@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ConvertConfig
 from tfgender.data import convert, image_check
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
-from tfgender.flags import ConvertConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_UTK = os.path.join(REPO, "..", "shared", "data", "utkface_sample")
@@ -267,8 +267,8 @@ def test_manifest_missing_names_the_path(tmp_path):
 
 
 def _sample(fmt, root, num_images, seed=0):
+    from tfgender.config import SampleDataConfig  # noqa: PLC0415
     from tfgender.data import sample  # noqa: PLC0415
-    from tfgender.flags import SampleDataConfig  # noqa: PLC0415
 
     sample.make_sample_data(SampleDataConfig(format=fmt, out_dir=str(root), num_images=num_images,
                                              image_size=32, seed=seed))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ConvertConfig, SampleDataConfig, TrainConfig
 from tfgender.experiments import cross_validate
-from tfgender.flags import ConvertConfig, SampleDataConfig, TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROSS_VALIDATE = os.path.join(REPO, "bin", "cross_validate")

@@ -9,8 +9,8 @@ import subprocess
 import keras
 import pytest
 
+from tfgender.config import EpochStudyConfig
 from tfgender.experiments import epoch_study, profile
-from tfgender.flags import EpochStudyConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDY = os.path.join(REPO, "bin", "epoch_time_study")

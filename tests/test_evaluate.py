@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from tfgender import models
+from tfgender.config import EvaluateConfig
 from tfgender.data import convert
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate, metrics, predict
-from tfgender.flags import EvaluateConfig
 from tfgender.input import augment, decode
 from tfgender.input import pipeline as input_pipeline
 
@@ -298,7 +298,7 @@ def test_fairness_summary_picks_the_worst_slice_and_the_race_gap():
 
 
 def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_records, tmp_path):
-    from tfgender.flags import TrainConfig
+    from tfgender.config import TrainConfig
     from tfgender.training import loop as train
 
     workdir = str(tmp_path / "run")

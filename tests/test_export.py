@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from test_evaluate import CACHE, make_run
 
+from tfgender.config import ExportConfig
 from tfgender.evaluation import export, predict
-from tfgender.flags import ExportConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

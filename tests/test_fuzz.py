@@ -19,9 +19,9 @@ import shutil
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ConvertConfig, EvaluateConfig, SampleDataConfig, TrainConfig
 from tfgender.data import convert, sample, schema, shards
 from tfgender.evaluation import evaluate
-from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig, TrainConfig
 from tfgender.input import pipeline as input_pipeline
 from tfgender.training import loop as train
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ConvertConfig, SampleDataConfig
 from tfgender.data import convert, sample
 from tfgender.data import records as rec
-from tfgender.flags import ConvertConfig, SampleDataConfig
 from tfgender.input import pipeline as ip
 
 SIZE = 32

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 import tensorflow as tf
 
+from tfgender.config import EvaluateConfig, TrainConfig
 from tfgender.data import convert, shards
 from tfgender.evaluation import evaluate
-from tfgender.flags import EvaluateConfig, TrainConfig
 from tfgender.input import pipeline as input_pipeline
 from tfgender.training import loop as train
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ComparePeersConfig, EvaluateConfig
 from tfgender.data import convert, fairface, utkface
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate
 from tfgender.experiments import peers
-from tfgender.flags import ComparePeersConfig, EvaluateConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")

@@ -150,7 +150,7 @@ def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
 
 
 def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
-    from tfgender.flags import TrainConfig  # noqa: PLC0415
+    from tfgender.config import TrainConfig  # noqa: PLC0415
     from tfgender.training import loop as train  # noqa: PLC0415
 
     assert train.model_options(TrainConfig(data_dir="d")) == {}

@@ -11,9 +11,9 @@ import pytest
 
 from tfgender import flags as tf_flags
 from tfgender import models
+from tfgender.config import ConvertConfig, EvaluateConfig, SampleDataConfig
 from tfgender.data import convert, sample
 from tfgender.evaluation import evaluate, predict
-from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig
 from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hp_metadata
 
+from tfgender.config import TrainConfig
 from tfgender.experiments import sweep
-from tfgender.flags import TrainConfig
 from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tfgender.flags import TrainConfig
+from tfgender.config import TrainConfig
 from tfgender.training import loop as train
 
 

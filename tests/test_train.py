@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from tfgender import models
+from tfgender.config import TrainConfig
 from tfgender.evaluation import predict
 from tfgender.experiments import profile
-from tfgender.flags import TrainConfig
 from tfgender.training import loop as train
 from tfgender.training import optim, precision
 from tfgender.training import steps as train_steps

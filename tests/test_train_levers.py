@@ -66,7 +66,7 @@ def test_time_to_accuracy_accumulates_minutes_across_epochs(tmp_path):
 
 
 def test_mixup_with_an_xla_model_step_is_refused_at_start(sample_records):
-    from tfgender.flags import TrainConfig
+    from tfgender.config import TrainConfig
     from tfgender.training import loop as train
 
     config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=40,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender.flags import TrainConfig
+from tfgender.config import TrainConfig
 from tfgender.training import loop as train
 from tfgender.training import precision
 from tfgender.training import steps as train_steps

@@ -370,7 +370,7 @@ def convert(config) -> dict:
     """Converts ``config.data_dir`` into TFRecords in ``config.out_dir``.
 
     Args:
-        config: a ``flags.ConvertConfig``.
+        config: a ``config.ConvertConfig``.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).

@@ -269,7 +269,7 @@ def evaluate(config) -> dict:
     """Evaluates a trained model on a split or folds of a converted dataset.
 
     Args:
-        config: a ``flags.EvaluateConfig``.
+        config: a ``config.EvaluateConfig``.
 
     Returns:
         The metrics: top-level ``accuracy``, ``loss``, ``auc``, ``num_examples``,

@@ -366,7 +366,7 @@ def predict(config) -> list[dict]:
     under ``skipped`` in JSON output, and otherwise skipped.
 
     Args:
-        config: a ``flags.PredictConfig``.
+        config: a ``config.PredictConfig``.
 
     Returns:
         One ``{path, gender, probability_male}`` per predicted image.

@@ -236,7 +236,7 @@ def compare_peers(config, peer=None) -> dict:
     """Classifies one split with a trained run and with the peer, side by side per age band.
 
     Args:
-        config: a ``flags.ComparePeersConfig``.
+        config: a ``config.ComparePeersConfig``.
         peer: anything with ``predict_file(path) -> 1 | 0 | None`` and a ``name``; default
             ``load_peer(config.peer_mode)``.
 

@@ -359,7 +359,7 @@ def train_and_evaluate(config, workdir: str, swept=()) -> dict:
     """Trains ``config.model`` on ``config.data_dir``, evaluating after every epoch.
 
     Args:
-        config: a ``flags.TrainConfig``.
+        config: a ``config.TrainConfig``.
         workdir: run directory (checkpoints, TensorBoard logs, summary.json); running the
             same command again resumes from its latest checkpoint.
         swept: the names of the hyperparameters a sweep varies (shown first in HParams).
