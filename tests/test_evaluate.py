@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from tfgender import models
 from tfgender.config import EvaluateConfig
-from tfgender.data import convert
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate, metrics, predict
 from tfgender.input import augment, decode
@@ -72,7 +71,7 @@ def _direct(data_dir, workdir, split="test"):
     import keras
 
     model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)
-    manifest = convert.load_manifest(data_dir)
+    manifest = rec.load_manifest(data_dir)
     files = [os.path.join(data_dir, s["file"]) for s in manifest["shards"] if s["split"] == split]
     labels, images = [], []
     for raw in tf.data.TFRecordDataset(files):

@@ -46,12 +46,7 @@ from tfgender.data import shards as shards_lib
 
 # The manifest's reader lives with the schema (reading a dataset needs no writer); the
 # converter writes what it reads.
-from tfgender.data.records import (  # noqa: F401  (also convert.load_manifest for callers)
-    FAILED_MANIFEST,
-    MANIFEST,
-    check_manifest,
-    load_manifest,
-)
+from tfgender.data.records import FAILED_MANIFEST, MANIFEST
 from tfgender.files import write_json_atomic
 
 PROGRESS_DIR = ".progress"

@@ -143,7 +143,8 @@ def model_options(config) -> dict:
 def _seed_generator_states(model: keras.Model) -> list:
     """Dropout's random state variables: Keras does not checkpoint them, so we do."""
     states = []
-    for layer in model._flatten_layers():  # noqa: SLF001  (no public walk over sublayers)
+    # The model first, then its layers depth first: the order the checkpoint's list keeps.
+    for layer in (model, *models.walk_layers(model)):
         for value in vars(layer).values():
             if isinstance(value, keras.random.SeedGenerator):
                 states.append(value.state)
