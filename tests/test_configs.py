@@ -100,6 +100,16 @@ def _as_field(hint, value):
     return value
 
 
+def test_every_programs_flags_and_defaults_are_unchanged(program_flags):
+    """tests/program_flags.json was written from the code before the issue-14 relayout. A flag
+    added, removed or given a new default on purpose is a change to write into it too."""
+    with open(os.path.join(REPO, "tests", "program_flags.json")) as f:
+        recorded = json.load(f)
+    for program, defaults in recorded.items():
+        assert program_flags[program] == defaults, program
+    assert set(program_flags) == set(recorded)
+
+
 def test_every_program_is_mapped_to_its_config():
     cli = os.path.join(REPO, "tfgender", "cli")
     programs = {name[:-3] for name in os.listdir(cli)

@@ -1,4 +1,4 @@
-"""Tests of tfgender/cross_validate.py and bin/cross_validate on a tiny Adience-format dataset."""
+"""Tests of experiments/cross_validate.py and bin/cross_validate on a tiny Adience-format set."""
 
 from __future__ import annotations
 

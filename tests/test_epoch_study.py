@@ -1,4 +1,4 @@
-"""Tests of tfgender/epoch_study.py, tfgender/profile.py and bin/epoch_time_study (tiny configs)."""
+"""Tests of experiments/epoch_study.py, experiments/profile.py and bin/epoch_time_study."""
 
 from __future__ import annotations
 

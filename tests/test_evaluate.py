@@ -1,4 +1,4 @@
-"""Tests of tfgender/evaluate.py and bin/evaluate: metrics against numpy, oversampling, errors."""
+"""Tests of evaluation/evaluate.py and bin/evaluate: metrics against numpy, oversampling, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tfgender/export.py and bin/export: each format gives bin/predict's probabilities."""
+"""Tests of evaluation/export.py and bin/export: each format gives bin/predict's probabilities."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tfgender/input_pipeline.py on small converted datasets (tiny images, a few dozen)."""
+"""Tests of tfgender/input/pipeline.py on small converted datasets (tiny images, a few dozen)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tfgender/legacy.py: the study's ImageDataGenerator loader on a tiny UTKFace tree."""
+"""Tests of experiments/legacy.py: the study's ImageDataGenerator loader on a tiny UTKFace tree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tfgender/peers.py and bin/compare_peers: per-band table math, fake and real peer."""
+"""Tests of experiments/peers.py and bin/compare_peers: per-band table math, fake and real peer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tfgender/predict.py and bin/predict: folders, bad files, CSV and JSON output."""
+"""Tests of evaluation/predict.py and bin/predict: folders, bad files, CSV and JSON output."""
 
 from __future__ import annotations
 

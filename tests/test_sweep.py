@@ -1,4 +1,4 @@
-"""Tests of tfgender/sweep.py and bin/sweep: search spaces, budgets, resumable two-trial sweeps."""
+"""Tests of experiments/sweep.py and bin/sweep: search spaces, budgets, resumable sweeps."""
 
 from __future__ import annotations
 

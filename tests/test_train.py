@@ -1,4 +1,4 @@
-"""Tests of tfgender/train.py and bin/train: smoke runs, learnability, resume, precision, errors."""
+"""Tests of training/loop.py and bin/train: smoke runs, learnability, resume, precision, errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Inference with a trained run's model: loading it, its forward pass, and image-file predictions.
 
-``load_model`` and ``make_forward`` are shared with ``tfgender/evaluate.py``, so predictions and
-evaluation see an image through exactly the same crop, normalisation and model.
+``load_model`` and ``make_forward`` are shared with ``evaluation/evaluate.py``, so predictions
+and evaluation see an image through exactly the same crop, normalisation and model.
 """
 
 from __future__ import annotations

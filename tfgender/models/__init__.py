@@ -4,7 +4,7 @@ Every builder takes ``(image_size, *, head_units, dropout, weight_decay, activat
 freeze_base, **unused)`` and returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
 float32 logits, also under a mixed precision policy.
 
-``ModelInfo.normalization`` names the input normalisation that ``tfgender/augment.py``
+``ModelInfo.normalization`` names the input normalisation that ``tfgender/input/augment.py``
 implements for each architecture:
 
 - ``"levi_hassner_mean"``: subtract a per-channel mean from [0, 255] pixels. The original

@@ -217,7 +217,7 @@ def time_step_in_subprocess(model_name: str, image_size: int, batch_size: int,
                             model_options: dict | None = None) -> float:
     """Seconds per training step of ``policy``, timed in a fresh Python process (the model
     built with ``model_options``, as ``choose_by_measuring`` takes them)."""
-    code = ("import json, sys; from tfgender import epoch_study as e; "
+    code = ("import json, sys; from tfgender.experiments import epoch_study as e; "
             "r = e.create_step_runner(sys.argv[1], image_size=int(sys.argv[2]), "
             "batch_size=int(sys.argv[3]), precision_name=sys.argv[4], jit_compile='false', "
             "model_options=json.loads(sys.argv[6])); "
