@@ -174,7 +174,7 @@ def pipeline(args, work: Path) -> dict:
 
     from absl import logging  # noqa: PLC0415
 
-    from tfgender import input_pipeline  # noqa: PLC0415
+    from tfgender.input import pipeline as input_pipeline  # noqa: PLC0415
 
     messages = []
 
@@ -206,7 +206,8 @@ def pipeline(args, work: Path) -> dict:
 
 
 def step(args, work: Path) -> dict:
-    from tfgender import epoch_study, input_pipeline  # noqa: PLC0415
+    from tfgender.experiments import epoch_study  # noqa: PLC0415
+    from tfgender.input import pipeline as input_pipeline
 
     batch, steps, rounds = 64, args.step_steps, 2
     runner = epoch_study.create_step_runner("mobilenet_v2", image_size=args.image_size,

@@ -29,8 +29,10 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tfgender import augment, decode, epoch_study, input_pipeline, legacy  # noqa: E402
 from tfgender.data import records as rec  # noqa: E402
+from tfgender.experiments import epoch_study, legacy  # noqa: E402
+from tfgender.input import augment, decode  # noqa: E402
+from tfgender.input import pipeline as input_pipeline  # noqa: E402
 
 SIZE, BATCH, ROUNDS = 224, 64, 3
 

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
+from tfgender.config import ConvertConfig
 from tfgender.data import convert
-from tfgender.flags import ConvertConfig
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -21,7 +21,10 @@ import conftest  # benchmarks/conftest.py: the sample, settings and summary sect
 import keras
 import pytest
 
-from tfgender import epoch_study, input_pipeline, legacy, models, precision
+from tfgender import models
+from tfgender.experiments import epoch_study, legacy
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import precision
 
 SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE
 MODELS = [m.strip() for m in os.environ.get("TFGENDER_BENCH_MODELS", "mobilenet_v2").split(",")

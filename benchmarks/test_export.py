@@ -26,8 +26,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import export, input_pipeline, predict
-from tfgender.flags import ExportConfig
+from tfgender.config import ExportConfig
+from tfgender.evaluation import export, predict
+from tfgender.input import pipeline as input_pipeline
 
 RUN = os.environ.get("TFGENDER_BENCH_EXPORT_RUN", str(conftest.REPO / "runs" / "fairface"))
 DATA = os.environ.get("TFGENDER_BENCH_EXPORT_DATA", str(conftest.REPO / "data" / "fairface"))

@@ -9,7 +9,9 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, decode, input_pipeline, legacy
+from tfgender.experiments import legacy
+from tfgender.input import augment, decode
+from tfgender.input import pipeline as input_pipeline
 
 SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE
 # The study's augmentation, used by every augmented pipeline so they do comparable work.

@@ -14,7 +14,9 @@ import os
 import conftest  # benchmarks/conftest.py: rounds, batch size, summary sections
 import pytest
 
-from tfgender import epoch_study, models, precision
+from tfgender import models
+from tfgender.experiments import epoch_study
+from tfgender.training import precision
 
 
 def _env_list(name: str, default) -> list[str]:

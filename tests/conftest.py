@@ -55,8 +55,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_records(tmp_path_factory) -> str:
     """A converted dataset of 120 drawn UTKFace-style faces at 72 px (train/val/test)."""
+    from tfgender.config import ConvertConfig, SampleDataConfig
     from tfgender.data import convert, sample
-    from tfgender.flags import ConvertConfig, SampleDataConfig
 
     root = tmp_path_factory.mktemp("sample_records")
     sample.make_sample_data(SampleDataConfig(format="utkface", out_dir=str(root / "raw"),
@@ -73,8 +73,8 @@ def toy_records(tmp_path_factory) -> str:
     import numpy as np
     import tensorflow as tf
 
+    from tfgender.config import ConvertConfig
     from tfgender.data import convert
-    from tfgender.flags import ConvertConfig
 
     root = tmp_path_factory.mktemp("toy_records")
     raw = root / "raw"
@@ -98,8 +98,8 @@ def fairface_records(tmp_path_factory, shared_data) -> str:
     all in the ``test`` split."""
     import shutil
 
+    from tfgender.config import ConvertConfig
     from tfgender.data import convert
-    from tfgender.flags import ConvertConfig
 
     root = tmp_path_factory.mktemp("fairface")
     source = shared_data / "fairface"

@@ -1,4 +1,4 @@
-"""Tests for tfgender.augment: geometry, randomness, dtypes, XLA and normalisation semantics."""
+"""Tests for tfgender.input.augment: geometry, randomness, dtypes, XLA, normalisation."""
 
 
 import keras
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, resample
+from tfgender.input import augment, resample
 
 S = 32
 

@@ -1,13 +1,20 @@
-"""Every flagfile in configs/ parses into a TrainConfig and names its own command first."""
+"""Every program's flags are its config's fields; every flagfile in configs/ parses into a
+TrainConfig, says what it sets, and names its own command first."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import json
 import os
+import subprocess
+import sys
+import typing
 
 import pytest
 from absl import flags
 
+from tfgender import config as tf_config
 from tfgender import flags as tf_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +35,105 @@ def test_config_parses_and_starts_with_its_command(path, flag_values, monkeypatc
     flag_values.unparse_flags()
     flag_values(["prog", f"--flagfile={path}", "--data_dir=d", "--workdir=w"])
     config = tf_flags.train_config_from_flags()
-    assert config.batch_size > 0 and config.epochs > 0
+    # Each --name=value line of the file itself reaches the config (later lines win, as in absl).
+    own = {}
+    for line in open(path):
+        name, sep, value = line.strip().partition("=")
+        if sep and name.startswith("--") and name != "--flagfile":
+            own[name[2:]] = value
+    for name, value in own.items():
+        flag_values[name].parse(value)  # the same text through the flag's own parser
+        assert getattr(config, name) == _as_field(TRAIN_HINTS[name], flag_values[name].value), \
+            (path, name)
+
+
+TRAIN_HINTS = typing.get_type_hints(tf_config.TrainConfig)
+
+# Which config each program's flags are turned into (tfgender.flags.*_config_from_flags).
+PROGRAM_CONFIGS = {
+    "train": tf_config.TrainConfig, "sweep": tf_config.TrainConfig,
+    "cross_validate": tf_config.TrainConfig, "evaluate": tf_config.EvaluateConfig,
+    "predict": tf_config.PredictConfig, "export": tf_config.ExportConfig,
+    "compare_peers": tf_config.ComparePeersConfig, "convert_tfrecords": tf_config.ConvertConfig,
+    "make_sample_data": tf_config.SampleDataConfig,
+    "epoch_time_study": tf_config.EpochStudyConfig, "profile_run": tf_config.EpochStudyConfig,
+    "data_service": tf_config.DataServiceConfig,
+}
+# Flags a program reads beside its config: the run directory (an argument of
+# train_and_evaluate, not a setting), the study drivers' options (flags.*_options_from_flags),
+# and evaluate's --fold (parsed into the config's folds tuple by evaluate_config_from_flags).
+PROGRAM_OPTIONS = {
+    "train": {"workdir"},
+    "sweep": {"workdir", "param", "search", "max_trials", "sweep_seed"},
+    "cross_validate": {"workdir", "folds", "oversample", "eval_batch_size"},
+    "evaluate": {"fold"},
+}
+
+_DUMP_FLAGS = """
+import importlib, json, sys
+from absl import flags
+from tfgender import flags as tf_flags
+out = {}
+for program in sys.argv[1:]:
+    importlib.import_module("tfgender.cli." + program)
+    by_module = flags.FLAGS.flags_by_module_dict()
+    defined = [f for m in tf_flags.DEFINING_MODULES for f in by_module.get(m, [])]
+    out[program] = {f.name: f.default for f in defined}
+    for f in defined:
+        delattr(flags.FLAGS, f.name)  # the next program defines its own
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def program_flags():
+    """{program: {flag: default}} of every tfgender.cli program, each defined on its own."""
+    done = subprocess.run([sys.executable, "-c", _DUMP_FLAGS, *PROGRAM_CONFIGS], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _as_field(hint, value):
+    """A flag value as config_from_flags stores it: list flags become typed tuples."""
+    if typing.get_origin(hint) is tuple:
+        return tuple(typing.get_args(hint)[0](v) for v in value)
+    return value
+
+
+def test_every_programs_flags_and_defaults_are_unchanged(program_flags):
+    """tests/program_flags.json was written from the code before the issue-14 relayout. A flag
+    added, removed or given a new default on purpose is a change to write into it too."""
+    with open(os.path.join(REPO, "tests", "program_flags.json")) as f:
+        recorded = json.load(f)
+    for program, defaults in recorded.items():
+        assert program_flags[program] == defaults, program
+    assert set(program_flags) == set(recorded)
+
+
+def test_every_program_is_mapped_to_its_config():
+    cli = os.path.join(REPO, "tfgender", "cli")
+    programs = {name[:-3] for name in os.listdir(cli)
+                if name.endswith(".py") and name not in ("__init__.py", "quiet.py")}
+    assert programs == set(PROGRAM_CONFIGS)
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAM_CONFIGS))
+def test_a_programs_flags_are_its_configs_fields_with_the_same_defaults(program,
+                                                                        program_flags):
+    cls = PROGRAM_CONFIGS[program]
+    defaults = program_flags[program]
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    overridden = {"folds"} if cls is tf_config.EvaluateConfig else set()
+    assert set(defaults) - set(fields) - PROGRAM_OPTIONS.get(program, set()) == set()
+    assert set(fields) - set(defaults) - overridden == set()
+    for name, field in fields.items():
+        if name in overridden or field.default is dataclasses.MISSING:
+            continue  # required: the flag has no meaningful default (checked when parsed)
+        flag_default = defaults[name]
+        if flag_default is not None:
+            flag_default = _as_field(hints[name], flag_default)
+        assert flag_default == field.default, (program, name)
 
 
 def test_study_settings_are_as_published(flag_values, monkeypatch):

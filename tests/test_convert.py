@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.config import ConvertConfig
 from tfgender.data import convert, image_check
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
-from tfgender.flags import ConvertConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_UTK = os.path.join(REPO, "..", "shared", "data", "utkface_sample")
@@ -31,7 +31,7 @@ def _config(data_dir, out_dir, **kw) -> ConvertConfig:
 
 
 def _read_records(out_dir) -> list[dict]:
-    manifest = convert.load_manifest(str(out_dir))
+    manifest = rec.load_manifest(str(out_dir))
     files = [os.path.join(out_dir, s["file"]) for s in manifest["shards"]]
     out = []
     for raw in tf.data.TFRecordDataset(files):
@@ -211,7 +211,7 @@ def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
     failed = json.load(open(tmp_path / "a" / convert.FAILED_MANIFEST))
     assert failed["status"] == "failed" and failed["num_skipped"] == 1
     with pytest.raises(FileNotFoundError, match="its conversion failed"):
-        convert.load_manifest(str(tmp_path / "a"))
+        rec.load_manifest(str(tmp_path / "a"))
     # The same command fails the same way; a higher fraction accepts the same shards.
     proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}",
                                "--max_skipped_fraction=0.1"), capture_output=True, text=True)
@@ -263,12 +263,12 @@ def test_real_utkface_sample_converts_completely(tmp_path):
 
 def test_manifest_missing_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        convert.load_manifest(str(tmp_path))
+        rec.load_manifest(str(tmp_path))
 
 
 def _sample(fmt, root, num_images, seed=0):
+    from tfgender.config import SampleDataConfig  # noqa: PLC0415
     from tfgender.data import sample  # noqa: PLC0415
-    from tfgender.flags import SampleDataConfig  # noqa: PLC0415
 
     sample.make_sample_data(SampleDataConfig(format=fmt, out_dir=str(root), num_images=num_images,
                                              image_size=32, seed=seed))
@@ -400,7 +400,7 @@ def _edited_copy(sample_records, tmp_path, edit):
 
 
 def test_a_wrong_manifest_is_refused_naming_the_field(sample_records, tmp_path):
-    from tfgender import input_pipeline
+    from tfgender.input import pipeline as input_pipeline
 
     def more_train_records(manifest):
         shard = next(s for s in manifest["shards"] if s["split"] == "train")
@@ -414,14 +414,14 @@ def test_a_wrong_manifest_is_refused_naming_the_field(sample_records, tmp_path):
     data, path = _edited_copy(sample_records, tmp_path / "b",
                               lambda m: m.update(schema_version=99))
     with pytest.raises(ValueError, match=rf"{path}: schema_version 99 is not 1"):
-        convert.load_manifest(data)
+        rec.load_manifest(data)
     data, path = _edited_copy(sample_records, tmp_path / "c",
                               lambda m: m.update(num_records=m["num_records"] + 1))
     with pytest.raises(ValueError, match=rf"{path}: num_records \d+ is not the sum"):
-        convert.load_manifest(data)
+        rec.load_manifest(data)
     data, path = _edited_copy(sample_records, tmp_path / "d", lambda m: "{\n  oops")
     with pytest.raises(ValueError, match=rf"{path}: not valid JSON"):
-        convert.load_manifest(data)
+        rec.load_manifest(data)
 
 
 

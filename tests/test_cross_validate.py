@@ -1,4 +1,4 @@
-"""Tests of tfgender/cross_validate.py and bin/cross_validate on a tiny Adience-format dataset."""
+"""Tests of experiments/cross_validate.py and bin/cross_validate on a tiny Adience-format set."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import cross_validate
-from tfgender.flags import ConvertConfig, SampleDataConfig, TrainConfig
+from tfgender.config import ConvertConfig, SampleDataConfig, TrainConfig
+from tfgender.experiments import cross_validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROSS_VALIDATE = os.path.join(REPO, "bin", "cross_validate")
@@ -120,7 +120,9 @@ def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
 
 
 def test_each_round_fine_tunes_from_the_pretrained_run(adience_records, tmp_path):
-    from tfgender import models, predict, train  # noqa: PLC0415
+    from tfgender import models  # noqa: PLC0415
+    from tfgender.evaluation import predict
+    from tfgender.training import loop as train
 
     def base(workdir, checkpoint):
         loaded = predict.load_model(workdir=str(workdir), checkpoint=checkpoint)

@@ -13,7 +13,10 @@ from test_evaluate import make_run
 
 pytest.importorskip("cv2", reason="--detect_faces needs opencv-python-headless")
 
-from tfgender import detect, predict  # noqa: E402
+from tfgender.evaluation import (
+    detect,  # noqa: E402
+    predict,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDE = 150  # pasted face images (FairFace's 224 px crops, the face with padding around it)

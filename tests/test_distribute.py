@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import data_service, distribute, models
+from tfgender import models
+from tfgender.input import service as data_service
+from tfgender.training import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")

@@ -1,4 +1,4 @@
-"""Tests of tfgender/evaluate.py and bin/evaluate: metrics against numpy, oversampling, errors."""
+"""Tests of evaluation/evaluate.py and bin/evaluate: metrics against numpy, oversampling, errors."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import augment, decode, evaluate, input_pipeline, metrics, models, predict
-from tfgender.data import convert
+from tfgender import models
+from tfgender.config import EvaluateConfig
 from tfgender.data import records as rec
-from tfgender.flags import EvaluateConfig
+from tfgender.evaluation import evaluate, metrics, predict
+from tfgender.input import augment, decode
+from tfgender.input import pipeline as input_pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVALUATE = os.path.join(REPO, "bin", "evaluate")
@@ -65,11 +67,11 @@ def _config(data_dir, workdir, **kw) -> EvaluateConfig:
 
 
 def _direct(data_dir, workdir, split="test"):
-    """Labels and male probabilities computed without tfgender.evaluate."""
+    """Labels and male probabilities computed without tfgender.evaluation.evaluate."""
     import keras
 
     model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)
-    manifest = convert.load_manifest(data_dir)
+    manifest = rec.load_manifest(data_dir)
     files = [os.path.join(data_dir, s["file"]) for s in manifest["shards"] if s["split"] == split]
     labels, images = [], []
     for raw in tf.data.TFRecordDataset(files):
@@ -231,7 +233,7 @@ def test_adience_age_groups_and_utkface_bands():
 
 
 def test_the_confusion_matrix_is_a_labelled_figure():
-    from tfgender import figures
+    from tfgender.evaluation import figures
 
     a = figures.confusion_matrix_image({"tn": 10, "fp": 0, "fn": 3, "tp": 7})
     b = figures.confusion_matrix_image({"tn": 10, "fp": 0, "fn": 30, "tp": 70})  # same shares
@@ -295,8 +297,8 @@ def test_fairness_summary_picks_the_worst_slice_and_the_race_gap():
 
 
 def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_records, tmp_path):
-    from tfgender import train
-    from tfgender.flags import TrainConfig
+    from tfgender.config import TrainConfig
+    from tfgender.training import loop as train
 
     workdir = str(tmp_path / "run")
     config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=SIZE,

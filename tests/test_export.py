@@ -1,4 +1,4 @@
-"""Tests of tfgender/export.py and bin/export: each format gives bin/predict's probabilities."""
+"""Tests of evaluation/export.py and bin/export: each format gives bin/predict's probabilities."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from test_evaluate import CACHE, make_run
 
-from tfgender import export, predict
-from tfgender.flags import ExportConfig
+from tfgender.config import ExportConfig
+from tfgender.evaluation import export, predict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -19,9 +19,12 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from tfgender import evaluate, input_pipeline, train
+from tfgender.config import ConvertConfig, EvaluateConfig, SampleDataConfig, TrainConfig
 from tfgender.data import convert, sample, schema, shards
-from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig, TrainConfig
+from tfgender.data import records as rec
+from tfgender.evaluation import evaluate
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import loop as train
 
 # A longer search: TFGENDER_FUZZ_SEED=7 TFGENDER_FUZZ_CASES=100 pytest tests/test_fuzz.py -s
 SEED = int(os.environ.get("TFGENDER_FUZZ_SEED", "20261201"))
@@ -113,7 +116,7 @@ def test_damaged_label_files_convert_or_fail_clearly(sources, tmp_path, name):
 def _read_all(data_dir: str) -> None:
     """What train and evaluate do before the first step, then one full pass per split."""
     try:
-        manifest = convert.load_manifest(data_dir)
+        manifest = rec.load_manifest(data_dir)
         for split in sorted({s["split"] for s in manifest["shards"]}):
             expected = input_pipeline.count_records(data_dir, split=split)
             dataset = input_pipeline.create_dataset(data_dir, split=split, batch_size=16,
@@ -187,7 +190,7 @@ def test_train_and_evaluate_on_a_damaged_shard_fail_clearly(records, tmp_path):
     for kind in ("truncate", "flip"):
         damaged = str(tmp_path / kind)
         shutil.copytree(records, damaged)
-        shard = sorted(s["file"] for s in convert.load_manifest(damaged)["shards"]
+        shard = sorted(s["file"] for s in rec.load_manifest(damaged)["shards"]
                        if s["split"] == "val")[0]  # read by both
         path = os.path.join(damaged, shard)
         data = open(path, "rb").read()

@@ -1,4 +1,4 @@
-"""Tests of tfgender/input_pipeline.py on small converted datasets (tiny images, a few dozen)."""
+"""Tests of tfgender/input/pipeline.py on small converted datasets (tiny images, a few dozen)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import input_pipeline as ip
+from tfgender.config import ConvertConfig, SampleDataConfig
 from tfgender.data import convert, sample
 from tfgender.data import records as rec
-from tfgender.flags import ConvertConfig, SampleDataConfig
+from tfgender.input import pipeline as ip
 
 SIZE = 32
 
@@ -34,7 +34,7 @@ def utk(tmp_path_factory):
 
 def _source_records(out_dir, split=None):
     """{source_id: label} read straight from the shards, bypassing the pipeline."""
-    manifest = convert.load_manifest(out_dir)
+    manifest = rec.load_manifest(out_dir)
     files = [os.path.join(out_dir, s["file"]) for s in manifest["shards"]
              if split is None or s["split"] == split]
     out = {}
@@ -159,7 +159,7 @@ def _copy(utk, tmp_path):
 
 def test_missing_and_corrupt_shards_are_named(utk, tmp_path):
     out = _copy(utk, tmp_path)
-    shards = sorted(s["file"] for s in convert.load_manifest(str(out))["shards"]
+    shards = sorted(s["file"] for s in rec.load_manifest(str(out))["shards"]
                     if s["split"] == "train")
     original = (out / shards[0]).read_bytes()
     os.remove(out / shards[0])
@@ -189,7 +189,7 @@ def test_empty_selection_names_what_exists(utk, tmp_path):
 
 
 def test_input_context_shards_by_file(utk):
-    manifest = convert.load_manifest(utk)
+    manifest = rec.load_manifest(utk)
     files = sorted(s["file"] for s in manifest["shards"] if s["split"] == "test")
     assert len(files) == 2
     seen = []

@@ -9,9 +9,12 @@ import subprocess
 import pytest
 import tensorflow as tf
 
-from tfgender import evaluate, input_pipeline, train
-from tfgender.data import convert, shards
-from tfgender.flags import EvaluateConfig, TrainConfig
+from tfgender.config import EvaluateConfig, TrainConfig
+from tfgender.data import records as rec
+from tfgender.data import shards
+from tfgender.evaluation import evaluate
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,7 +27,7 @@ def _copy(records, tmp_path):
 
 
 def _train_shard(data_dir) -> str:
-    return sorted(s["file"] for s in convert.load_manifest(data_dir)["shards"]
+    return sorted(s["file"] for s in rec.load_manifest(data_dir)["shards"]
                   if s["split"] == "train")[0]
 
 
@@ -50,7 +53,7 @@ def _tiny(data_dir, **kw) -> TrainConfig:
 def test_verified_shards_are_remembered_and_hashed_again_only_when_changed(sample_records,
                                                                            tmp_path):
     data_dir = _copy(sample_records, tmp_path)
-    manifest = convert.load_manifest(data_dir)
+    manifest = rec.load_manifest(data_dir)
     assert shards.verify(data_dir, manifest["shards"]) == len(manifest["shards"])
     assert os.path.exists(os.path.join(data_dir, shards.VERIFIED))
     assert shards.verify(data_dir, manifest["shards"]) == 0  # remembered: nothing hashed
@@ -90,7 +93,7 @@ def test_bin_train_says_it_in_one_line(sample_records, tmp_path):
 
 def test_a_shard_damaged_while_in_use_is_named_when_reading_fails(sample_records, tmp_path):
     data_dir = _copy(sample_records, tmp_path)
-    manifest = convert.load_manifest(data_dir)
+    manifest = rec.load_manifest(data_dir)
     shards.verify(data_dir, manifest["shards"])
     name = _train_shard(data_dir)
     _flip_middle(os.path.join(data_dir, name), keep_mtime=True)  # looks unchanged

@@ -1,4 +1,4 @@
-"""Tests of tfgender/legacy.py: the study's ImageDataGenerator loader on a tiny UTKFace tree."""
+"""Tests of experiments/legacy.py: the study's ImageDataGenerator loader on a tiny UTKFace tree."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import fakes
 import numpy as np
 import pytest
 
-from tfgender import legacy
 from tfgender.data import readers
+from tfgender.experiments import legacy
 
 
 @pytest.fixture(scope="module")

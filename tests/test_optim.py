@@ -8,7 +8,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfgender import optim
+from tfgender.training import optim
 
 
 def _rates(schedule, steps) -> list[float]:

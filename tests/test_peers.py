@@ -1,4 +1,4 @@
-"""Tests of tfgender/peers.py and bin/compare_peers: per-band table math, fake and real peer."""
+"""Tests of experiments/peers.py and bin/compare_peers: per-band table math, fake and real peer."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import evaluate, peers
-from tfgender.data import convert, fairface, utkface
+from tfgender.config import ComparePeersConfig, EvaluateConfig
+from tfgender.data import fairface, utkface
 from tfgender.data import records as rec
-from tfgender.flags import ComparePeersConfig, EvaluateConfig
+from tfgender.evaluation import evaluate
+from tfgender.experiments import peers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")
@@ -64,7 +65,7 @@ def smoke_run(sample_records, tmp_path_factory) -> str:
 
 def _test_records(data_dir):
     """(source_id, label, age) of every test record, read straight from the shards."""
-    manifest = convert.load_manifest(data_dir)
+    manifest = rec.load_manifest(data_dir)
     files = [os.path.join(data_dir, s["file"]) for s in manifest["shards"] if s["split"] == "test"]
     out = []
     for raw in tf.data.TFRecordDataset(files):
@@ -124,7 +125,7 @@ def test_comparison_matches_bin_evaluate_and_a_direct_count(sample_records, smok
     config = ComparePeersConfig(data_dir=sample_records, workdir=smoke_run, batch_size=8,
                                 output_dir=str(tmp_path / "out"))
     result = peers.compare_peers(config, peer=fake)
-    images_dir = convert.load_manifest(sample_records)["flags"]["data_dir"]
+    images_dir = rec.load_manifest(sample_records)["flags"]["data_dir"]
     records = _test_records(sample_records)
     assert len(records) > 10 and result["images_dir"] == images_dir
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tfgender import precision
+from tfgender.training import precision
 
 
 def test_a_calibration_picks_the_faster_candidate_and_caches_it(tmp_path):
@@ -150,8 +150,8 @@ def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
 
 
 def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
-    from tfgender import train  # noqa: PLC0415
-    from tfgender.flags import TrainConfig  # noqa: PLC0415
+    from tfgender.config import TrainConfig  # noqa: PLC0415
+    from tfgender.training import loop as train  # noqa: PLC0415
 
     assert train.model_options(TrainConfig(data_dir="d")) == {}
     recipe = TrainConfig(data_dir="d", conv_norm="batch", width_multiplier=1.25,
@@ -174,7 +174,7 @@ def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
 
 
 def test_the_step_runner_builds_the_run_s_model():
-    from tfgender import epoch_study  # noqa: PLC0415
+    from tfgender.experiments import epoch_study  # noqa: PLC0415
 
     runner = epoch_study.create_step_runner(
         "levi_hassner", image_size=40, batch_size=4, precision_name="float32",

@@ -1,4 +1,4 @@
-"""Tests of tfgender/predict.py and bin/predict: folders, bad files, CSV and JSON output."""
+"""Tests of evaluation/predict.py and bin/predict: folders, bad files, CSV and JSON output."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 import tensorflow as tf
 from test_evaluate import CACHE, SIZE, make_run
 
-from tfgender import augment, decode, predict
+from tfgender.config import PredictConfig
 from tfgender.data import records as rec
-from tfgender.flags import PredictConfig
+from tfgender.evaluation import predict
+from tfgender.input import augment, decode
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICT = os.path.join(REPO, "bin", "predict")
@@ -144,9 +145,9 @@ def test_each_file_once_reasons_in_words_and_nothing_predicted_is_an_error(run_d
 def test_a_face_gets_the_same_probability_from_its_file_and_from_its_record(
         run_dir, fairface_records, tmp_path):
     """One decode rule: conversion + the input pipeline, and bin/predict on the file."""
-    from tfgender import input_pipeline
+    from tfgender.config import ConvertConfig
     from tfgender.data import convert
-    from tfgender.flags import ConvertConfig
+    from tfgender.input import pipeline as input_pipeline
 
     raw = os.path.join(os.path.dirname(fairface_records), "raw")  # 224 px real faces
     records = str(tmp_path / "records")

@@ -9,10 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from tfgender import evaluate, models, predict, train
 from tfgender import flags as tf_flags
+from tfgender import models
+from tfgender.config import ConvertConfig, EvaluateConfig, SampleDataConfig
 from tfgender.data import convert, sample
-from tfgender.flags import ConvertConfig, EvaluateConfig, SampleDataConfig
+from tfgender.data import records as rec
+from tfgender.evaluation import evaluate, predict
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The overrides of scripts/pretrain_finetune.sh (one step per epoch here): toy sizes, the
@@ -87,7 +90,7 @@ def test_celeba_pretrain_then_adience_fine_tune_and_evaluate(
     assert not _same(_base_weights(finetune_dir, ckpt.format(2)), pretrained)
 
     # 3. Evaluate the best fine-tuned model on its validation fold.
-    manifest = convert.load_manifest(adience)
+    manifest = rec.load_manifest(adience)
     result = evaluate.evaluate(EvaluateConfig(data_dir=adience, workdir=finetune_dir, folds=(4,),
                                               batch_size=8))
     assert result["num_examples"] == manifest["counts"]["fold"]["4"]

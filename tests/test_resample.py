@@ -1,4 +1,4 @@
-"""Tests for tfgender.resample: identity, mirroring, rotation sense, and gather vs. TF's kernel."""
+"""Tests for tfgender.input.resample: identity, mirroring, rotation, gather vs. TF's kernel."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import resample
+from tfgender.input import resample
 
 S = 32
 

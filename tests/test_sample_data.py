@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfgender.config import SampleDataConfig
 from tfgender.data import adience, sample, schema
 from tfgender.data.readers import read_source
-from tfgender.flags import SampleDataConfig
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_IMAGES, SIZE = 20, 64

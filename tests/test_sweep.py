@@ -1,4 +1,4 @@
-"""Tests of tfgender/sweep.py and bin/sweep: search spaces, budgets, resumable two-trial sweeps."""
+"""Tests of experiments/sweep.py and bin/sweep: search spaces, budgets, resumable sweeps."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hp_metadata
 
-from tfgender import sweep, train
-from tfgender.flags import TrainConfig
+from tfgender.config import TrainConfig
+from tfgender.experiments import sweep
+from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(REPO, "bin", "sweep")

@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
-from tfgender import train
-from tfgender.flags import TrainConfig
+from tfgender.config import TrainConfig
+from tfgender.training import loop as train
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""Tests of tfgender/train.py and bin/train: smoke runs, learnability, resume, precision, errors."""
+"""Tests of training/loop.py and bin/train: smoke runs, learnability, resume, precision, errors."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import models, optim, precision, predict, profile, train, train_steps
-from tfgender.flags import TrainConfig
+from tfgender import models
+from tfgender.config import TrainConfig
+from tfgender.evaluation import predict
+from tfgender.experiments import profile
+from tfgender.training import loop as train
+from tfgender.training import optim, precision
+from tfgender.training import steps as train_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import precision, train, train_steps
-from tfgender.flags import TrainConfig
+from tfgender.config import TrainConfig
+from tfgender.training import loop as train
+from tfgender.training import precision
+from tfgender.training import steps as train_steps
 
 
 @pytest.fixture(autouse=True)

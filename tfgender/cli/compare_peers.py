@@ -23,7 +23,8 @@ Usage: compare_peers --workdir=RUN --data_dir=CONVERTED [--split=test]
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import peers, predict
+    from tfgender.evaluation import predict
+    from tfgender.experiments import peers
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

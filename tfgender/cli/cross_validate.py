@@ -24,7 +24,9 @@ Usage: cross_validate --flagfile=configs/levi_hassner_adience.flags --data_dir=C
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import cross_validate, evaluate, predict, summaries, train
+    from tfgender.evaluation import evaluate, predict, summaries
+    from tfgender.experiments import cross_validate
+    from tfgender.training import loop as train
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

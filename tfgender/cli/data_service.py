@@ -22,7 +22,7 @@ Runs until killed; one dispatcher per cluster, any number of workers.
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import data_service
+    from tfgender.input import service as data_service
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -23,7 +23,7 @@ Usage: epoch_time_study --output_dir=runs/epoch_study [--models=mobilenet_v2,res
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import epoch_study
+    from tfgender.experiments import epoch_study
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

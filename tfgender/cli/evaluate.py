@@ -58,7 +58,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import evaluate, predict
+    from tfgender.evaluation import evaluate, predict
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

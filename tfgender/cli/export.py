@@ -21,7 +21,7 @@ Usage: export --workdir=RUN --format=saved_model --output=DIR
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import export, predict
+    from tfgender.evaluation import export, predict
 
     if len(argv) > 1:
         print(f"error: unexpected arguments: {argv[1:]}", file=sys.stderr)

@@ -24,7 +24,7 @@ Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import detect, predict
+    from tfgender.evaluation import detect, predict
 
     config = flags.predict_config_from_flags(argv[1:])
     try:

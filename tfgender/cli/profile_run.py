@@ -22,7 +22,7 @@ Usage: profile_run --output_dir=runs/profile [--models=mobilenet_v2] [--steps=5]
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import profile
+    from tfgender.experiments import profile
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -26,7 +26,7 @@ Usage: sweep --flagfile=configs/mobilenet_v2_adience.flags --data_dir=CONVERTED
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import sweep
+    from tfgender.experiments import sweep
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -21,7 +21,9 @@ Usage: train --flagfile=configs/smoke.flags --workdir=runs/smoke [--data_dir=CON
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender import interrupt, summaries, train
+    from tfgender.evaluation import summaries
+    from tfgender.training import interrupt
+    from tfgender.training import loop as train
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")

@@ -46,12 +46,7 @@ from tfgender.data import shards as shards_lib
 
 # The manifest's reader lives with the schema (reading a dataset needs no writer); the
 # converter writes what it reads.
-from tfgender.data.records import (  # noqa: F401  (also convert.load_manifest for callers)
-    FAILED_MANIFEST,
-    MANIFEST,
-    check_manifest,
-    load_manifest,
-)
+from tfgender.data.records import FAILED_MANIFEST, MANIFEST
 from tfgender.files import write_json_atomic
 
 PROGRESS_DIR = ".progress"
@@ -226,7 +221,7 @@ def _square_encoder(image_size: int, quality: int):
     worker: eager, its switch/case ops cost twice the decode)."""
     import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
 
-    from tfgender import decode  # noqa: PLC0415
+    from tfgender.input import decode  # noqa: PLC0415
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def encode(data):
@@ -370,7 +365,7 @@ def convert(config) -> dict:
     """Converts ``config.data_dir`` into TFRecords in ``config.out_dir``.
 
     Args:
-        config: a ``flags.ConvertConfig``.
+        config: a ``config.ConvertConfig``.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).

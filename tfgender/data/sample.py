@@ -38,7 +38,7 @@ def make_sample_data(config) -> dict:
     learns it well but not perfectly. The same seed writes a byte-identical tree.
 
     Args:
-        config: a ``tfgender.flags.SampleDataConfig``. ``image_size`` 0 keeps the real size
+        config: a ``config.SampleDataConfig``. ``image_size`` 0 keeps the real size
             (Adience 816x816, CelebA 178x218, UTKFace 200x200), else images are square.
             ``adience_folds`` (Adience only) names a directory of real fold files: they are
             copied unchanged and one image is drawn for every row; ``num_images`` is ignored.

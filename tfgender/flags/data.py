@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
+from tfgender.config import ConvertConfig, SampleDataConfig
 from tfgender.data.sample import FORMATS as SAMPLE_FORMATS
 from tfgender.flags.common import SOURCES, config_from_flags
 
 
 # --------------------------------------------------------------------------- sample data
-@dataclasses.dataclass(frozen=True)
-class SampleDataConfig:
-    """What ``bin/make_sample_data`` draws: see ``tfgender/data/sample.py``."""
-
-    format: str
-    out_dir: str
-    num_images: int = 200
-    image_size: int = 0  # 0: the real dataset's own size (Adience 816, CelebA 178x218, UTK 200)
-    seed: int = 0
-    adience_folds: str = ""
-    jpeg_quality: int = 90
-    num_workers: int = 1  # CelebA: parallel drawing processes (the tree is the same)
-
-
 def define_sample_data_flags() -> None:
     flags.DEFINE_enum("format", "utkface", SAMPLE_FORMATS, "On-disk format of the dataset to draw.")
     flags.DEFINE_string("out_dir", None, "Directory to write the dataset tree into.")
@@ -49,32 +34,6 @@ def sample_data_config_from_flags() -> SampleDataConfig:
 
 
 # --------------------------------------------------------------------------- conversion
-@dataclasses.dataclass(frozen=True)
-class ConvertConfig:
-    """What ``bin/convert_tfrecords`` does: see ``tfgender/data/convert.py``."""
-
-    source: str
-    data_dir: str
-    out_dir: str
-    image_size: int = 0  # 0 keeps the original size and the original JPEG bytes
-    jpeg_quality: int = 95
-    shard_size_mb: float = 100.0
-    num_shards: int = 0  # >0 overrides shard_size_mb, per split/fold
-    num_workers: int = 1
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    num_folds: int = 0  # >0: k grouped folds for sources without them (UTKFace, CelebA)
-    adience_frontal: bool = False
-    adience_image_set: str = "aligned"
-    celeba_attributes: tuple[str, ...] = ()
-    max_image_pixels: int = 40_000_000
-    min_image_side: int = 16
-    max_skipped_fraction: float = 0.05
-    overwrite: bool = False
-    progress: bool = True
-
-
 def define_convert_flags() -> None:
     flags.DEFINE_enum("source", None, SOURCES, "Dataset format of --data_dir.")
     flags.DEFINE_string("data_dir", None, "Root of the dataset (label files and images).")

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
 from tfgender.choices import EXPORT_FORMATS
+from tfgender.config import ComparePeersConfig, EvaluateConfig, ExportConfig, PredictConfig
 from tfgender.flags.common import FLAGS, config_from_flags
 
 
 # --------------------------------------------------------------------------- evaluation
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """What ``evaluate.evaluate`` measures; see ``define_evaluate_flags`` for meanings."""
-
-    data_dir: str
-    workdir: str = ""
-    checkpoint: str = "best"  # best | latest | a checkpoint prefix
-    model_path: str = ""  # a .keras file instead of a run's model (then model_name, image_size)
-    model_name: str = ""
-    image_size: int = 0  # 0: the model's; else must equal it
-    cache_image_size: int = 0  # 0: the run's cache_image_size (else the model input size)
-    split: str = "test"
-    folds: tuple[int, ...] = ()
-    oversample: bool = False
-    batch_size: int = 64
-    output_json: str = ""
-    summary_dir: str = ""  # "" : <workdir>/evaluate/<split or folds>
-    worst_faces: int = 6  # per slice value, in worst_faces_<slice>.png; 0: none
-
-
 def define_evaluate_flags() -> None:
     flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
                         "checkpoints/, summary.json); evaluation summaries go under it.")
@@ -68,24 +47,6 @@ def evaluate_config_from_flags() -> EvaluateConfig:
 
 
 # --------------------------------------------------------------------------- prediction
-@dataclasses.dataclass(frozen=True)
-class PredictConfig:
-    """What ``predict.predict`` classifies; see ``define_predict_flags`` for meanings."""
-
-    inputs: tuple[str, ...]
-    workdir: str = ""
-    checkpoint: str = "best"
-    model_path: str = ""
-    model_name: str = ""
-    image_size: int = 0
-    cache_image_size: int = 0
-    batch_size: int = 32
-    output: str = ""  # .csv or .json; "" : CSV on stdout
-    detect_faces: bool = False
-    detector: str = "haar_default"  # tfgender.detect.DETECTORS
-    annotate: str = ""  # a directory for annotated copies (implies detect_faces)
-
-
 def define_predict_flags() -> None:
     flags.DEFINE_string("workdir", "", "A training run directory (best_model.keras, "
                         "summary.json).")
@@ -120,18 +81,6 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
 # --------------------------------------------------------------------------- export
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    """What ``export.export`` writes; see ``define_export_flags`` for meanings."""
-
-    workdir: str
-    output: str
-    format: str = "saved_model"
-    checkpoint: str = "best"
-    data_dir: str = ""  # tflite_int8: the converted dataset whose records calibrate
-    calibration_images: int = 200
-
-
 def define_export_flags() -> None:
     flags.DEFINE_string("workdir", None, "A training run directory (best_model.keras, "
                         "summary.json).")
@@ -155,21 +104,6 @@ def export_config_from_flags() -> ExportConfig:
 
 
 # --------------------------------------------------------------------------- peer comparison
-@dataclasses.dataclass(frozen=True)
-class ComparePeersConfig:
-    """What ``peers.compare_peers`` compares; see ``define_compare_peers_flags`` for meanings."""
-
-    data_dir: str
-    workdir: str
-    checkpoint: str = "best"
-    split: str = "test"
-    images_dir: str = ""  # "": the conversion's source data_dir, as its manifest records it
-    peer_mode: str = "chip"  # chip | detect (see peers.PEER_MODES)
-    batch_size: int = 64
-    peer_reference: bool = True  # also the peer on every image of the source dataset
-    output_dir: str = ""  # "": <workdir>/compare_peers/<split>
-
-
 def define_compare_peers_flags() -> None:
     flags.DEFINE_string("workdir", None, "A training run directory (best_model.keras, "
                         "summary.json); the comparison is written under it.")

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
 from tfgender.choices import DATA_SERVICE_ROLES, JIT_COMPILE, PRECISIONS
+from tfgender.config import DataServiceConfig, EpochStudyConfig
 from tfgender.flags.common import config_from_flags
 
 
 # --------------------------------------------------------------------------- epoch-time study
-@dataclasses.dataclass(frozen=True)
-class EpochStudyConfig:
-    """What ``epoch_study.run_study`` measures; see ``define_epoch_study_flags`` for meanings."""
-
-    output_dir: str = ""
-    models: tuple[str, ...] = ("levi_hassner", "resnet50", "mobilenet_v2")
-    steps: int = 20
-    warmup_steps: int = 3
-    batch_size: int = 64
-    image_size: int = 0  # 0: each architecture's default
-    precision: str = "auto"
-    jit_compile: str = "auto"
-    devices: tuple[str, ...] = ()  # empty: every CPU and GPU
-    full_epoch: bool = False
-    data_dir: str = ""  # "": in-memory batches (no input cost)
-    matmul_size: int = 4096
-
-
 def define_epoch_study_flags() -> None:
     flags.DEFINE_string("output_dir", "", "Where epoch_time_study.md/.json (or traces) go.")
     flags.DEFINE_list("models", ["levi_hassner", "resnet50", "mobilenet_v2"], "Architectures.")
@@ -52,17 +33,6 @@ def epoch_study_config_from_flags() -> EpochStudyConfig:
 
 
 # --------------------------------------------------------------------------- tf.data service
-
-
-@dataclasses.dataclass(frozen=True)
-class DataServiceConfig:
-    """What ``data_service.serve`` starts; see ``define_data_service_flags`` for meanings."""
-
-    role: str
-    port: int = 0  # 0: any free port (printed at start)
-    dispatcher_address: str = ""  # workers only: host:port of the dispatcher
-    worker_address: str = ""  # workers only: host[:port] clients connect to; "": this host's name
-    journal_dir: str = ""  # dispatcher only: journal state here to survive a restart
 
 
 def define_data_service_flags() -> None:

@@ -15,80 +15,11 @@ from tfgender.choices import (
     SCHEDULES,
     STRATEGIES,
 )
+from tfgender.config import TrainConfig
 from tfgender.flags.common import FLAGS, config_from_flags, ints
 
 
 # --------------------------------------------------------------------------- training
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything ``train.train_and_evaluate`` needs; see ``define_train_flags`` for meanings."""
-
-    data_dir: str
-    model: str = "mobilenet_v2"
-    image_size: int = 0  # 0: the architecture's default
-    cache_image_size: int = 0  # 0: image_size (Levi & Hassner: 256, cropped to 227)
-    train_split: str = "train"
-    eval_split: str = "val"
-    train_folds: tuple[int, ...] = ()
-    eval_folds: tuple[int, ...] = ()
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int = 0  # 0: one pass over the training records
-    train_minutes: float = 0.0  # 0: no budget; else the whole epochs that fit it (<= epochs)
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    decay_epochs: float = 10.0
-    decay_rate: float = 0.1
-    weight_decay: float = 0.0
-    decoupled_weight_decay: float = 0.0
-    head_units: tuple[int, ...] = (1024, 512, 256)
-    dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
-    activation: str = "relu"
-    width_multiplier: float = 1.0
-    kernel_init: str = "paper"
-    conv_norm: str = "lrn"
-    weights: str = ""
-    freeze_base: bool = False
-    freeze_base_epochs: int = 0
-    fine_tune_learning_rate: float = 0.0
-    init_checkpoint: str = ""
-    flip: bool = True
-    max_rotation: float = 15.0
-    brightness: tuple[float, ...] = (0.8, 1.2)
-    contrast: tuple[float, ...] = ()
-    saturation: tuple[float, ...] = ()
-    hue: float = 0.0
-    crop_scale: tuple[float, ...] = ()
-    augment_interpolation: str = "auto"
-    random_erasing: float = 0.0  # probability; 0: off
-    erasing_scale: tuple[float, ...] = (0.02, 0.33)
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0
-    ema_momentum: float = 0.0  # 0: no moving average of the weights
-    bn_momentum: float = 0.0  # 0: the architecture's own (Keras MobileNetV2 0.999)
-    cache: str = "auto"
-    shuffle_buffer: int = 10_000
-    precision: str = "auto"
-    jit_compile: str = "auto"
-    steps_per_execution: int = 1
-    seed: int = 0
-    deterministic: bool = False
-    distribution: str = "auto"
-    num_cpu_devices: int = 0  # >1: split the CPU into logical devices (mirrored replicas)
-    data_service_address: str = ""
-    early_stopping_patience: int = 0
-    early_stopping_metric: str = "auc"
-    checkpoint_every_steps: int = 0
-    keep_checkpoints: int = 3
-    max_non_finite_steps: int = 20
-    profile_steps: tuple[int, ...] = ()
-    summary_images: int = 4
-    progress: bool = True
-
-
 def define_train_flags() -> None:
     flags.DEFINE_string("data_dir", None, "A converted dataset (directory with manifest.json).")
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, summary.")

@@ -4,7 +4,7 @@ Every builder takes ``(image_size, *, head_units, dropout, weight_decay, activat
 freeze_base, **unused)`` and returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
 float32 logits, also under a mixed precision policy.
 
-``ModelInfo.normalization`` names the input normalisation that ``tfgender/augment.py``
+``ModelInfo.normalization`` names the input normalisation that ``tfgender/input/augment.py``
 implements for each architecture:
 
 - ``"levi_hassner_mean"``: subtract a per-channel mean from [0, 255] pixels. The original
@@ -40,7 +40,7 @@ class ModelInfo:
     Attributes:
         default_image_size: Input side the architecture was designed for.
         min_image_size: Smallest input side it accepts without the feature map collapsing.
-        normalization: Key of the input normalisation in ``tfgender.augment``.
+        normalization: Key of the input normalisation in ``tfgender.input.augment``.
     """
 
     default_image_size: int

@@ -241,8 +241,8 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
 
     keras.applications' MobileNetV2 uses 0.999: its moving statistics need thousands of steps
     to forget their initial (0, 1), far more than a from-scratch run on a few thousand images
-    has, so until then inference-mode outputs collapse (measured here on the UTKFace sample:
-    validation AUC exactly 0.5 after 400 steps). Momentum only changes training.
+    has, so until then inference-mode outputs collapse (validation AUC exactly 0.5; BUILD_NOTES.md
+    has the run). Momentum only changes training.
 
     Returns:
         The number of layers changed.

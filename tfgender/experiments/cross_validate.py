@@ -11,11 +11,11 @@ import keras
 import numpy as np
 from absl import logging
 
-from tfgender import evaluate as evaluate_lib
-from tfgender import train
+from tfgender.config import EvaluateConfig
 from tfgender.data import records
+from tfgender.evaluation import evaluate as evaluate_lib
 from tfgender.files import write_json_atomic
-from tfgender.flags import EvaluateConfig
+from tfgender.training import loop as train
 
 TEST_METRICS = "test_metrics.json"
 RESULTS = "cross_validation.json"
@@ -123,7 +123,7 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
     interrupted one from its checkpoints.
 
     Args:
-        train_config: a ``flags.TrainConfig``; its splits and folds are replaced per round.
+        train_config: a ``config.TrainConfig``; its splits and folds are replaced per round.
         workdir: directory of the rounds and of ``cross_validation.json``.
         folds: the test folds to run; None: every fold of the dataset. Training always draws
             on all the dataset's folds.

@@ -10,10 +10,12 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
-from tfgender import figures, input_pipeline, precision, predict
 from tfgender.data import records, utkface
+from tfgender.evaluation import figures, predict
+from tfgender.evaluation.metrics import binary_metrics
 from tfgender.files import write_json_atomic
-from tfgender.metrics import binary_metrics
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import precision
 
 # The eight Adience age groups (Levi & Hassner 2015).
 ADIENCE_AGE_GROUPS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
@@ -267,7 +269,7 @@ def evaluate(config) -> dict:
     """Evaluates a trained model on a split or folds of a converted dataset.
 
     Args:
-        config: a ``flags.EvaluateConfig``.
+        config: a ``config.EvaluateConfig``.
 
     Returns:
         The metrics: top-level ``accuracy``, ``loss``, ``auc``, ``num_examples``,

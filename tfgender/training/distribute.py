@@ -97,9 +97,18 @@ def set_cpu_devices(num: int) -> None:
     logging.info("CPU split into %d logical devices", num)
 
 
+def _num_workers(strategy: tf.distribute.Strategy) -> int:
+    """Processes in the strategy's cluster (chief and workers); 0 without a cluster."""
+    resolver = strategy.cluster_resolver
+    if resolver is None:
+        return 0
+    spec = resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+
+
 def _gathered(strategy: tf.distribute.Strategy, value: int) -> tf.Tensor:
     """Every worker's ``value`` (one all-gather; every worker calls); ``[value]`` alone."""
-    if strategy.extended._in_multi_worker_mode():  # noqa: SLF001  (no public query)
+    if _num_workers(strategy) > 1:
         return strategy.gather(strategy.run(lambda: tf.constant([value], tf.int64)), axis=0)
     return tf.constant([value], tf.int64)
 

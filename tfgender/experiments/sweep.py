@@ -27,9 +27,10 @@ import typing
 import keras
 from absl import logging
 
-from tfgender import summaries, train
+from tfgender.config import TrainConfig
+from tfgender.evaluation import summaries
 from tfgender.files import write_json_atomic
-from tfgender.flags import TrainConfig
+from tfgender.training import loop as train
 
 RESULTS = "sweep.json"
 TABLE = "trials.md"

@@ -1,6 +1,6 @@
 """Batched, on-device augmentation, normalisation and evaluation crops for cached uint8 batches.
 
-The resampling itself (affine maps, gathers) is in ``tfgender.resample``.
+The resampling itself (affine maps, gathers) is in ``tfgender.input.resample``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from tfgender.resample import (
+from tfgender.input.resample import (
     IMPLEMENTATIONS,
     affine_transforms,
     crop_and_flip,
@@ -112,7 +112,7 @@ class Augmentation:
             for a square crop whose side is a uniform fraction of S in that range, at a random
             position inside the image, resized to ``output_size``.
         dtype: Output dtype (the compute dtype of the mixed precision policy).
-        implementation: See ``tfgender.resample.resample``.
+        implementation: See ``tfgender.input.resample.resample``.
         interpolation: "bilinear", "nearest", or "auto": nearest when the map keeps the
             scale (``crop_scale=None`` and S >= output_size: flips, integer crops and rotation,
             where a nearest sample lies within half a pixel of the exact point, as

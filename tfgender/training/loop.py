@@ -26,19 +26,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import (
-    augment,
-    distribute,
-    errors,
-    input_pipeline,
-    interrupt,
-    models,
-    optim,
-    precision,
-    summaries,
-    time_to_accuracy,
-)
+from tfgender import errors, models
 from tfgender import progress as progress_lib
+from tfgender.evaluation import summaries
 from tfgender.files import (  # noqa: F401  (the names also as train.X)
     BEST_MODEL,
     CHECKPOINT_DIR,
@@ -46,7 +36,10 @@ from tfgender.files import (  # noqa: F401  (the names also as train.X)
     SUMMARY_FILE,
     write_json_atomic,
 )
-from tfgender.train_steps import make_eval_step, make_train_step
+from tfgender.input import augment
+from tfgender.input import pipeline as input_pipeline
+from tfgender.training import distribute, interrupt, optim, precision, time_to_accuracy
+from tfgender.training.steps import make_eval_step, make_train_step
 
 
 class TrainingError(RuntimeError):
@@ -150,7 +143,8 @@ def model_options(config) -> dict:
 def _seed_generator_states(model: keras.Model) -> list:
     """Dropout's random state variables: Keras does not checkpoint them, so we do."""
     states = []
-    for layer in model._flatten_layers():  # noqa: SLF001  (no public walk over sublayers)
+    # The model first, then its layers depth first: the order the checkpoint's list keeps.
+    for layer in (model, *models.walk_layers(model)):
         for value in vars(layer).values():
             if isinstance(value, keras.random.SeedGenerator):
                 states.append(value.state)
@@ -366,7 +360,7 @@ def train_and_evaluate(config, workdir: str, swept=()) -> dict:
     """Trains ``config.model`` on ``config.data_dir``, evaluating after every epoch.
 
     Args:
-        config: a ``flags.TrainConfig``.
+        config: a ``config.TrainConfig``.
         workdir: run directory (checkpoints, TensorBoard logs, summary.json); running the
             same command again resumes from its latest checkpoint.
         swept: the names of the hyperparameters a sweep varies (shown first in HParams).

@@ -10,9 +10,9 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hp
 
-from tfgender import augment
-from tfgender import metrics as metrics_lib
-from tfgender.train_steps import make_augmentation
+from tfgender.evaluation import metrics as metrics_lib
+from tfgender.input import augment
+from tfgender.training.steps import make_augmentation
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
 

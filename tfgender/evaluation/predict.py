@@ -1,7 +1,7 @@
 """Inference with a trained run's model: loading it, its forward pass, and image-file predictions.
 
-``load_model`` and ``make_forward`` are shared with ``tfgender/evaluate.py``, so predictions and
-evaluation see an image through exactly the same crop, normalisation and model.
+``load_model`` and ``make_forward`` are shared with ``evaluation/evaluate.py``, so predictions
+and evaluation see an image through exactly the same crop, normalisation and model.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, decode, errors, models, precision
+from tfgender import errors, models
 from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, SUMMARY_FILE  # noqa: F401 (re-exported)
+from tfgender.input import augment, decode
+from tfgender.training import precision
 
 OVERSAMPLE_VIEWS = 10
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -328,7 +330,7 @@ def predict_faces(loaded: LoadedModel, paths, *, detector: str = "", annotate_di
         (rows ``{path, face, x, y, width, height, gender, probability_male}``, one per face,
         skipped ``{path, reason}`` for unreadable photos and photos without a face).
     """
-    from tfgender import detect  # noqa: PLC0415  (OpenCV only when asked for)
+    from tfgender.evaluation import detect  # noqa: PLC0415  (OpenCV only when asked for)
 
     forward = make_forward(loaded)
     rows, skipped = [], []
@@ -364,7 +366,7 @@ def predict(config) -> list[dict]:
     under ``skipped`` in JSON output, and otherwise skipped.
 
     Args:
-        config: a ``flags.PredictConfig``.
+        config: a ``config.PredictConfig``.
 
     Returns:
         One ``{path, gender, probability_male}`` per predicted image.

@@ -23,8 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import augment, decode, input_pipeline, models, predict
+from tfgender import models
 from tfgender.choices import EXPORT_FORMATS as FORMATS
+from tfgender.evaluation import predict
+from tfgender.input import augment, decode
+from tfgender.input import pipeline as input_pipeline
 
 
 class ExportError(ValueError):

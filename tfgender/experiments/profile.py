@@ -10,7 +10,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from tfgender import epoch_study
+from tfgender.experiments import epoch_study
 
 
 def profile_training(config) -> list[dict]:
@@ -20,7 +20,7 @@ def profile_training(config) -> list[dict]:
     TensorBoard's profile plugin shows a step-time breakdown (input, compute, host).
 
     Args:
-        config: a ``flags.EpochStudyConfig``; ``output_dir`` is the trace log directory.
+        config: a ``config.EpochStudyConfig``; ``output_dir`` is the trace log directory.
 
     Returns:
         One entry per (device, model): ``{"model", "device", "logdir", "precision",

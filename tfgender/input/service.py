@@ -68,7 +68,7 @@ def serve(config) -> None:
     """Starts the server ``config`` asks for and serves until the process is stopped.
 
     Args:
-        config: a ``flags.DataServiceConfig``.
+        config: a ``config.DataServiceConfig``.
 
     Raises:
         ValueError: an unknown role, or a worker without a dispatcher address.

@@ -4,15 +4,10 @@
 architecture, image size and batch (a few steps each, in fresh processes) the first time that
 combination is seen, and keeps the fastest in the user's cache (``calibration_path``). A CPU
 without bf16 units has one candidate, float32, and times nothing. What earlier measurement
-found (BUILD_NOTES.md) is the fallback table where measuring is off. On a 2-core
-AVX-512/AMX-BF16 CPU: graph mode with
-oneDNN is the fast path; XLA ``jit_compile`` made a MobileNetV2 train step 10x slower;
-``mixed_bfloat16`` made ResNet50 ~1.4x faster but MobileNetV2 ~1.3x slower, and oneDNN's own
-bfloat16 graph rewrite (``onednn_bfloat16``) was faster still for ResNet50. On a CUDA GPU the
-usual answer holds: ``mixed_float16`` with XLA. On an AVX512-BF16 CPU (Zen 4),
-``mixed_bfloat16_matmul`` (bfloat16 only in the matmul-shaped layers) made MobileNetV2's step
-1.1-1.3x faster than float32 (BUILD_NOTES.md, sessions 9-11), where whole-model
-``mixed_bfloat16`` gained almost nothing.
+found (BUILD_NOTES.md, per CPU and with the command that measured it) is the fallback table
+where measuring is off: the answer differs between CPUs that look alike, which is why it is
+measured rather than looked up. On a CUDA GPU the usual answer holds: ``mixed_float16`` with
+XLA.
 """
 
 from __future__ import annotations
@@ -222,7 +217,7 @@ def time_step_in_subprocess(model_name: str, image_size: int, batch_size: int,
                             model_options: dict | None = None) -> float:
     """Seconds per training step of ``policy``, timed in a fresh Python process (the model
     built with ``model_options``, as ``choose_by_measuring`` takes them)."""
-    code = ("import json, sys; from tfgender import epoch_study as e; "
+    code = ("import json, sys; from tfgender.experiments import epoch_study as e; "
             "r = e.create_step_runner(sys.argv[1], image_size=int(sys.argv[2]), "
             "batch_size=int(sys.argv[3]), precision_name=sys.argv[4], jit_compile='false', "
             "model_options=json.loads(sys.argv[6])); "

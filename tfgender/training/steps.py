@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfgender import augment
+from tfgender.input import augment
 
 
 def _metrics(prefix: str) -> dict:

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the evaluation program's library, prediction, export."""

@@ -1,0 +1,1 @@
+"""Experiment drivers built on the pipeline: sweeps, cross-validation, studies."""

@@ -1,0 +1,1 @@
+"""The input pipeline: TFRecords -> decoded, augmented, batched tensors."""
