@@ -16,8 +16,9 @@ from tfgender import models
 from tfgender.config import TrainConfig
 from tfgender.evaluation import predict
 from tfgender.experiments import profile
+from tfgender.training import actions, optim, precision
 from tfgender.training import loop as train
-from tfgender.training import optim, precision
+from tfgender.training import state as state_lib
 from tfgender.training import steps as train_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,9 +222,9 @@ def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
     other = models.build_model("levi_hassner", 40, conv_norm="batch")
     with pytest.raises(train.TrainingError, match=r"--init_checkpoint=.*ckpt-1 holds another "
                        "network than this run builds: give the --model, --conv_norm"):
-        train._restore_init_checkpoint(other, str(tmp_path))  # noqa: SLF001
+        state_lib.restore_init_checkpoint(other, str(tmp_path))
     same = models.build_model("levi_hassner", 40)
-    train._restore_init_checkpoint(same, str(tmp_path))  # noqa: SLF001
+    state_lib.restore_init_checkpoint(same, str(tmp_path))
 
 
 def test_a_resume_that_adds_or_drops_budget_or_average_names_the_flag(sample_records, tmp_path):
@@ -272,25 +273,25 @@ def _check_the_average_is_what_is_evaluated_and_kept(run):
             np.testing.assert_allclose(average.numpy(), kept, rtol=1e-6, atol=1e-7)
     # --init_checkpoint from such a run (a fine-tune) starts from the average too.
     start = models.build_model("levi_hassner", 40)
-    train._restore_init_checkpoint(start, str(run))  # noqa: SLF001
+    state_lib.restore_init_checkpoint(start, str(run))
     for initial, kept in zip(start.trainable_weights, best, strict=True):
         np.testing.assert_allclose(initial.numpy(), kept, rtol=1e-6, atol=1e-7)
     with pytest.raises(train.TrainingError, match="is not a readable checkpoint"):
-        train._restore_init_checkpoint(start, str(run / "nothing"))  # noqa: SLF001
+        state_lib.restore_init_checkpoint(start, str(run / "nothing"))
 
 
 def test_the_minutes_budget_plans_whole_epochs_from_the_last_ones_time():
     config = _tiny("unused", epochs=20, train_minutes=5.0)
     strategy = tf.distribute.get_strategy()
     two = [{"seconds": 50.0, "eval_seconds": 10.0}] * 2  # 2 minutes spent, 1 an epoch
-    assert train._plan_steps(config, 7, two, strategy) == 5 * 7  # 3 more fit
-    assert train._plan_steps(dataclasses.replace(config, epochs=4), 7, two, strategy) == 4 * 7
-    assert train._plan_steps(dataclasses.replace(config, train_minutes=1.0), 7, two,
+    assert actions.plan_steps(config, 7, two, strategy) == 5 * 7  # 3 more fit
+    assert actions.plan_steps(dataclasses.replace(config, epochs=4), 7, two, strategy) == 4 * 7
+    assert actions.plan_steps(dataclasses.replace(config, train_minutes=1.0), 7, two,
                              strategy) == 2 * 7  # over budget already: stop at what ran
     # A resumed epoch timed only its rest: 25 s for 2 of 7 steps is 87.5 s an epoch, 97.5
     # with evaluation; 95 s spent, so 2 more fit in the 205 s left (as 25 s would say 5).
     resumed = [two[0], {"seconds": 25.0, "eval_seconds": 10.0, "timed_steps": 2}]
-    assert train._plan_steps(config, 7, resumed, strategy) == 4 * 7
+    assert actions.plan_steps(config, 7, resumed, strategy) == 4 * 7
 
 
 def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_records, tmp_path,
@@ -298,7 +299,7 @@ def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_r
     config = _tiny(sample_records, epochs=5, train_minutes=1.0, schedule="cosine")
     planned = []
     # Called with the history so far: its length is the epochs run when the plan was made.
-    monkeypatch.setattr(train, "_plan_steps", lambda *args: planned.append(len(args[2])) or 6)
+    monkeypatch.setattr(actions, "plan_steps", lambda *args: planned.append(len(args[2])) or 6)
     summary = train.train_and_evaluate(config, str(tmp_path / "run"))
     history = json.load(open(tmp_path / "run" / "history.json"))
     assert planned == [2]  # decided once, after epoch 2

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfgender.config import TrainConfig
 from tfgender.training import loop as train
 from tfgender.training import precision
+from tfgender.training import state as state_lib
 from tfgender.training import steps as train_steps
 
 
@@ -36,7 +37,7 @@ def test_a_non_finite_step_leaves_every_variable_bit_identical(sample_records, m
     setup = train.resolve_setup(config)
     precision.apply(setup.policy)
     strategy = tf.distribute.get_strategy()
-    model, optimizer, _, state = train._build(config, setup, strategy)  # noqa: SLF001
+    model, optimizer, _, state = state_lib.build(config, setup, strategy)  # noqa: SLF001
     images = tf.random.uniform((8, 40, 40, 3), maxval=256, dtype=tf.int32, seed=1)
     batch = (tf.cast(images, tf.uint8), tf.constant([0, 1] * 4, tf.int32))
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())

@@ -1,0 +1,99 @@
+"""What a run does around its steps and after each epoch, apart from the steps themselves.
+
+``next_call`` decides how many steps the next call of the step function runs (the three
+interval rules: ``--steps_per_execution``, ``--checkpoint_every_steps`` and the profile
+window); ``ProfileWindow`` starts and stops the profiler and marks each profiled step; after
+an epoch, ``better`` decides whether it is the best so far, ``save_best_model`` keeps it and
+``plan_steps`` turns ``--train_minutes`` into a number of steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfgender.files import BEST_MODEL
+from tfgender.training import TrainingError, distribute, state
+
+
+def next_call(step: int, epoch_end: int, steps_per_execution: int, checkpoint_every: int,
+              profile: tuple[int, int] | None) -> tuple[int, bool]:
+    """The steps the next call runs from ``step``, and whether it is the loop-free single step.
+
+    A call never crosses the epoch's end or a ``checkpoint_every`` boundary. With a profile
+    window ``(start, end)``, the step before ``start`` (which traces the loop-free function)
+    and each step of the window run one per call, so that xprof finds each by its marker.
+    """
+    n = min(steps_per_execution, epoch_end - step)
+    if checkpoint_every:
+        n = min(n, checkpoint_every - step % checkpoint_every)
+    single = bool(profile) and profile[0] - 1 <= step < profile[1]
+    if profile and step < profile[1]:
+        n = min(n, profile[0] - 1 - step) if not single else 1
+    return n, single
+
+
+class ProfileWindow:
+    """``--profile_steps=START,END``: a profiler trace of those steps, on the chief only."""
+
+    def __init__(self, profile_steps, out_dir: str, chief: bool):
+        self.steps = tuple(profile_steps) if len(profile_steps) == 2 else None
+        self.out_dir, self.chief = out_dir, chief
+
+    def marker(self, step: int):
+        """Starts the trace at the window's first step; the step marker of a profiled step."""
+        if not self.steps or not self.steps[0] <= step < self.steps[1]:
+            return contextlib.nullcontext()
+        if step == self.steps[0] and self.chief:
+            tf.profiler.experimental.start(os.path.join(self.out_dir, "profile"))
+        return tf.profiler.experimental.Trace("train", step_num=step, _r=1)
+
+    def after(self, step: int) -> None:
+        """Stops the trace once the window's last step ran."""
+        if self.steps and step == self.steps[1] and self.chief:
+            tf.profiler.experimental.stop()
+            logging.info("profiler trace of steps %d-%d in %s/profile", *self.steps,
+                         self.out_dir)
+
+
+# --train_minutes times this epoch: the first also traces the step and fills the cache.
+BUDGET_EPOCH = 2
+
+
+def plan_steps(config, steps_per_epoch: int, history: list[dict], strategy) -> int:
+    """``--train_minutes``: the steps of the whole epochs that fit the budget (at least the
+    epochs run, at most ``--epochs``), judged by the last epoch's training rate (per step: a
+    resumed epoch timed only its rest) and evaluation time; with several workers the slowest
+    one's plan, so that all agree."""
+    spent = sum(h["seconds"] + h.get("eval_seconds", 0.0) for h in history)
+    steps = history[-1].get("timed_steps", steps_per_epoch)
+    last = (history[-1]["seconds"] * steps_per_epoch / max(1, steps)
+            + history[-1].get("eval_seconds", 0.0))
+    more = int((config.train_minutes * 60 - spent) // last) if last > 0 else config.epochs
+    epochs = min(config.epochs, len(history) + max(0, more))
+    return distribute.min_over_workers(strategy, epochs * steps_per_epoch)
+
+
+
+def save_best_model(model, out_dir: str) -> None:
+    tmp = os.path.join(out_dir, ".best_model.tmp.keras")
+    try:
+        model.save(tmp)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if not state.no_space(err):
+            raise
+        raise TrainingError(f"no space left on the device while saving {out_dir}/{BEST_MODEL}; "
+                            "free some space and rerun the same command to resume") from None
+    os.replace(tmp, os.path.join(out_dir, BEST_MODEL))
+
+
+def better(metric: str, value: float, best: float) -> bool:
+    if np.isnan(best):
+        return True
+    return value < best if metric == "loss" else value > best
