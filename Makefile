@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfgender-installed
 DEMO_DIR ?= demo
 
-.PHONY: venv demo test lint bench clean-demo
+.PHONY: venv demo test test-quick lint bench clean-demo
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m ruff check tfgender bin tests benchmarks
 	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+
+# The quick loop while editing: everything but the tests marked slow (pyproject.toml).
+test-quick: $(STAMP)
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfgender bin tests benchmarks

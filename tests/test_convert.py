@@ -166,6 +166,7 @@ def test_output_identical_for_one_and_two_workers(tmp_path):
     assert one == two
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_one_error_and_the_same_command_resumes(tmp_path, monkeypatch):
     fakes.write_utkface_tree(str(tmp_path / "utk"), 16)
     config = _config(tmp_path / "utk", tmp_path / "out", num_shards=2, num_workers=2)
@@ -198,6 +199,7 @@ def _cli(*args):
     return [os.path.join(REPO, "bin", "convert_tfrecords"), *args]
 
 
+@pytest.mark.slow
 def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
     fakes.write_utkface_tree(str(tmp_path / "utk"), 3)
     (tmp_path / "utk" / "40_0_0_20170101000000009.jpg.chip.jpg").write_bytes(b"")
@@ -224,6 +226,7 @@ def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
     assert not (tmp_path / "a" / convert.FAILED_MANIFEST).exists()
 
 
+@pytest.mark.slow
 def test_killed_conversion_reruns_to_identical_shards(tmp_path):
     fakes.write_utkface_tree(str(tmp_path / "utk"), 160, size=160)
     args = ["--source=utkface", f"--data_dir={tmp_path / 'utk'}", "--num_shards=4",

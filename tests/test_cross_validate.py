@@ -64,6 +64,7 @@ def test_mean_and_stderr_use_the_sample_standard_deviation():
     assert cross_validate.mean_and_stderr([None]) == (None, None)
 
 
+@pytest.mark.slow
 def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
     workdir = tmp_path / "cv"
     results = cross_validate.cross_validate(_tiny(adience_records), str(workdir),
@@ -166,6 +167,7 @@ def test_bin_cross_validate_reports_an_error_without_folds(sample_records, tmp_p
     assert "error:" in proc.stderr and "at least 3" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bin_cross_validate_runs_one_fold_with_train_flags(adience_records, tmp_path):
     workdir = tmp_path / "cv"
     proc = subprocess.run([CROSS_VALIDATE, f"--flagfile={SMOKE}", f"--data_dir={adience_records}",
@@ -182,6 +184,7 @@ def test_bin_cross_validate_runs_one_fold_with_train_flags(adience_records, tmp_
     assert "| mean ± s.e. |" in proc.stdout and "done: 1 folds" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bin_cross_validate_on_utkface_converted_with_num_folds(tmp_path):
     """A dataset without folds of its own, given three by --num_folds, cross-validates as is."""
     from tfgender.data import convert, sample

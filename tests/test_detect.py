@@ -70,6 +70,7 @@ def test_the_default_detector_finds_the_pasted_faces(photos):
     assert found[detect.DEFAULT_DETECTOR] >= 0.6 * total  # frontal cascades miss turned heads
 
 
+@pytest.mark.slow
 def test_bin_predict_detect_faces_writes_boxes_labels_and_an_annotated_copy(photos, tmp_path):
     run_dir = make_run(tmp_path / "run", seed=1)
     out = tmp_path / "faces.json"

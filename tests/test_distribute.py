@@ -110,6 +110,7 @@ def _smoke(sample_records, workdir, *extra) -> list:
             *extra]
 
 
+@pytest.mark.slow
 def test_two_workers_train_in_sync_and_only_the_chief_keeps_files(sample_records, tmp_path):
     workdir = tmp_path / "run"
     with _killed_at_exit([]) as procs:
@@ -129,6 +130,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_keeps_files(sample_records
         assert "epoch 2/2" in worker.stdout
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_the_run_clearly_and_the_cluster_resumes(sample_records, tmp_path):
     workdir = tmp_path / "run"
     args = _smoke(sample_records, workdir, "--epochs=6", "--steps_per_epoch=2",
@@ -159,6 +161,7 @@ def test_a_killed_worker_fails_the_run_clearly_and_the_cluster_resumes(sample_re
     assert _checkpoint_digest(workdir) == _digest(workers[0])
 
 
+@pytest.mark.slow
 def test_data_service_dispatcher_and_two_workers_feed_training(sample_records, tmp_path):
     port = _free_port()
     with _killed_at_exit([]) as procs:
@@ -191,6 +194,7 @@ def _checkpoint_values(workdir) -> dict:
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(sample_records, tmp_path):
     # No randomness that depends on the replica: no flips, rotation, brightness, dropout, and
     # the cached images are the model size (a random crop of the same size is the identity).

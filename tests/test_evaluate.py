@@ -242,6 +242,7 @@ def test_the_confusion_matrix_is_a_labelled_figure():
     assert (a < 100).all(-1).any() and (a > 240).all(-1).mean() > 0.2  # text on a light page
 
 
+@pytest.mark.slow
 def test_bin_evaluate_prints_a_table_and_writes_json(sample_records, run_dir, tmp_path):
     out = tmp_path / "metrics.json"
     proc = subprocess.run([EVALUATE, f"--workdir={run_dir}", f"--data_dir={sample_records}",

@@ -65,6 +65,7 @@ def test_tflite_float_and_int8_give_predicts_answers(run_dir, faces, expected, f
     assert difference.mean() < 0.05 and difference.max() < 0.15, difference
 
 
+@pytest.mark.slow
 def test_bin_export_refuses_in_one_line(run_dir, tmp_path):
     def run(*args):
         return subprocess.run([os.path.join(REPO, "bin", "export"), *args],

@@ -119,6 +119,7 @@ def test_accuracy_table_counts_failures_as_wrong_and_orders_bands_by_age():
         peers.accuracy_table([1, 0], ["0-12", "0-12"], {"a": [1]})
 
 
+@pytest.mark.slow
 def test_comparison_matches_bin_evaluate_and_a_direct_count(sample_records, smoke_run,
                                                             tmp_path):
     fake = FakePeer()

@@ -104,6 +104,7 @@ def test_csv_output_and_bad_arguments(run_dir, image_dir, tmp_path):
         predict.predict(PredictConfig(inputs=(a_jpg,), workdir=run_dir, image_size=64))
 
 
+@pytest.mark.slow
 def test_bin_predict_json_file_and_csv_on_stdout(run_dir, image_dir, tmp_path):
     out = tmp_path / "p.json"
     proc = subprocess.run([PREDICT, f"--workdir={run_dir}", f"--output={out}",

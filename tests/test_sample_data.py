@@ -257,6 +257,7 @@ def test_adience_real_fold_rows(tmp_path, shared_data):
 
 
 # --------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_subprocess(tmp_path):
     out_dir = tmp_path / "utk"
     command = [str(REPO / "bin" / "make_sample_data"), "--format=utkface",

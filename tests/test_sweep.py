@@ -210,6 +210,7 @@ def test_bin_sweep_names_an_unknown_flag(sample_records, tmp_path):
     assert not os.path.exists(tmp_path / "sweep")
 
 
+@pytest.mark.slow
 def test_bin_sweep_runs_a_grid_with_train_flags_and_records_a_failed_trial(sample_records,
                                                                            tmp_path):
     sweep_dir = tmp_path / "sweep"

@@ -76,6 +76,7 @@ def _wait_for(fetch, ok, seconds=60):
         time.sleep(1)
 
 
+@pytest.mark.slow
 def test_tensorboard_serves_the_runs_scalars_hparams_images_and_profile(served_run):
     plugins = _get(served_run + "/data/plugins_listing")
     assert {"scalars", "images", "hparams"} <= set(plugins)

@@ -44,6 +44,7 @@ def _run_cli(*args, timeout=600):
     return subprocess.run([TRAIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["levi_hassner", "mobilenet_v2", "resnet50"])
 def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_path, model):
     workdir = tmp_path / model

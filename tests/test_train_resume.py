@@ -71,6 +71,7 @@ def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_ends_with_identical_weights(sample_records, clean_deterministic_run,
                                                             tmp_path):
     # The clean run's flags and a checkpoint every 2 steps, which changes when it saves and

@@ -130,9 +130,9 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
     else:
         model, source = _rebuild_from_checkpoint(workdir, checkpoint, summary)
     name = model_name or summary.get("model") or model.name
-    if name not in models.MODEL_INFO:
+    if name not in models.MODELS:
         raise ModelError(f"unknown architecture {name!r} (known: "
-                              f"{', '.join(sorted(models.MODEL_INFO))}); give --model_name")
+                              f"{', '.join(sorted(models.MODELS))}); give --model_name")
     input_size = model.input_shape[1]
     for what, size in (("requested --image_size", image_size),
                        (f"{workdir}/{SUMMARY_FILE}", summary.get("image_size", 0))):
@@ -144,7 +144,7 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
         model=model, name=name, image_size=input_size,
         cache_image_size=cache_image_size or run.get("cache_image_size") or input_size,
         crop_fraction=max(crop_scale) if crop_scale else None,
-        normalization=models.MODEL_INFO[name].normalization, source=source,
+        normalization=models.MODELS[name].normalization, source=source,
         step=int(summary.get("steps", 0)))
 
 

@@ -153,7 +153,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     Returns:
         A ``StepRunner``.
     """
-    info = models.MODEL_INFO[model_name]
+    info = models.MODELS[model_name]
     size = image_size or info.default_image_size
     kind = _device_kind(device)
     # As bin/train resolves it: ``auto`` times the candidates for this size and batch.

@@ -20,7 +20,6 @@ from tfgender.input.resample import (
 )
 
 INTERPOLATIONS = ("auto", "bilinear", "nearest")
-NORMALIZATIONS = ("levi_hassner_mean", "resnet50_caffe", "mobilenet_v2")
 # Faces in every dataset here are upright (Adience and CelebA are landmark-aligned, UTKFace is
 # cropped and aligned), so large rotations only teach poses that never occur at test time; the
 # study's 90 degrees is far outside that. +-15 degrees covers residual head tilt and alignment
@@ -354,28 +353,28 @@ def augment_batch(images, seed, **options) -> tf.Tensor:
     return Augmentation(**options)(images, seed)
 
 
+# Each architecture's input normalisation (``models.ModelSpec.normalization`` names one):
+# [0, 255] RGB images in, the model's expected range out, dtype kept.
+NORMALIZERS = {
+    # Subtract the per-channel RGB ImageNet mean (Levi & Hassner's mean image, per channel).
+    "levi_hassner_mean": lambda x: x - tf.constant(IMAGENET_RGB_MEAN, x.dtype),
+    # ``keras.applications.resnet50.preprocess_input``: RGB to BGR, then the BGR mean.
+    "resnet50_caffe": lambda x: tf.reverse(x, axis=[-1]) - tf.constant(CAFFE_BGR_MEAN, x.dtype),
+    # x / 127.5 - 1, the range the ImageNet MobileNetV2 expects.
+    "mobilenet_v2": lambda x: x / tf.constant(127.5, x.dtype) - tf.constant(1.0, x.dtype),
+}
+NORMALIZATIONS = tuple(NORMALIZERS)
+
+
 def normalize(images, mode: str) -> tf.Tensor:
-    """Maps [0, 255] RGB images to a model's expected input range, keeping their dtype.
-
-    Args:
-        images: (..., 3) RGB float images in [0, 255].
-        mode: "levi_hassner_mean" (subtract the per-channel RGB ImageNet mean),
-            "resnet50_caffe" (``keras.applications.resnet50.preprocess_input``: RGB to BGR,
-            then subtract the BGR mean) or "mobilenet_v2" (x / 127.5 - 1).
-
-    Returns:
-        The normalised images, same shape and dtype.
+    """Maps (..., 3) RGB float images in [0, 255] to a model's input range (``NORMALIZERS``).
 
     Raises:
-        ValueError: For a mode not in ``NORMALIZATIONS``.
+        ValueError: For a mode not in ``NORMALIZERS``.
     """
-    if mode == "levi_hassner_mean":
-        return images - tf.constant(IMAGENET_RGB_MEAN, images.dtype)
-    if mode == "resnet50_caffe":
-        return tf.reverse(images, axis=[-1]) - tf.constant(CAFFE_BGR_MEAN, images.dtype)
-    if mode == "mobilenet_v2":
-        return images / tf.constant(127.5, images.dtype) - tf.constant(1.0, images.dtype)
-    raise ValueError(f"Unknown normalization {mode!r}; use one of {NORMALIZATIONS}")
+    if mode not in NORMALIZERS:
+        raise ValueError(f"Unknown normalization {mode!r}; use one of {NORMALIZATIONS}")
+    return NORMALIZERS[mode](images)
 
 
 def _resize_to_cover(images, size: int):

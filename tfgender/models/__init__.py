@@ -1,10 +1,12 @@
-"""The model registry: architecture name -> builder, input facts, and ``build_model``.
+"""The model registry: architecture name -> ``ModelSpec`` (builder and input facts), and
+``build_model``. A fourth architecture is one module and one ``MODELS`` entry (and a
+normaliser in ``input/augment.py`` if none of the existing ones fits).
 
 Every builder takes ``(image_size, *, head_units, dropout, weight_decay, activation, weights,
 freeze_base, **unused)`` and returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
 float32 logits, also under a mixed precision policy.
 
-``ModelInfo.normalization`` names the input normalisation that ``tfgender/input/augment.py``
+``ModelSpec.normalization`` names the input normalisation that ``tfgender/input/augment.py``
 implements for each architecture:
 
 - ``"levi_hassner_mean"``: subtract a per-channel mean from [0, 255] pixels. The original
@@ -30,42 +32,32 @@ from tfgender.models.head import (
     walk_layers,
 )
 
-NORMALIZATIONS = ("levi_hassner_mean", "resnet50_caffe", "mobilenet_v2")
-
 
 @dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """What the input pipeline must know about an architecture.
+class ModelSpec:
+    """One architecture: how to build it and what the input pipeline must know about it.
 
     Attributes:
+        build: The builder, ``(image_size, **options) -> keras.Model`` (see the module doc).
         default_image_size: Input side the architecture was designed for.
         min_image_size: Smallest input side it accepts without the feature map collapsing.
-        normalization: Key of the input normalisation in ``tfgender.input.augment``.
+        normalization: Key of the input normalisation in ``tfgender.input.augment.NORMALIZERS``.
     """
 
+    build: Callable[..., keras.Model]
     default_image_size: int
     min_image_size: int
     normalization: str
 
-    def __post_init__(self):
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {self.normalization!r}")
+
+def _spec(module, build, normalization: str) -> ModelSpec:
+    return ModelSpec(build, module.DEFAULT_IMAGE_SIZE, module.MIN_IMAGE_SIZE, normalization)
 
 
-MODELS: dict[str, Callable[..., keras.Model]] = {
-    "levi_hassner": levi_hassner.build_levi_hassner,
-    "resnet50": resnet50.build_resnet50,
-    "mobilenet_v2": mobilenet_v2.build_mobilenet_v2,
-}
-
-MODEL_INFO: dict[str, ModelInfo] = {
-    "levi_hassner": ModelInfo(
-        levi_hassner.DEFAULT_IMAGE_SIZE, levi_hassner.MIN_IMAGE_SIZE, "levi_hassner_mean"
-    ),
-    "resnet50": ModelInfo(resnet50.DEFAULT_IMAGE_SIZE, resnet50.MIN_IMAGE_SIZE, "resnet50_caffe"),
-    "mobilenet_v2": ModelInfo(
-        mobilenet_v2.DEFAULT_IMAGE_SIZE, mobilenet_v2.MIN_IMAGE_SIZE, "mobilenet_v2"
-    ),
+MODELS: dict[str, ModelSpec] = {
+    "levi_hassner": _spec(levi_hassner, levi_hassner.build_levi_hassner, "levi_hassner_mean"),
+    "resnet50": _spec(resnet50, resnet50.build_resnet50, "resnet50_caffe"),
+    "mobilenet_v2": _spec(mobilenet_v2, mobilenet_v2.build_mobilenet_v2, "mobilenet_v2"),
 }
 
 
@@ -75,7 +67,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
 
     Args:
         name: A key of ``MODELS``.
-        image_size: Input side in pixels, at least ``MODEL_INFO[name].min_image_size``.
+        image_size: Input side in pixels, at least ``MODELS[name].min_image_size``.
         precision_name: The run's precision (``precision.POLICIES``): built under the global
             Keras policy, then given the per-layer policies the name asks for
             (``set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
@@ -93,8 +85,9 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    check_image_size(name, image_size, MODEL_INFO[name].min_image_size)
-    return set_layer_policies(MODELS[name](image_size, **kwargs), precision_name)
+    spec = MODELS[name]
+    check_image_size(name, image_size, spec.min_image_size)
+    return set_layer_policies(spec.build(image_size, **kwargs), precision_name)
 
 
 def base_layers(model: keras.Model) -> list:
@@ -113,5 +106,5 @@ def base_layers(model: keras.Model) -> list:
                 and layer.weights]
 
 
-__all__ = ["MODELS", "MODEL_INFO", "ModelInfo", "NORMALIZATIONS", "base_layers", "build_model",
+__all__ = ["MODELS", "ModelSpec", "base_layers", "build_model",
            "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]

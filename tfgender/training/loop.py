@@ -78,7 +78,7 @@ def resolve_setup(config) -> Setup:
     if config.model not in models.MODELS:
         raise TrainingError(f"unknown model {config.model!r}; known models: "
                             f"{', '.join(sorted(models.MODELS))}")
-    info = models.MODEL_INFO[config.model]
+    info = models.MODELS[config.model]
     image_size = config.image_size or info.default_image_size
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
