@@ -69,3 +69,18 @@ def binary_metrics(labels, logits=None, *, probabilities=None) -> dict:
 
 
 __all__ = ["EPSILON", "binary_metrics", "exact_auc", "logit"]
+
+
+def run_eval(eval_step, dataset) -> dict:
+    """One pass over ``dataset``; returns {loss, accuracy, auc} by ``metrics.binary_metrics``.
+
+    The AUC is NaN when the pass holds one class only.
+    """
+    logits, labels = [], []
+    for images, batch_labels in dataset:
+        batch_logits, batch_labels = eval_step(images, batch_labels)
+        logits.append(batch_logits.numpy().ravel())
+        labels.append(batch_labels.numpy().ravel())
+    result = binary_metrics(np.concatenate(labels), np.concatenate(logits))
+    return {"loss": result["loss"], "accuracy": result["accuracy"],
+            "auc": float("nan") if result["auc"] is None else result["auc"]}

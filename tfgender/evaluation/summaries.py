@@ -1,24 +1,17 @@
-"""TensorBoard output of a run: train/ and eval/ scalars, HParams, images; eval loop helpers."""
+"""TensorBoard output of a run: train/ and eval/ scalars, HParams, images."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 
-import numpy as np
 import tensorflow as tf
-from absl import logging
 from tensorboard.plugins.hparams import api as hp
 
-from tfgender.evaluation import metrics as metrics_lib
 from tfgender.input import augment
 from tfgender.training.steps import make_augmentation
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss stayed non-finite; the last good checkpoint is kept."""
 
 
 def create_writers(out_dir: str, enabled: bool = True) -> dict:
@@ -90,21 +83,6 @@ def write_augmented_images(writer, dataset, config, setup) -> None:
                          max_outputs=config.summary_images)
 
 
-def run_eval(eval_step, dataset) -> dict:
-    """One pass over ``dataset``; returns {loss, accuracy, auc} by ``metrics.binary_metrics``.
-
-    The AUC is NaN when the pass holds one class only.
-    """
-    logits, labels = [], []
-    for images, batch_labels in dataset:
-        batch_logits, batch_labels = eval_step(images, batch_labels)
-        logits.append(batch_logits.numpy().ravel())
-        labels.append(batch_labels.numpy().ravel())
-    result = metrics_lib.binary_metrics(np.concatenate(labels), np.concatenate(logits))
-    return {"loss": result["loss"], "accuracy": result["accuracy"],
-            "auc": float("nan") if result["auc"] is None else result["auc"]}
-
-
 def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: float,
                 images_per_second: float, step_time: float,
                 train_seconds: float | None = None) -> None:
@@ -128,30 +106,3 @@ def write_epoch(writers: dict, step: int, train: dict, evaluation: dict, *, lr: 
                               step=int(round(train_seconds)))
     for writer in writers.values():
         writer.flush()
-
-
-def check_finite(state: dict, max_non_finite_steps: int, policy: str = "float32") -> None:
-    """Raises when the loss has been non-finite for too many consecutive steps.
-
-    Skipped steps changed nothing (``train_steps.apply_if``), so the checkpoints written so far
-    hold finite weights.
-
-    Args:
-        state: the run's counters (``step``, ``non_finite``, ``non_finite_total``).
-        max_non_finite_steps: the limit of consecutive skipped steps (0: no limit).
-        policy: the run's precision, for the advice.
-
-    Raises:
-        NonFiniteLossError: naming the step; checkpoints written so far are kept.
-    """
-    consecutive = int(state["non_finite"])
-    if consecutive and consecutive % 10 == 1:
-        logging.warning("non-finite loss at step %d (%d skipped in a row, %d in all)",
-                        int(state["step"]), consecutive, int(state["non_finite_total"]))
-    if max_non_finite_steps and consecutive >= max_non_finite_steps:
-        advice = ("lower --learning_rate or check the data" if policy == "float32" else
-                  f"lower --learning_rate, or use --precision=float32 (this run is {policy})")
-        raise NonFiniteLossError(
-            f"the loss was non-finite for {consecutive} consecutive steps (up to step "
-            f"{int(state['step'])}); stopping. Those steps were skipped and the checkpoints "
-            f"saved before them are kept: {advice}, and run again.")

@@ -28,8 +28,8 @@ import keras
 from absl import logging
 
 from tfgender.config import TrainConfig
-from tfgender.evaluation import summaries
 from tfgender.files import write_json_atomic
+from tfgender.training import actions
 from tfgender.training import loop as train
 
 RESULTS = "sweep.json"
@@ -362,7 +362,7 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
             summary = train.train_and_evaluate(config, trial_dir,
                                                swept=[p.name for p in space])
             records[trial.trial_id] = _finished_record(trial_dir, config, metric, summary)
-        except (train.TrainingError, summaries.NonFiniteLossError) as err:
+        except (train.TrainingError, actions.NonFiniteLossError) as err:
             # One diverging learning rate should not end the sweep; rerunning retries it.
             logging.warning("%s failed: %s", trial.trial_id, err)
             print(f"{trial.trial_id} failed: {err}", flush=True)

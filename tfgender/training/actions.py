@@ -4,7 +4,8 @@
 interval rules: ``--steps_per_execution``, ``--checkpoint_every_steps`` and the profile
 window); ``ProfileWindow`` starts and stops the profiler and marks each profiled step; after
 an epoch, ``better`` decides whether it is the best so far, ``save_best_model`` keeps it and
-``plan_steps`` turns ``--train_minutes`` into a number of steps.
+``plan_steps`` turns ``--train_minutes`` into a number of steps; ``check_finite`` stops a run
+whose loss stays non-finite.
 """
 
 from __future__ import annotations
@@ -97,3 +98,34 @@ def better(metric: str, value: float, best: float) -> bool:
     if np.isnan(best):
         return True
     return value < best if metric == "loss" else value > best
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss stayed non-finite; the last good checkpoint is kept."""
+
+
+def check_finite(state: dict, max_non_finite_steps: int, policy: str = "float32") -> None:
+    """Raises when the loss has been non-finite for too many consecutive steps.
+
+    Skipped steps changed nothing (``train_steps.apply_if``), so the checkpoints written so far
+    hold finite weights.
+
+    Args:
+        state: the run's counters (``step``, ``non_finite``, ``non_finite_total``).
+        max_non_finite_steps: the limit of consecutive skipped steps (0: no limit).
+        policy: the run's precision, for the advice.
+
+    Raises:
+        NonFiniteLossError: naming the step; checkpoints written so far are kept.
+    """
+    consecutive = int(state["non_finite"])
+    if consecutive and consecutive % 10 == 1:
+        logging.warning("non-finite loss at step %d (%d skipped in a row, %d in all)",
+                        int(state["step"]), consecutive, int(state["non_finite_total"]))
+    if max_non_finite_steps and consecutive >= max_non_finite_steps:
+        advice = ("lower --learning_rate or check the data" if policy == "float32" else
+                  f"lower --learning_rate, or use --precision=float32 (this run is {policy})")
+        raise NonFiniteLossError(
+            f"the loss was non-finite for {consecutive} consecutive steps (up to step "
+            f"{int(state['step'])}); stopping. Those steps were skipped and the checkpoints "
+            f"saved before them are kept: {advice}, and run again.")

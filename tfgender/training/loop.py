@@ -24,7 +24,7 @@ from absl import logging
 
 from tfgender import errors, models
 from tfgender import progress as progress_lib
-from tfgender.evaluation import summaries
+from tfgender.evaluation import metrics, summaries
 from tfgender.files import (  # noqa: F401  (the names also as train.X)
     BEST_MODEL,
     CHECKPOINT_DIR,
@@ -380,7 +380,7 @@ def _train_epoch(run: _Run, train_step, iterator, profile: actions.ProfileWindow
         run.step = int(state["step"])
         bar.update(n * config.batch_size)
         profile.after(run.step)
-        summaries.check_finite(state, config.max_non_finite_steps, run.setup.policy)
+        actions.check_finite(state, config.max_non_finite_steps, run.setup.policy)
         if stop["signum"] is not None:
             bar.close()
             state_lib.save(run.manager, run.step)
@@ -406,7 +406,7 @@ def _end_epoch(run: _Run, epoch: int, epochs: int, elapsed: float, images: int,
     eval_start = time.perf_counter()
     # With --ema_momentum the averaged weights are evaluated and kept as the best model.
     with optim.averaged_weights(run.optimizer, run.averaged):
-        eval_result = summaries.run_eval(eval_step, eval_ds)
+        eval_result = metrics.run_eval(eval_step, eval_ds)
         eval_seconds = time.perf_counter() - eval_start
         metric = eval_result[config.early_stopping_metric]
         # An epoch without one finite step changed nothing: it is never the best.

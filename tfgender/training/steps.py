@@ -211,7 +211,7 @@ def make_eval_step(model, strategy, setup, crop_fraction=None):
     """Builds ``eval_step(images, labels) -> (logits, labels)``, gathered over replicas.
 
     The metrics are computed from all of a pass's logits by ``metrics.binary_metrics``, the
-    definition ``bin/evaluate`` uses (``summaries.run_eval``).
+    definition ``bin/evaluate`` uses (``metrics.run_eval``).
 
     Args:
         crop_fraction: see ``augment.eval_transform`` (None: the central crop).
