@@ -25,7 +25,9 @@ from absl import logging
 from tfgender import models
 from tfgender.config import TrainConfig
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import optim, precision
+from tfgender.training import loop as train
+from tfgender.training import precision
+from tfgender.training import state as state_lib
 from tfgender.training.loop import Setup
 from tfgender.training.steps import make_train_step
 
@@ -161,9 +163,13 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
                                               image_size=size, batch_size=batch_size,
                                               model_options=model_options)
     jit = precision.resolve_jit(jit_compile, kind)
+    # The run's config fields for the model options (``train.model_options``' inverse).
+    fields = {option: field for field, option in train.COMPUTE_OPTIONS.items()}
+    options = {fields[k]: tuple(v) if isinstance(v, list) else v
+               for k, v in (model_options or {}).items()}
     config = TrainConfig(data_dir="", model=model_name, image_size=size, batch_size=batch_size,
                          seed=seed, precision=policy, jit_compile=str(jit).lower(),
-                         progress=False)
+                         progress=False, **options)
     setup = Setup(image_size=size, cache_image_size=size, policy=policy, jit_compile=jit,
                   normalization=info.normalization, train_records=batch_size, eval_records=0,
                   steps_per_epoch=1, data_steps_per_epoch=1)
@@ -174,16 +180,8 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     # Left in force: the oneDNN rewrite must still be on when the runner's step first runs.
     precision.apply(policy)
     try:
-        with strategy.scope():
-            build = {"head_units": config.head_units, "dropout": config.dropout,
-                     "activation": config.activation, **(model_options or {})}
-            model = models.build_model(model_name, size, precision_name=policy, **build)
-            optimizer = optim.create_optimizer(config.optimizer, config.learning_rate,
-                                               loss_scale=policy == "mixed_float16")
-            optimizer.build(model.trainable_variables)
-        # Plain variables, outside the scope, as train.py keeps its step counters.
-        state = {name: tf.Variable(0, dtype=tf.int64, trainable=False)
-                 for name in ("step", "non_finite", "non_finite_total")}
+        # bin/train's builder: the same model, optimizer, schedule and counters.
+        model, optimizer, _, state = state_lib.build(config, setup, strategy)
         train_steps, _ = make_train_step(model, optimizer, strategy, config, setup, state)
     finally:
         keras.mixed_precision.set_global_policy(previous)

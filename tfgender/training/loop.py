@@ -128,7 +128,7 @@ def resolve_setup(config) -> Setup:
 
 
 # Config fields that change what a step computes -> models.build_model's option name.
-_COMPUTE_OPTIONS = {"width_multiplier": "alpha", "conv_norm": "conv_norm",
+COMPUTE_OPTIONS = {"width_multiplier": "alpha", "conv_norm": "conv_norm",
                     "head_units": "head_units", "dropout": "dropout"}
 
 
@@ -137,7 +137,7 @@ def model_options(config) -> dict:
     ``models.build_model`` names them: what ``--precision=auto`` times and keys its choice by."""
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
     return {option: list(value) if isinstance(value, tuple) else value
-            for field, option in _COMPUTE_OPTIONS.items()
+            for field, option in COMPUTE_OPTIONS.items()
             if (value := getattr(config, field)) != defaults[field]}
 
 

@@ -37,9 +37,9 @@ def seed_generator_states(model: keras.Model) -> list:
 def build(config, setup, strategy):
     """The model, optimizer, schedule and counters of a run, built in ``strategy``'s scope.
 
-    ``bin/train``'s loop and the step tests take theirs from here (the epoch-time study still
-    builds a lighter one: no schedule or early-stopping counters). ``setup`` is ``loop.Setup``
-    (sizes, policy, steps per epoch).
+    The one builder: ``bin/train``'s loop, the epoch-time study (and so ``--precision=auto``'s
+    calibration and the benchmarks) and the step tests take theirs from here. ``setup`` is
+    ``loop.Setup`` (sizes, policy, steps per epoch).
     """
     total = setup.steps_per_epoch * config.epochs
     # Outside the scope on purpose: plain variables (every replica/worker updates its copy
