@@ -5,20 +5,24 @@ interval rules: ``--steps_per_execution``, ``--checkpoint_every_steps`` and the 
 window); ``ProfileWindow`` starts and stops the profiler and marks each profiled step; after
 an epoch, ``better`` decides whether it is the best so far, ``save_best_model`` keeps it and
 ``plan_steps`` turns ``--train_minutes`` into a number of steps; ``check_finite`` stops a run
-whose loss stays non-finite.
+whose loss stays non-finite. The two post-evaluation actions are objects that keep their own
+state: ``BestMetric`` (the best model and early stopping, counted in the checkpointed
+counters so a resumed run goes on counting) and ``History`` (``history.json`` and the
+time-to-accuracy report).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender.files import BEST_MODEL
-from tfgender.training import TrainingError, distribute, state
+from tfgender.files import BEST_MODEL, HISTORY_FILE, write_json_atomic
+from tfgender.training import TrainingError, distribute, state, time_to_accuracy
 
 
 def next_call(step: int, epoch_end: int, steps_per_execution: int, checkpoint_every: int,
@@ -98,6 +102,77 @@ def better(metric: str, value: float, best: float) -> bool:
     if np.isnan(best):
         return True
     return value < best if metric == "loss" else value > best
+
+
+class BestMetric:
+    """After each evaluation: keeps the best epoch's model, and stops a run that stopped
+    improving (``--early_stopping_metric``, ``--early_stopping_patience``).
+
+    The best value and the epochs since it live in the run's checkpointed counters
+    (``best_metric``, ``bad_epochs``), so a resumed run compares with the best before the
+    interruption and goes on counting. Only the chief writes ``best_model.keras``.
+    """
+
+    def __init__(self, metric: str, patience: int, counters: dict, out_dir: str, chief: bool):
+        self.metric, self.patience = metric, patience
+        self.counters, self.out_dir, self.chief = counters, out_dir, chief
+
+    @property
+    def value(self) -> float:
+        return float(self.counters["best_metric"].numpy())
+
+    def update(self, result: dict, model, valid: bool = True) -> bool:
+        """Records an epoch's evaluation ``result``; True if it is the best so far (then the
+        model, with the weights it was evaluated with, is saved). An epoch that is not
+        ``valid`` (no finite step: it changed nothing) is never the best."""
+        value = result[self.metric]
+        improved = valid and better(self.metric, value, self.value)
+        if improved:
+            if self.chief:
+                save_best_model(model, self.out_dir)
+            self.counters["best_metric"].assign(value)
+            self.counters["bad_epochs"].assign(0)
+        else:
+            self.counters["bad_epochs"].assign_add(1)
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return bool(self.patience) and int(self.counters["bad_epochs"]) >= self.patience
+
+
+class History:
+    """The run's epochs, one dict each, in ``history.json`` and the time-to-accuracy report.
+
+    A resumed run keeps the epochs up to its restored checkpoint; the ones after it run again.
+    Only the chief writes the files.
+    """
+
+    def __init__(self, out_dir: str, title: str, chief: bool, resumed_from: int | None = None):
+        self.out_dir, self.title, self.chief = out_dir, title, chief
+        self.path = os.path.join(out_dir, HISTORY_FILE)
+        epochs = []
+        if resumed_from and os.path.exists(self.path):
+            with open(self.path) as f:
+                epochs = json.load(f)
+        # Epochs after the restored checkpoint (one without a finite step keeps none).
+        self.epochs = [h for h in epochs if h["step"] <= (resumed_from or 0)]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def last(self) -> dict | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def train_seconds(self) -> float:
+        return sum(h["seconds"] for h in self.epochs)
+
+    def append(self, entry: dict) -> None:
+        self.epochs.append(entry)
+        if self.chief:
+            write_json_atomic(self.path, self.epochs)
+            time_to_accuracy.write_report(self.out_dir, self.epochs, title=self.title)
 
 
 class NonFiniteLossError(RuntimeError):

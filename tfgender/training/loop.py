@@ -13,7 +13,6 @@ exactly the batch an uninterrupted run would see next.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -41,7 +40,6 @@ from tfgender.training import (
     interrupt,
     optim,
     precision,
-    time_to_accuracy,
 )
 from tfgender.training import state as state_lib
 from tfgender.training.steps import make_eval_step, make_train_step
@@ -222,16 +220,12 @@ class _Run:
     step: int = 0
     total_steps: int = 0
     resumed_from: int | None = None
-    history: list = dataclasses.field(default_factory=list)
-    best_metric: float = float("nan")
+    history: actions.History | None = None
+    best: actions.BestMetric | None = None
     epoch_times: list = dataclasses.field(default_factory=list)
     images_per_second: list = dataclasses.field(default_factory=list)
     writers: dict | None = None
     averaged: list = dataclasses.field(default_factory=list)  # --ema_momentum: all it averages
-
-    @property
-    def history_path(self) -> str:
-        return os.path.join(self.out_dir, HISTORY_FILE)
 
     @property
     def title(self) -> str:
@@ -341,13 +335,11 @@ def _restore(run: _Run) -> None:
                             f"every worker must see the chief's {workdir}/{CHECKPOINT_DIR} "
                             "(put --workdir on shared storage)")
     run.resumed_from = run.step if latest else None
-    history = json.load(open(run.history_path)) if run.resumed_from and os.path.exists(
-        run.history_path) else []
-    # Epochs after the restored checkpoint (one without a finite step keeps none) run again.
-    run.history = [h for h in history if h["step"] <= (run.resumed_from or 0)]
+    run.history = actions.History(run.out_dir, run.title, run.chief, run.resumed_from)
+    run.best = actions.BestMetric(config.early_stopping_metric, config.early_stopping_patience,
+                                  state, run.out_dir, run.chief)
     run.total_steps = int(state["planned_steps"]) if "planned_steps" in state else \
         run.setup.steps_per_epoch * config.epochs
-    run.best_metric = float(state["best_metric"].numpy())
 
 
 def _write_preview(run: _Run) -> None:
@@ -395,8 +387,9 @@ def _train_epoch(run: _Run, train_step, iterator, profile: actions.ProfileWindow
 
 def _end_epoch(run: _Run, epoch: int, epochs: int, elapsed: float, images: int,
                train_result: dict, skipped: int, steps: int, eval_step, eval_ds) -> bool:
-    """Evaluates the epoch and keeps what it produced: the best model, TensorBoard scalars,
-    the history, the plan of ``--train_minutes``, a checkpoint. True: stop early."""
+    """Evaluates the epoch and runs the post-evaluation actions: the best model and early
+    stopping, TensorBoard scalars, the history, the plan of ``--train_minutes``, a checkpoint.
+    True: stop early."""
     config, state = run.config, run.state
     run.epoch_times.append(elapsed)
     run.images_per_second.append(images / elapsed if elapsed else 0.0)
@@ -408,24 +401,13 @@ def _end_epoch(run: _Run, epoch: int, epochs: int, elapsed: float, images: int,
     with optim.averaged_weights(run.optimizer, run.averaged):
         eval_result = metrics.run_eval(eval_step, eval_ds)
         eval_seconds = time.perf_counter() - eval_start
-        metric = eval_result[config.early_stopping_metric]
-        # An epoch without one finite step changed nothing: it is never the best.
-        improved = not no_finite_step and actions.better(config.early_stopping_metric, metric,
-                                                         run.best_metric)
-        if improved and run.chief:
-            actions.save_best_model(run.model, run.out_dir)
+        run.best.update(eval_result, run.model, valid=not no_finite_step)
     lr = float(run.schedule(run.step - 1))  # the rate of the epoch's last step
-    train_seconds = elapsed + sum(h["seconds"] for h in run.history)
+    train_seconds = elapsed + run.history.train_seconds()
     summaries.write_epoch(run.writers, run.step, train_result, eval_result, lr=lr,
                           images_per_second=run.images_per_second[-1],
                           step_time=elapsed / max(1, images / config.batch_size),
                           train_seconds=train_seconds)
-    if improved:
-        run.best_metric = metric
-        state["best_metric"].assign(metric)
-        state["bad_epochs"].assign(0)
-    else:
-        state["bad_epochs"].assign_add(1)
     run.history.append({"epoch": epoch + 1, "step": run.step, "seconds": elapsed,
                         "timed_steps": steps, "eval_seconds": eval_seconds,
                         "images_per_second": run.images_per_second[-1], "learning_rate": lr,
@@ -433,15 +415,13 @@ def _end_epoch(run: _Run, epoch: int, epochs: int, elapsed: float, images: int,
                         "non_finite_steps": skipped})
     plan = None  # before the checkpoint of this epoch, which keeps it
     if config.train_minutes and epoch + 1 == actions.BUDGET_EPOCH:
-        plan = actions.plan_steps(config, run.setup.steps_per_epoch, run.history, run.strategy)
+        plan = actions.plan_steps(config, run.setup.steps_per_epoch, run.history.epochs,
+                                  run.strategy)
         state["planned_steps"].assign(plan)
     if no_finite_step:
         logging.warning("epoch %d had no finite step: no checkpoint of it is kept", epoch + 1)
     else:
         state_lib.save(run.manager, run.step)
-    if run.chief:
-        write_json_atomic(run.history_path, run.history)
-        time_to_accuracy.write_report(run.out_dir, run.history, title=run.title)
     print(f"epoch {epoch + 1}/{epochs}: train loss {train_result['loss']:.4f} "
           f"acc {train_result['accuracy']:.4f} | eval loss {eval_result['loss']:.4f} "
           f"acc {eval_result['accuracy']:.4f} auc {eval_result['auc']:.4f}", flush=True)
@@ -451,8 +431,7 @@ def _end_epoch(run: _Run, epoch: int, epochs: int, elapsed: float, images: int,
               f"{(elapsed + eval_seconds) / 60:.2f} minutes with evaluation; planned "
               f"{plan // run.setup.steps_per_epoch} of --epochs={config.epochs} epochs "
               f"({plan} steps)", flush=True)
-    if config.early_stopping_patience and \
-            int(state["bad_epochs"]) >= config.early_stopping_patience:
+    if run.best.should_stop:
         logging.info("early stopping after epoch %d", epoch + 1)
         return True
     return False
@@ -467,8 +446,8 @@ def _finish(run: _Run) -> dict:
         "jit_compile": run.setup.jit_compile, "replicas": run.strategy.num_replicas_in_sync,
         "steps": int(state["step"]), "resumed_from_step": run.resumed_from,
         "epochs_run": len(run.history), "planned_steps": run.total_steps,
-        "final": run.history[-1] if run.history else None,
-        "best": {"metric": config.early_stopping_metric, "value": run.best_metric},
+        "final": run.history.last,
+        "best": {"metric": config.early_stopping_metric, "value": run.best.value},
         "epoch_seconds": run.epoch_times, "images_per_second": run.images_per_second,
         "non_finite_steps": int(state["non_finite_total"]),
         "weights_sha256": distribute.weights_digest(run.model.weights),
