@@ -58,7 +58,8 @@ def test_every_program_checks_its_flags_before_importing_tensorflow(program):
 
 
 @pytest.mark.parametrize("flag", ["--learning_rate=-1", "--epochs=0", "--cache_image_size=-3",
-                                  "--workdir=gs://bucket/run", "--init_checkpoint=gs://b/run"])
+                                  "--workdir=gs://bucket/run", "--init_checkpoint=gs://b/run",
+                                  "--weights=gs://b/base.h5", "--cache=disk:s3://b/cache"])
 def test_bin_trains_parser_refuses_in_one_line(train_flag_values, capsys, flag):
     from tfgender.cli import parse_flags
 

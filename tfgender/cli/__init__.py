@@ -41,10 +41,12 @@ def run_program(main, usage: str) -> None:
     app.run(quiet_main, flags_parser=parse_flags)
 
 
-# Flags naming files or directories. tfgender reads and writes them with Python's own file
-# functions: a URL (gs://, s3://, ram://) would be taken for a relative local path.
-PATH_FLAGS = ("workdir", "data_dir", "out_dir", "init_checkpoint", "images_dir", "output",
-              "output_json", "model_path", "summary_dir", "annotate")
+# Flags naming files or directories (a list flag: each element). tfgender reads and writes
+# them with Python's own file functions: a URL (gs://, s3://, ram://) would be taken for a
+# relative local path. ``--weights`` and ``--cache`` also take words (imagenet, disk:PATH).
+PATH_FLAGS = ("workdir", "data_dir", "out_dir", "output_dir", "init_checkpoint", "images_dir",
+              "output", "output_json", "model_path", "summary_dir", "annotate", "adience_folds",
+              "journal_dir", "weights", "cache", "inputs")
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -56,8 +58,10 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(2)
     for name in PATH_FLAGS:
         value = flags.FLAGS[name].value if name in flags.FLAGS else None
-        if isinstance(value, str) and "://" in value:
-            print(f"error: flag --{name}={value}: object-store paths (scheme://) are not "
+        values = value if isinstance(value, list) else [value]
+        url = next((v for v in values if isinstance(v, str) and "://" in v), None)
+        if url is not None:
+            print(f"error: flag --{name}={url}: object-store paths (scheme://) are not "
                   "supported; use a local or mounted path", file=sys.stderr)
             sys.exit(2)
     return rest

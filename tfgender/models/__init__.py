@@ -2,9 +2,10 @@
 ``build_model``. A fourth architecture is one module and one ``MODELS`` entry (and a
 normaliser in ``input/augment.py`` if none of the existing ones fits).
 
-Every builder takes ``(image_size, *, head_units, dropout, weight_decay, activation, weights,
-freeze_base, **unused)`` and returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
-float32 logits, also under a mixed precision policy.
+Every builder takes ``(image_size, *, weights, freeze_base, ..., **options)``: the options
+every run passes (``head_units``, ``dropout``, ``weight_decay``, ``activation``, ``alpha``, ...)
+and ignores the ones its architecture has not; it returns an uncompiled ``keras.Model``
+ending in ``(batch, 1)`` float32 logits, also under a mixed precision policy.
 
 ``ModelSpec.normalization`` names the input normalisation that ``tfgender/input/augment.py``
 implements for each architecture:

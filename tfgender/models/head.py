@@ -154,17 +154,26 @@ def resolve_base_weights(weights: str | None, imagenet_file: str, name: str) -> 
     return weights
 
 
+# The options of the dense head, as the builders take them (``attach_head``'s keywords).
+HEAD_OPTIONS = ("head_units", "dropout", "weight_decay", "activation")
+
+
+def head_options(options: dict) -> dict:
+    """The head's options among a builder's ``options`` (the others are other builders')."""
+    return {name: options[name] for name in HEAD_OPTIONS if name in options}
+
+
 def attach_head(
     base: keras.Model,
     image_size: int,
     *,
     name: str,
     weights_path: str | None = None,
-    freeze_base: bool,
-    head_units: Sequence[int],
-    dropout: Sequence[float],
-    weight_decay: float,
-    activation: str,
+    freeze_base: bool = False,
+    head_units: Sequence[int] = (1024, 512, 256),
+    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    weight_decay: float = 0.0,
+    activation: str = "relu",
 ) -> keras.Model:
     """Wraps a pooled feature extractor and the dense head into one model.
 

@@ -182,10 +182,8 @@ def _caffe_max_pool(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
 def build_levi_hassner(
     image_size: int,
     *,
-    head_units: Sequence[int] = (1024, 512, 256),
-    dropout: Sequence[float] = (0.5, 0.5, 0.5),
+    dropout: Sequence[float] = (0.5, 0.5),
     weight_decay: float = 0.0,
-    activation: str = "relu",
     weights: str | None = None,
     freeze_base: bool = False,
     kernel_init: str = "paper",
@@ -195,16 +193,14 @@ def build_levi_hassner(
 ) -> keras.Model:
     """Builds the Levi & Hassner network ending in one float32 logit.
 
-    The architecture is fixed: ``head_units`` and ``activation`` are accepted so every
-    builder shares one signature, and ignored (the FC layers are 512-512 ReLU as published).
+    The FC layers are fixed, 512-512 ReLU as published: the other builders' ``head_units``
+    and ``activation`` are ignored like every option this network does not have.
 
     Args:
         image_size: Input side in pixels; 227 in the paper, at least ``MIN_IMAGE_SIZE`` (35).
-        head_units: Ignored.
         dropout: Dropout after fc6 and fc7: the first two rates are used (missing ones = 0).
         weight_decay: L2 coefficient (Keras convention, see ``head.kernel_regularizer``) on
             every conv and dense kernel.
-        activation: Ignored (the paper uses ReLU throughout).
         weights: None for the paper's random initialisation, or a path to a ``.weights.h5``
             / ``.h5`` file saved from this model.
         freeze_base: Must be False: this network has no pretrained base to freeze.
@@ -213,7 +209,7 @@ def build_levi_hassner(
         conv_norm: ``"lrn"`` (the paper's LRN after pool1 and pool2) or ``"batch"`` (batch
             normalisation between every convolution and its ReLU, and no LRN).
         alpha: Width multiplier of the convolutions (``conv_filters``); 1.0 is the paper's.
-        **unused: Other builders' options, ignored.
+        **unused: Other builders' options (``head_units``, ``activation``), ignored.
 
     Returns:
         An uncompiled ``keras.Model`` from ``(batch, size, size, 3)`` float images to
@@ -224,7 +220,7 @@ def build_levi_hassner(
             ``weights="imagenet"`` or ``freeze_base``.
         FileNotFoundError: ``weights`` names a file that does not exist.
     """
-    del head_units, activation, unused
+    del unused
     check_image_size("levi_hassner", image_size, MIN_IMAGE_SIZE)
     if weights == "imagenet":
         raise ValueError("levi_hassner has no ImageNet weights; use weights=None or a path")

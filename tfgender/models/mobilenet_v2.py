@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import keras
 
-from tfgender.models.head import BASE_LAYER, attach_head, check_image_size, resolve_base_weights
+from tfgender.models import head
 
 DEFAULT_IMAGE_SIZE = 224
 # keras.applications refuses smaller inputs; 32 is also MobileNetV2's total stride.
@@ -41,18 +40,8 @@ def imagenet_weights_file(image_size: int, alpha: float = 1.0) -> str:
     return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
 
 
-def build_mobilenet_v2(
-    image_size: int,
-    *,
-    head_units: Sequence[int] = (1024, 512, 256),
-    dropout: Sequence[float] = (0.5, 0.5, 0.5),
-    weight_decay: float = 0.0,
-    activation: str = "relu",
-    weights: str | None = None,
-    freeze_base: bool = False,
-    alpha: float = 1.0,
-    **unused,
-) -> keras.Model:
+def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_base: bool = False,
+                       alpha: float = 1.0, **options) -> keras.Model:
     """Builds MobileNetV2 (global average pooled) + dense head ending in one float32 logit.
 
     The base is always constructed with ``weights=None`` and weights are then loaded from a
@@ -60,15 +49,13 @@ def build_mobilenet_v2(
 
     Args:
         image_size: Input side in pixels, at least 32.
-        head_units: Widths of the hidden Dense layers of the head.
-        dropout: Dropout rate after each hidden Dense layer (may be shorter; 0 = none).
-        weight_decay: L2 coefficient on the head's kernels (the base is not regularised).
-        activation: Activation of the head's hidden layers.
         weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
             to a ``.h5`` / ``.weights.h5`` file for the base.
         freeze_base: Make the base non-trainable, leaving only the head to train.
         alpha: Width multiplier of the base.
-        **unused: Other builders' options, ignored.
+        **options: The head's (``head.HEAD_OPTIONS``: ``head_units``, ``dropout``,
+            ``weight_decay`` on the head's kernels only, ``activation``; see
+            ``head.attach_head``); other builders' options are ignored.
 
     Returns:
         An uncompiled ``keras.Model`` whose nested MobileNetV2 layer is named ``"base"``.
@@ -78,8 +65,7 @@ def build_mobilenet_v2(
             ``alpha`` without them.
         FileNotFoundError: The requested weights file is not present locally.
     """
-    del unused
-    check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
+    head.check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
     imagenet_file = None
     if weights == "imagenet":
         imagenet_file = imagenet_weights_file(image_size, alpha)
@@ -89,23 +75,14 @@ def build_mobilenet_v2(
                 "224x224 ones (same convolution shapes)",
                 stacklevel=2,
             )
-    path = resolve_base_weights(weights, imagenet_file or "", "mobilenet_v2")
+    path = head.resolve_base_weights(weights, imagenet_file or "", "mobilenet_v2")
     base = keras.applications.MobileNetV2(
         include_top=False,
         weights=None,
         input_shape=(image_size, image_size, 3),
         alpha=alpha,
         pooling="avg",
-        name=BASE_LAYER,
+        name=head.BASE_LAYER,
     )
-    return attach_head(
-        base,
-        image_size,
-        name="mobilenet_v2",
-        weights_path=path,
-        freeze_base=freeze_base,
-        head_units=head_units,
-        dropout=dropout,
-        weight_decay=weight_decay,
-        activation=activation,
-    )
+    return head.attach_head(base, image_size, name="mobilenet_v2", weights_path=path,
+                            freeze_base=freeze_base, **head.head_options(options))

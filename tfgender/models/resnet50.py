@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import keras
 
-from tfgender.models.head import BASE_LAYER, attach_head, check_image_size, resolve_base_weights
+from tfgender.models import head
 
 DEFAULT_IMAGE_SIZE = 224
 # keras.applications refuses smaller inputs; 32 is also ResNet-50's total stride, so the
@@ -16,17 +14,8 @@ MIN_IMAGE_SIZE = 32
 IMAGENET_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
-def build_resnet50(
-    image_size: int,
-    *,
-    head_units: Sequence[int] = (1024, 512, 256),
-    dropout: Sequence[float] = (0.5, 0.5, 0.5),
-    weight_decay: float = 0.0,
-    activation: str = "relu",
-    weights: str | None = None,
-    freeze_base: bool = False,
-    **unused,
-) -> keras.Model:
+def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: bool = False,
+                   **options) -> keras.Model:
     """Builds ResNet-50 (global average pooled) + dense head ending in one float32 logit.
 
     The base is always constructed with ``weights=None`` and weights are then loaded from a
@@ -35,14 +24,12 @@ def build_resnet50(
 
     Args:
         image_size: Input side in pixels, at least 32.
-        head_units: Widths of the hidden Dense layers of the head.
-        dropout: Dropout rate after each hidden Dense layer (may be shorter; 0 = none).
-        weight_decay: L2 coefficient on the head's kernels (the base is not regularised).
-        activation: Activation of the head's hidden layers.
         weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
             to a ``.h5`` / ``.weights.h5`` file for the base.
         freeze_base: Make the base non-trainable, leaving only the head to train.
-        **unused: Other builders' options (e.g. ``alpha``), ignored.
+        **options: The head's (``head.HEAD_OPTIONS``: ``head_units``, ``dropout``,
+            ``weight_decay`` on the head's kernels only, ``activation``; see
+            ``head.attach_head``); other builders' options (e.g. ``alpha``) are ignored.
 
     Returns:
         An uncompiled ``keras.Model`` whose nested ResNet-50 layer is named ``"base"``.
@@ -51,24 +38,14 @@ def build_resnet50(
         ValueError: ``image_size`` is below 32.
         FileNotFoundError: The requested weights file is not present locally.
     """
-    del unused
-    check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
-    path = resolve_base_weights(weights, IMAGENET_WEIGHTS_FILE, "resnet50")
+    head.check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
+    path = head.resolve_base_weights(weights, IMAGENET_WEIGHTS_FILE, "resnet50")
     base = keras.applications.ResNet50(
         include_top=False,
         weights=None,
         input_shape=(image_size, image_size, 3),
         pooling="avg",
-        name=BASE_LAYER,
+        name=head.BASE_LAYER,
     )
-    return attach_head(
-        base,
-        image_size,
-        name="resnet50",
-        weights_path=path,
-        freeze_base=freeze_base,
-        head_units=head_units,
-        dropout=dropout,
-        weight_decay=weight_decay,
-        activation=activation,
-    )
+    return head.attach_head(base, image_size, name="resnet50", weights_path=path,
+                            freeze_base=freeze_base, **head.head_options(options))
