@@ -31,6 +31,20 @@ def _no_leftover_op_determinism():
             tf_config.disable_op_determinism()
 
 
+@pytest.fixture(autouse=True)
+def _float32_after():
+    """Every test leaves the process in float32: a test that trains or builds a model under
+    another precision sets Keras' global policy (and for ``onednn_bfloat16`` a Grappler
+    rewrite) for everything that runs after it in the same worker."""
+    yield
+    import sys
+
+    if "tfgender.training.precision" in sys.modules:
+        sys.modules["tfgender.training.precision"].apply("float32")
+    elif "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture()
 def train_flag_values():
     """The process-wide absl FLAGS with bin/train's flags defined, unparsed after the test."""

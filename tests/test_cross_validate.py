@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,11 +18,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROSS_VALIDATE = os.path.join(REPO, "bin", "cross_validate")
 SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 
-
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,6 @@ ROW_KEYS = {"device_kind", "device_name", "device", "model", "image_size", "batc
             "speedup_vs_published"}
 
 
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
 
 def _tiny(tmp_path, **kw) -> EpochStudyConfig:
     base = dict(output_dir=str(tmp_path), models=("levi_hassner",), steps=2, warmup_steps=1,

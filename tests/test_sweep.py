@@ -8,7 +8,6 @@ import math
 import os
 import subprocess
 
-import keras
 import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hp_metadata
@@ -22,11 +21,6 @@ SWEEP = os.path.join(REPO, "bin", "sweep")
 SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 CHOICES = {"optimizer": ["adam", "adamw", "sgd"]}
 
-
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
 
 
 def _tiny(data_dir, **kw) -> TrainConfig:

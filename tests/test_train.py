@@ -26,11 +26,6 @@ TRAIN = os.path.join(REPO, "bin", "train")
 SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 
 
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    precision.apply("float32")
-
 
 def _tiny(data_dir, **kw) -> TrainConfig:
     base = dict(data_dir=data_dir, model="levi_hassner", image_size=40, cache_image_size=48,

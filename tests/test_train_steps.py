@@ -13,12 +13,6 @@ from tfgender.training import state as state_lib
 from tfgender.training import steps as train_steps
 
 
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    precision.apply("float32")
-
-
 def _values(variables) -> dict:
     return {v.path: np.array(v.numpy()) for v in variables}
 
