@@ -307,3 +307,28 @@ def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_r
         optim.StudySchedule(1e-3, "cosine", total_steps=6)(5)))
     again = train.train_and_evaluate(config, str(tmp_path / "run"))  # the plan is checkpointed
     assert again["steps"] == 6 and again["resumed_from_step"] == 6 and planned == [2]
+
+
+def test_several_steps_per_call_train_exactly_as_one_per_call(sample_records, tmp_path):
+    # Epochs of 4 steps in calls of 3 (3 + 1), against one step per call: the same weights.
+    common = dict(epochs=2, steps_per_epoch=4, deterministic=True)
+    one = train.train_and_evaluate(_tiny(sample_records, **common), str(tmp_path / "one"))
+    three = train.train_and_evaluate(_tiny(sample_records, steps_per_execution=3, **common),
+                                     str(tmp_path / "three"))
+    assert three["steps"] == one["steps"] == 8
+    assert three["weights_sha256"] == one["weights_sha256"]
+
+
+def test_early_stopping_ends_the_run_and_a_rerun_stays_stopped(sample_records, tmp_path):
+    # A learning rate of 0: the eval loss never improves after epoch 1, so with a patience of
+    # 2 the run stops after epoch 3 of 6.
+    config = _tiny(sample_records, epochs=6, learning_rate=0.0, early_stopping_patience=2,
+                   early_stopping_metric="loss")
+    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert summary["epochs_run"] == 3 and summary["steps"] == 6
+    assert summary["best"]["value"] == summary["final"]["eval"]["loss"]
+    again = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert again["steps"] == 6 and again["epochs_run"] == 3
+    longer = train.train_and_evaluate(dataclasses.replace(config, early_stopping_patience=3),
+                                      str(tmp_path / "run"))
+    assert longer["steps"] == 8 and longer["epochs_run"] == 4

@@ -250,7 +250,8 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
     # SIGINT/SIGTERM: finish the step call, save it, stop with one line (interrupt.py).
     multi_worker = isinstance(run.strategy, tf.distribute.MultiWorkerMirroredStrategy)
     with interrupt.stop_signals(enabled=not multi_worker) as stop:
-        while run.step < run.total_steps:
+        # A run that stopped early and is started again stays stopped (unless its patience grew).
+        while run.step < run.total_steps and not run.best.should_stop:
             epoch = run.step // run.setup.steps_per_epoch
             want_frozen = config.freeze_base or epoch < config.freeze_base_epochs
             if want_frozen != frozen:
