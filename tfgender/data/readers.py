@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from tfgender.choices import SOURCES
 from tfgender.data.schema import DataFormatError
 
-# Source name -> (module, function). Imported lazily in ``read_source`` because the reader
-# modules import ``ReadResult`` from here: a module-level import would be circular.
+# Source name (choices.SOURCES, which the flags check) -> (module, function). Imported lazily
+# in ``read_source`` because the reader modules import ``ReadResult`` from here: a
+# module-level import would be circular.
 _READERS = {
     "adience": ("tfgender.data.adience", "read_adience"),
     "celeba": ("tfgender.data.celeba", "read_celeba"),
@@ -20,7 +22,6 @@ _READERS = {
     "fairface": ("tfgender.data.fairface", "read_fairface"),
     "folders": ("tfgender.data.folders", "read_folders"),
 }
-SOURCES = tuple(_READERS)
 
 
 @dataclasses.dataclass(frozen=True)

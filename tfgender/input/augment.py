@@ -10,6 +10,7 @@ import math
 
 import tensorflow as tf
 
+from tfgender.choices import AUGMENT_INTERPOLATIONS as INTERPOLATIONS
 from tfgender.input.resample import (
     IMPLEMENTATIONS,
     affine_transforms,
@@ -19,7 +20,6 @@ from tfgender.input.resample import (
     resample,
 )
 
-INTERPOLATIONS = ("auto", "bilinear", "nearest")
 # Faces in every dataset here are upright (Adience and CelebA are landmark-aligned, UTKFace is
 # cropped and aligned), so large rotations only teach poses that never occur at test time; the
 # study's 90 degrees is far outside that. +-15 degrees covers residual head tilt and alignment
