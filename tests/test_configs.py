@@ -176,3 +176,20 @@ def test_flagfile_errors_name_the_file(tmp_path):
     (tmp_path / "b.flags").write_text("--epochs=3\n\n// comment\n--batch_size=4\n")
     assert expand_flagfiles(["prog", "--flagfile", str(tmp_path / "b.flags"), "--epochs=5"]) \
         == ["prog", "--epochs=3", "--batch_size=4", "--epochs=5"]
+
+
+@pytest.mark.parametrize("program", sorted(p for p, cls in PROGRAM_CONFIGS.items() if any(
+    f.default is tf_config.REQUIRED and f.metadata.get("flag_default") is tf_config.REQUIRED
+    for f in dataclasses.fields(cls))))
+def test_a_program_started_without_its_required_flags_names_them_in_error_lines(program):
+    # bin/export once went on without --workdir and ended in a TypeError traceback.
+    required = [f.name for f in dataclasses.fields(PROGRAM_CONFIGS[program])
+                if f.default is tf_config.REQUIRED
+                and f.metadata.get("flag_default") is tf_config.REQUIRED]
+    proc = subprocess.run([os.path.join(REPO, "bin", program)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    for name in required:
+        assert f"--{name}=None" in proc.stderr, (name, proc.stderr)

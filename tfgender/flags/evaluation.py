@@ -32,8 +32,7 @@ def predict_config_from_flags(extra_inputs=()) -> PredictConfig:
 
 # --------------------------------------------------------------------------- export
 def define_export_flags() -> None:
-    # --workdir and --output have no default but were never marked required: kept so.
-    define_config_flags(ExportConfig, required=())
+    define_config_flags(ExportConfig)  # --workdir and --output required
 
 
 def export_config_from_flags() -> ExportConfig:
