@@ -55,3 +55,29 @@ def test_a_field_of_a_type_without_a_flag_is_refused():
 
     with pytest.raises(TypeError, match="mapping: no flag for a field of type"):
         define_config_flags(Odd)
+
+
+def _text(value) -> str:
+    """A value as a command line writes it."""
+    if isinstance(value, tuple):
+        return ",".join(_text(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda cls: cls.__name__)
+def test_parse_value_reads_back_every_default_as_written(cls):
+    for field in dataclasses.fields(cls):
+        if field.default is not config.REQUIRED:
+            assert config.parse_value(cls, field.name, _text(field.default)) == field.default
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("batch_size", "x", "'x' is not a valid int"), ("batch_size", "0", "below the minimum 1"),
+    ("hue", "0.7", "above the maximum 0.5"), ("learning_rate", "nan", "not a valid float"),
+    ("optimizer", "rmsprop", "not one of adam, adamw, sgd"), ("flip", "maybe", "valid bool"),
+    ("crop_scale", "0.8,x", "give float values separated by commas")])
+def test_parse_value_refuses_what_the_flag_refuses(name, text, message):
+    with pytest.raises(ValueError, match=message):
+        config.parse_value(config.TrainConfig, name, text)
+    assert config.parse_value(config.TrainConfig, "flip", "no") is False
+    assert config.parse_value(config.TrainConfig, "head_units", "") == ()

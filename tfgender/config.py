@@ -11,6 +11,9 @@ layer, and a default or a choice list is never written twice.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import typing
 
 from tfgender.choices import (
     ADIENCE_IMAGE_SETS,
@@ -49,6 +52,64 @@ def opt(default, help: str, *, choices=None, lower=None, upper=None, flag_defaul
     metadata = {"help": help, "choices": choices, "lower": lower, "upper": upper,
                 "flag_default": flag_default}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+# The words a bool value may be written as (absl's, and yes/no).
+_TRUE, _FALSE = ("true", "t", "1", "yes"), ("false", "f", "0", "no")
+
+
+@functools.cache
+def _fields(cls) -> dict:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata) for f in dataclasses.fields(cls)}
+
+
+def parse_value(cls, name: str, text: str):
+    """The value of ``cls``'s field ``name`` that ``text`` writes, as a command line, a
+    flagfile or a sweep's ``--param`` writes it: the field's type, its choices and bounds
+    checked. A list field's elements are separated by commas; ``""`` is the empty list.
+
+    The one reading of a field's text: ``flags.config_from_flags`` converts list flags with
+    it, and ``experiments.sweep`` every searched value.
+
+    Raises:
+        KeyError: ``cls`` has no field ``name``.
+        ValueError: the text is not of the field's type, not one of its choices, or out of
+            its bounds; the message says which (without the flag's name).
+    """
+    kind, meta = _fields(cls)[name]
+    if typing.get_origin(kind) is tuple:
+        element = typing.get_args(kind)[0]
+        if not text.strip():
+            return ()
+        try:
+            return tuple(_scalar(part.strip(), element) for part in text.split(","))
+        except ValueError as err:
+            raise ValueError(f"give {element.__name__} values separated by commas ({err})"
+                             ) from None
+    return _scalar(text.strip(), kind, meta["choices"], meta["lower"], meta["upper"])
+
+
+def _scalar(text: str, kind, choices=None, lower=None, upper=None):
+    value = text
+    try:
+        if kind is bool:
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError
+            value = text.lower() in _TRUE
+        elif kind in (int, float):
+            value = kind(text)
+            if not math.isfinite(value):
+                raise ValueError
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid {kind.__name__}") from None
+    if choices is not None and value not in choices:
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+    if lower is not None and value < lower:
+        raise ValueError(f"{text} is below the minimum {lower}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{text} is above the maximum {upper}")
+    return value
 
 
 

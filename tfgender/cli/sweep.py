@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     config = flags.train_config_from_flags()
     workdir = flags.FLAGS.workdir
     try:
-        space = sweep.parse_space(flags.FLAGS.param, choices=flags.train_flag_choices())
+        space = sweep.parse_space(flags.FLAGS.param)
         results = sweep.run_sweep(config, workdir, space, **flags.sweep_options_from_flags())
     except sweep.SweepError as err:
         print(f"error: {err}", file=sys.stderr)

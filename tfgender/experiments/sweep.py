@@ -27,7 +27,7 @@ import typing
 import keras
 from absl import logging
 
-from tfgender.config import TrainConfig
+from tfgender.config import TrainConfig, parse_value
 from tfgender.files import write_json_atomic
 from tfgender.training import actions
 from tfgender.training import loop as train
@@ -38,7 +38,6 @@ SEARCHES = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "loguniform")
 # Fields that change how a run is shown, not what it computes: they may differ on resume.
 COSMETIC_FIELDS = ("progress",)
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 class SweepError(ValueError):
@@ -78,39 +77,24 @@ def _field_types() -> dict:
     return typing.get_type_hints(TrainConfig)
 
 
-def _convert(name: str, text: str, kind, choices) -> object:
-    """One value of field ``name`` from its text, as the field's type."""
-    text = text.strip()
+def _convert(name: str, text: str, kind) -> object:
+    """One value of field ``name`` from its text: ``config.parse_value``, the reading of the
+    command line and the flagfiles, after the sweep's own list syntax (elements separated
+    by ``,`` or ``/``)."""
     if typing.get_origin(kind) is tuple:
-        element = typing.get_args(kind)[0]
-        parts = [p for p in re.split(r"[,/]", text) if p.strip()]
-        return tuple(_convert(name, p, element, None) for p in parts)
+        text = ",".join(p for p in re.split(r"[,/]", text) if p.strip())
     try:
-        if kind is bool:
-            if text.lower() not in _TRUE + _FALSE:
-                raise ValueError
-            return text.lower() in _TRUE
-        if kind is int:
-            return int(text)
-        if kind is float:
-            value = float(text)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-    except ValueError:
-        raise SweepError(f"--param {name}: {text!r} is not a valid {kind.__name__}") from None
-    if choices and text not in choices:
-        raise SweepError(f"--param {name}: {text!r} is not one of {', '.join(choices)}")
-    return text
+        return parse_value(TrainConfig, name, text)
+    except ValueError as err:
+        raise SweepError(f"--param {name}: {err}") from None
 
 
-def parse_param(spec: str, choices: dict | None = None) -> Param:
+def parse_param(spec: str) -> Param:
     """Parses one ``name=values`` spec into a ``Param``.
 
     Args:
         spec: ``name=v1,v2``, ``name=a,b;c,d`` (list fields), ``name=uniform:LOW:HIGH`` or
             ``name=loguniform:LOW:HIGH``.
-        choices: allowed values of string fields that are enums, ``{name: [values]}``.
 
     Returns:
         The parsed ``Param``, values converted to the field's type.
@@ -147,19 +131,19 @@ def parse_param(spec: str, choices: dict | None = None) -> Param:
     texts = [t for t in texts if t.strip() or is_list]
     if not texts or not text.strip():
         raise SweepError(f"--param {name}: no values")
-    values = tuple(_convert(name, t, kind, (choices or {}).get(name)) for t in texts)
+    values = tuple(_convert(name, t, kind) for t in texts)
     if len(set(values)) != len(values):
         raise SweepError(f"--param {name}: a value is repeated in {text!r}")
     return Param(name, values=values)
 
 
-def parse_space(specs, choices: dict | None = None) -> tuple[Param, ...]:
+def parse_space(specs) -> tuple[Param, ...]:
     """Parses every ``--param`` spec; see ``parse_param``.
 
     Raises:
         SweepError: from ``parse_param``, no specs, or a field named twice.
     """
-    space = tuple(parse_param(s, choices) for s in specs)
+    space = tuple(parse_param(s) for s in specs)
     if not space:
         raise SweepError("no --param given: name at least one flag to search over")
     names = [p.name for p in space]

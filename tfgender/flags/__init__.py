@@ -45,7 +45,6 @@ from tfgender.flags.train import (
     define_train_flags,
     sweep_options_from_flags,
     train_config_from_flags,
-    train_flag_choices,
 )
 
 # The modules that define flags: bin/ programs list their flags as key flags (--helpshort).
@@ -64,5 +63,4 @@ __all__ = [
     "define_sweep_flags", "define_train_flags", "epoch_study_config_from_flags",
     "evaluate_config_from_flags", "export_config_from_flags", "predict_config_from_flags",
     "sample_data_config_from_flags", "sweep_options_from_flags", "train_config_from_flags",
-    "train_flag_choices",
 ]

@@ -10,7 +10,7 @@ import typing
 from absl import flags
 
 from tfgender.choices import SOURCES  # noqa: F401  (re-exported: one list of sources)
-from tfgender.config import REQUIRED
+from tfgender.config import REQUIRED, parse_value
 
 FLAGS = flags.FLAGS
 
@@ -83,14 +83,12 @@ def config_from_flags(cls, **overrides):
         if field.name in overrides:
             continue
         value = FLAGS[field.name].value
-        if typing.get_origin(hints[field.name]) is tuple:
-            element = typing.get_args(hints[field.name])[0]
+        if typing.get_origin(hints[field.name]) is tuple and value is not None:
+            text = ",".join(value)  # absl split it on the commas: the same elements again
             try:
-                value = tuple(element(v) for v in value)
-            except ValueError:
-                raise flags.IllegalFlagValueError(
-                    f"flag --{field.name}={','.join(value)}: give {element.__name__} values "
-                    "separated by commas") from None
+                value = parse_value(cls, field.name, text)
+            except ValueError as err:
+                raise flags.IllegalFlagValueError(f"flag --{field.name}={text}: {err}") from None
         values[field.name] = value
     return cls(**values, **overrides)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
 from tfgender.config import TrainConfig
@@ -57,10 +55,3 @@ def define_sweep_flags() -> None:
 def sweep_options_from_flags() -> dict:
     """Keyword arguments of ``sweep.run_sweep`` beyond the base config and directory."""
     return {"search": FLAGS.search, "max_trials": FLAGS.max_trials, "seed": FLAGS.sweep_seed}
-
-
-def train_flag_choices() -> dict:
-    """The allowed values of every enum training flag, ``{name: [values]}``."""
-    return {f.name: list(FLAGS[f.name].parser.enum_values)
-            for f in dataclasses.fields(TrainConfig)
-            if f.name in FLAGS and isinstance(FLAGS[f.name], flags.EnumFlag)}
