@@ -39,8 +39,10 @@ def _run_cli(*args, timeout=600):
     return subprocess.run([TRAIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+# MobileNetV2 trains through the flagfiles in test_recipes.py (its fine-tune recipe), so only
+# the other two start bin/train here: each start traces a whole training step (ResNet50: 25 s).
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["levi_hassner", "mobilenet_v2", "resnet50"])
+@pytest.mark.parametrize("model", ["levi_hassner", "resnet50"])
 def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_path, model):
     workdir = tmp_path / model
     proc = _run_cli(f"--flagfile={SMOKE}", f"--data_dir={sample_records}",
