@@ -162,25 +162,9 @@ def test_bin_cross_validate_reports_an_error_without_folds(sample_records, tmp_p
 
 
 @pytest.mark.slow
-def test_bin_cross_validate_runs_one_fold_with_train_flags(adience_records, tmp_path):
-    workdir = tmp_path / "cv"
-    proc = subprocess.run([CROSS_VALIDATE, f"--flagfile={SMOKE}", f"--data_dir={adience_records}",
-                           f"--workdir={workdir}", "--folds=3", "--image_size=40",
-                           "--cache_image_size=48", "--batch_size=4", "--epochs=1",
-                           "--steps_per_epoch=1", "--summary_images=0", "--head_units=16",
-                           "--dropout=0.1", "--eval_batch_size=8"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.load(open(workdir / "cross_validation.json"))
-    assert [r["fold"] for r in results["folds"]] == [3]
-    assert results["folds"][0]["train_folds"] == [0, 1, 2] and results["folds"][0]["val_fold"] == 4
-    assert results["config"]["batch_size"] == 4 and results["stderr"]["accuracy"] is None
-    assert "| mean ± s.e. |" in proc.stdout and "done: 1 folds" in proc.stdout
-
-
-@pytest.mark.slow
 def test_bin_cross_validate_on_utkface_converted_with_num_folds(tmp_path):
-    """A dataset without folds of its own, given three by --num_folds, cross-validates as is."""
+    """A dataset without folds of its own, given three by --num_folds, cross-validates as is,
+    through bin/cross_validate with its own and the training flags."""
     from tfgender.data import convert, sample
     from tfgender.data import records as rec
 
@@ -193,12 +177,13 @@ def test_bin_cross_validate_on_utkface_converted_with_num_folds(tmp_path):
     workdir = tmp_path / "cv"
     proc = subprocess.run([CROSS_VALIDATE, f"--flagfile={SMOKE}", f"--data_dir={records}",
                            f"--workdir={workdir}", "--steps_per_epoch=1", "--summary_images=0",
-                           "--eval_batch_size=8"],
+                           "--eval_batch_size=8", "--folds=0,1,2", "--batch_size=4"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "done: 3 folds" in proc.stdout and "| mean ± s.e. |" in proc.stdout
 
     results = json.load(open(workdir / "cross_validation.json"))
+    assert results["config"]["batch_size"] == 4  # a training flag reaches every fold
     assert results["all_folds"] == [0, 1, 2]
     assert [r["fold"] for r in results["folds"]] == [0, 1, 2]
     groups = {}  # fold -> the groups (UTKFace image ids) its records hold
