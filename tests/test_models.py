@@ -193,11 +193,14 @@ def test_minimum_sizes_are_the_real_limits():
 )
 def test_imagenet_weights_missing_from_cache(name, file_name, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(models.WeightsError) as error:
         build_model(name, 224, weights="imagenet")
-    message = str(error.value)
-    assert file_name in message
-    assert os.path.join(str(tmp_path), "models") in message
+    # The registry's check, made before anything is built, says the same in one line.
+    with pytest.raises(models.WeightsError) as checked:
+        models.resolve_weights(name, "imagenet", 224)
+    for message in (str(error.value), str(checked.value)):
+        assert file_name in message and "\n" not in message
+        assert os.path.join(str(tmp_path), "models") in message
 
 
 def test_imagenet_file_names_match_keras():
@@ -233,12 +236,55 @@ def test_base_weights_load_from_a_path(tmp_path):
     model = build_model("mobilenet_v2", 64, alpha=0.35, weights=path)
     for got, want in zip(model.get_layer(BASE_LAYER).weights, source.weights, strict=True):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
-    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+    with pytest.raises(models.WeightsError, match="missing.weights.h5"):
         build_model("mobilenet_v2", 64, weights=str(tmp_path / "missing.weights.h5"))
 
 
+@keras_numpy2_warning
+def test_a_weights_file_that_is_not_one_is_one_line_naming_it(tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not weights\n")
+    with pytest.raises(models.WeightsError, match="notes.h5 is not an HDF5"):
+        models.resolve_weights("mobilenet_v2", str(text), 64)
+    # A real HDF5 file of another model passes the cheap check and fails at loading, named.
+    other = str(tmp_path / "levi.weights.h5")
+    build_model("levi_hassner", 64).save_weights(other)
+    assert models.resolve_weights("mobilenet_v2", other, 64) == other
+    with pytest.raises(models.WeightsError, match="levi.weights.h5 does not fit") as error:
+        build_model("mobilenet_v2", 64, alpha=0.35, weights=other)
+    assert "\n" not in str(error.value)
+    with pytest.raises(models.WeightsError, match="levi_hassner has no ImageNet weights"):
+        models.resolve_weights("levi_hassner", "imagenet", 64)
+    with pytest.raises(models.WeightsError, match="alpha"):
+        models.resolve_weights("mobilenet_v2", "imagenet", 64, alpha=0.6)
+    assert models.resolve_weights("mobilenet_v2", "", 64) is None
+
+
+@keras_numpy2_warning
+def test_the_shared_imagenet_file_loads_into_the_base(shared_data, tmp_path, monkeypatch):
+    # The real ImageNet weights (../shared/data/imagenet), found in the Keras cache as a user
+    # who copied them there has them: every base weight equals the file's.
+    import h5py
+
+    source = shared_data / "imagenet" / imagenet_weights_file(224, 1.0)
+    if not source.is_file():
+        pytest.skip(f"ImageNet weights not found at {source}")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / source.name).symlink_to(source)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    model = build_model("mobilenet_v2", 96, weights="imagenet", head_units=(8,))
+    compared = 0
+    with h5py.File(source, "r") as f:
+        for layer in model.get_layer(BASE_LAYER).layers:
+            for weight in layer.weights:
+                stored = f[layer.name][layer.name][weight.name][()]
+                np.testing.assert_array_equal(weight.numpy(), stored, err_msg=weight.path)
+                compared += 1
+    assert compared == 262  # every kernel, depthwise kernel and batch-norm statistic
+
+
 def test_levi_hassner_rejects_pretrained_options():
-    with pytest.raises(ValueError, match="ImageNet"):
+    with pytest.raises(models.WeightsError, match="ImageNet"):
         build_model("levi_hassner", 64, weights="imagenet")
     with pytest.raises(ValueError, match="freeze_base"):
         build_model("levi_hassner", 64, freeze_base=True)

@@ -113,6 +113,16 @@ def test_bad_searches_and_budgets_are_clear_errors():
         sweep.make_trials(ranged, "random")
 
 
+def test_a_weights_file_that_cannot_load_stops_the_sweep_before_its_trials(tmp_path):
+    base = TrainConfig(data_dir="d", model="mobilenet_v2", image_size=96)
+    space = sweep.parse_space([f"weights={tmp_path / 'a.h5'},{tmp_path / 'missing.h5'}"])
+    (tmp_path / "a.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(sweep.SweepError, match="--weights=.*missing.h5: mobilenet_v2 weights "
+                       "file not found"):
+        sweep.run_sweep(base, str(tmp_path / "sweep"), space)
+    assert not (tmp_path / "sweep").exists()  # no trial started, nothing written
+
+
 def _hparams_of(trial_dir: str) -> dict:
     """The HParams session values written at the root of a run, from its event files."""
     values = {}

@@ -151,6 +151,21 @@ def test_bad_configuration_fails_at_start(sample_records, change, message):
         train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
 
 
+@pytest.mark.parametrize("change, message", [
+    (dict(weights="imagenet"), "--weights=imagenet: levi_hassner has no ImageNet weights"),
+    (dict(model="mobilenet_v2", weights="imagenet", image_size=96),
+     r"--weights=imagenet: mobilenet_v2's ImageNet weights .* put "
+     r"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5 in .*keras_home/models"),
+    (dict(model="mobilenet_v2", weights="no/such.h5"), "weights file not found: no/such.h5"),
+])
+def test_weights_that_cannot_load_fail_at_start(sample_records, tmp_path, monkeypatch, change,
+                                                message):
+    # Before the data is read or the precision calibrated: a missing file costs a second.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with pytest.raises(train.TrainingError, match=message):
+        train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
+
+
 def test_an_empty_erasing_scale_with_erasing_off_is_no_error(sample_records):
     config = dataclasses.replace(_tiny(sample_records), erasing_scale=())
     setup = train.resolve_setup(config)

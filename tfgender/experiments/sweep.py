@@ -27,6 +27,7 @@ import typing
 import keras
 from absl import logging
 
+from tfgender import models
 from tfgender.config import TrainConfig, parse_value
 from tfgender.files import write_json_atomic
 from tfgender.training import actions
@@ -317,11 +318,20 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
         ``best_value``, ``final_eval``, ``steps`` or ``error``.
 
     Raises:
-        SweepError: a bad space or budget, or ``sweep_dir`` holds a different sweep.
+        SweepError: a bad space or budget, a weights file that cannot load, or ``sweep_dir``
+            holds a different sweep.
     """
     trials = make_trials(space, search, max_trials, seed)
     metric = base.early_stopping_metric
     configs = {t.trial_id: trial_config(base, t.overrides) for t in trials}
+    for config in configs.values():  # a missing weights file is one line, not N failed trials
+        if config.model not in models.MODELS:
+            continue  # each trial's start names the unknown model
+        size = config.image_size or models.MODELS[config.model].default_image_size
+        try:
+            models.resolve_weights(config.model, config.weights, size, config.width_multiplier)
+        except models.WeightsError as err:
+            raise SweepError(f"--weights={config.weights}: {err}") from None
     os.makedirs(sweep_dir, exist_ok=True)
     path = os.path.join(sweep_dir, RESULTS)
     record = _record(base, space, search, seed, max_trials, metric, trials, {})

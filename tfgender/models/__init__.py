@@ -27,7 +27,9 @@ import keras
 
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
+    WeightsError,
     check_image_size,
+    resolve_base_weights,
     set_batch_norm_momentum,
     set_layer_policies,
     walk_layers,
@@ -43,23 +45,57 @@ class ModelSpec:
         default_image_size: Input side the architecture was designed for.
         min_image_size: Smallest input side it accepts without the feature map collapsing.
         normalization: Key of the input normalisation in ``tfgender.input.augment.NORMALIZERS``.
+        imagenet_file: ``(image_size, alpha) -> name`` of the file keras.applications keeps
+            this architecture's ImageNet weights in (no top); None when it has none.
     """
 
     build: Callable[..., keras.Model]
     default_image_size: int
     min_image_size: int
     normalization: str
+    imagenet_file: Callable[[int, float], str] | None = None
 
 
-def _spec(module, build, normalization: str) -> ModelSpec:
-    return ModelSpec(build, module.DEFAULT_IMAGE_SIZE, module.MIN_IMAGE_SIZE, normalization)
+def _spec(module, build, normalization: str, imagenet_file=None) -> ModelSpec:
+    return ModelSpec(build, module.DEFAULT_IMAGE_SIZE, module.MIN_IMAGE_SIZE, normalization,
+                     imagenet_file)
 
 
 MODELS: dict[str, ModelSpec] = {
     "levi_hassner": _spec(levi_hassner, levi_hassner.build_levi_hassner, "levi_hassner_mean"),
-    "resnet50": _spec(resnet50, resnet50.build_resnet50, "resnet50_caffe"),
-    "mobilenet_v2": _spec(mobilenet_v2, mobilenet_v2.build_mobilenet_v2, "mobilenet_v2"),
+    "resnet50": _spec(resnet50, resnet50.build_resnet50, "resnet50_caffe",
+                      lambda image_size, alpha: resnet50.IMAGENET_WEIGHTS_FILE),
+    "mobilenet_v2": _spec(mobilenet_v2, mobilenet_v2.build_mobilenet_v2, "mobilenet_v2",
+                          mobilenet_v2.imagenet_weights_file),
 }
+
+
+def resolve_weights(name: str, weights: str | None, image_size: int,
+                    alpha: float = 1.0) -> str | None:
+    """The local file a build of ``name`` would load ``weights`` from, checked without
+    building anything: what a program calls before it spends time on data and precision.
+
+    Args:
+        name: A key of ``MODELS``.
+        weights: None or empty (random), ``"imagenet"`` (the Keras cache) or a file path.
+        image_size: Input side (MobileNetV2's file name depends on it).
+        alpha: Width multiplier (likewise).
+
+    Returns:
+        None for random initialisation, else the path of an existing HDF5 file.
+
+    Raises:
+        WeightsError: see ``head.resolve_base_weights``; also ImageNet weights asked for a
+            width multiplier that has none.
+    """
+    spec = MODELS[name]
+    imagenet_file = ""
+    if weights == "imagenet" and spec.imagenet_file is not None:
+        try:
+            imagenet_file = spec.imagenet_file(image_size, alpha)
+        except ValueError as err:
+            raise WeightsError(str(err)) from None
+    return resolve_base_weights(weights or None, imagenet_file, name)
 
 
 def build_model(name: str, image_size: int, *, precision_name: str = "",
@@ -82,7 +118,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     Raises:
         ValueError: Unknown ``name`` (the message lists the known ones) or ``image_size``
             below the minimum (the message says it).
-        FileNotFoundError: Requested weights are not available locally.
+        WeightsError: Requested weights are missing locally, unreadable or of another model.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
@@ -107,5 +143,5 @@ def base_layers(model: keras.Model) -> list:
                 and layer.weights]
 
 
-__all__ = ["MODELS", "ModelSpec", "base_layers", "build_model",
+__all__ = ["MODELS", "ModelSpec", "WeightsError", "base_layers", "build_model", "resolve_weights",
            "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -121,37 +122,82 @@ def keras_models_dir() -> str:
     return os.path.join(os.path.expanduser(home), "models")
 
 
+class WeightsError(ValueError):
+    """A ``weights`` argument names no usable file; the one-line message names the file (and,
+    for ImageNet weights, the folder to put it in)."""
+
+
+# The first bytes of every HDF5 file (Keras' .h5 and .weights.h5 are HDF5).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
 def resolve_base_weights(weights: str | None, imagenet_file: str, name: str) -> str | None:
     """Turns a builder's ``weights`` argument into a local file path, never downloading.
 
     Args:
         weights: None (random initialisation), ``"imagenet"`` (the file keras.applications
             would have downloaded, looked up in the local Keras cache only), or a path to a
-            ``.h5`` / ``.weights.h5`` file for the base model.
-        imagenet_file: The exact file name keras.applications uses for these weights.
+            ``.h5`` / ``.weights.h5`` file for the base.
+        imagenet_file: The exact file name keras.applications uses for these weights; empty
+            when the architecture has none.
         name: Model name, for messages.
 
     Returns:
-        None for random initialisation, else the path of an existing weights file.
+        None for random initialisation, else the path of an existing HDF5 file.
 
     Raises:
-        FileNotFoundError: The file is missing; the message names it and, for ImageNet
-            weights, the directory to place it in.
+        WeightsError: The architecture has no ImageNet weights, or the file is missing, not a
+            file or not HDF5; the message names it and, for ImageNet weights, the directory
+            to place it in.
     """
     if weights is None:
         return None
     if weights == "imagenet":
+        if not imagenet_file:
+            raise WeightsError(f"{name} has no ImageNet weights (mobilenet_v2 and resnet50 "
+                               "have); train it from scratch or give a weights file")
         directory = keras_models_dir()
         path = os.path.join(directory, imagenet_file)
         if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{name} ImageNet weights are loaded from the local Keras cache only (no "
-                f"download): place {imagenet_file} in {directory} (or set KERAS_HOME)"
-            )
-        return path
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(f"{name} base weights file not found: {weights}")
-    return weights
+            raise WeightsError(
+                f"{name}'s ImageNet weights are read from the Keras cache only (nothing is "
+                f"downloaded): put {imagenet_file} in {directory} (or set KERAS_HOME)")
+    else:
+        path = weights
+        if not os.path.isfile(path):
+            raise WeightsError(f"{name} weights file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            signature = f.read(len(HDF5_SIGNATURE))
+    except OSError as err:
+        raise WeightsError(f"{name} weights file {path} cannot be read: "
+                           f"{err.strerror or err}") from None
+    if signature != HDF5_SIGNATURE:
+        raise WeightsError(f"{name} weights file {path} is not an HDF5 weights file (.h5 or "
+                           ".weights.h5 as Keras saves them)")
+    return path
+
+
+def load_weights(model: keras.Model, path: str, name: str) -> None:
+    """``model.load_weights(path)``, with a file of another architecture or size (or a damaged
+    one) as one ``WeightsError`` line naming it."""
+    # Keras 3 loads a .weights.h5 whose layers do not all match by warning that it skipped
+    # them ("Affected layers will retain their freshly-initialized weights"): a silently
+    # half-initialised model. Any such warning is a refusal here.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise WeightsError(f"{name} weights file {path} does not fit this model: "
+                               f"{reason}") from None
+    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+    if skipped:
+        raise WeightsError(f"{name} weights file {path} does not fit this model: "
+                           f"{' '.join(skipped[0].split())[:200]}")
+    for w in caught:  # the others as they were
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 # The options of the dense head, as the builders take them (``attach_head``'s keywords).
@@ -205,7 +251,7 @@ def attach_head(
         raise ValueError(f"the base model must be named {BASE_LAYER!r}, got {base.name!r}")
     base = fuse_batch_norm(base)  # same layers and names: weight files load as before
     if weights_path is not None:
-        base.load_weights(weights_path)
+        load_weights(base, weights_path, name)
     base.trainable = not freeze_base
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     logits = add_dense_head(

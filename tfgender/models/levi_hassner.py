@@ -42,7 +42,13 @@ import tensorflow as tf
 
 from tfgender.choices import CONV_NORMS, KERNEL_INITS
 from tfgender.models.batch_norm import FusedBatchNormalization
-from tfgender.models.head import add_dense_head, check_image_size, kernel_regularizer
+from tfgender.models.head import (
+    add_dense_head,
+    check_image_size,
+    kernel_regularizer,
+    load_weights,
+    resolve_base_weights,
+)
 
 DEFAULT_IMAGE_SIZE = 227
 FC_UNITS = (512, 512)
@@ -217,17 +223,15 @@ def build_levi_hassner(
 
     Raises:
         ValueError: ``image_size`` is too small, ``alpha`` is not positive,
-            ``weights="imagenet"`` or ``freeze_base``.
-        FileNotFoundError: ``weights`` names a file that does not exist.
+            or ``freeze_base``.
+        WeightsError: ``weights="imagenet"`` (there are none), or ``weights`` names a file
+            that is missing, not HDF5 or not of this model.
     """
     del unused
     check_image_size("levi_hassner", image_size, MIN_IMAGE_SIZE)
-    if weights == "imagenet":
-        raise ValueError("levi_hassner has no ImageNet weights; use weights=None or a path")
+    path = resolve_base_weights(weights, "", "levi_hassner")
     if freeze_base:
         raise ValueError("levi_hassner has no pretrained base; freeze_base must be False")
-    if weights is not None and not tf.io.gfile.exists(weights):
-        raise FileNotFoundError(f"levi_hassner weights file not found: {weights}")
 
     if kernel_init not in KERNEL_INITS:
         raise ValueError(f"unknown kernel_init {kernel_init!r}; known: {', '.join(KERNEL_INITS)}")
@@ -271,6 +275,6 @@ def build_levi_hassner(
         prefix="fc",
     )
     model = keras.Model(inputs, logits, name="levi_hassner")
-    if weights is not None:
-        model.load_weights(weights)
+    if path is not None:
+        load_weights(model, path, "levi_hassner")
     return model

@@ -61,21 +61,22 @@ def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_ba
         An uncompiled ``keras.Model`` whose nested MobileNetV2 layer is named ``"base"``.
 
     Raises:
-        ValueError: ``image_size`` is below 32, or ImageNet weights requested for an
-            ``alpha`` without them.
-        FileNotFoundError: The requested weights file is not present locally.
+        ValueError: ``image_size`` is below 32.
+        head.WeightsError: ImageNet weights requested for an ``alpha`` without them, or the
+            requested weights file is missing locally, not HDF5 or not of this model.
     """
     head.check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
-    imagenet_file = None
-    if weights == "imagenet":
-        imagenet_file = imagenet_weights_file(image_size, alpha)
-        if image_size not in IMAGENET_SIZES:
-            warnings.warn(
-                f"no MobileNetV2 ImageNet weights for {image_size}x{image_size}; loading the "
-                "224x224 ones (same convolution shapes)",
-                stacklevel=2,
-            )
-    path = head.resolve_base_weights(weights, imagenet_file or "", "mobilenet_v2")
+    if weights == "imagenet" and image_size not in IMAGENET_SIZES:
+        warnings.warn(
+            f"no MobileNetV2 ImageNet weights for {image_size}x{image_size}; loading the "
+            "224x224 ones (same convolution shapes)",
+            stacklevel=2,
+        )
+    try:
+        imagenet_file = imagenet_weights_file(image_size, alpha) if weights == "imagenet" else ""
+    except ValueError as err:
+        raise head.WeightsError(str(err)) from None
+    path = head.resolve_base_weights(weights, imagenet_file, "mobilenet_v2")
     base = keras.applications.MobileNetV2(
         include_top=False,
         weights=None,

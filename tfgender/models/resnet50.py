@@ -36,7 +36,8 @@ def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: 
 
     Raises:
         ValueError: ``image_size`` is below 32.
-        FileNotFoundError: The requested weights file is not present locally.
+        head.WeightsError: The requested weights file is missing locally, not HDF5 or
+            not of this model.
     """
     head.check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
     path = head.resolve_base_weights(weights, IMAGENET_WEIGHTS_FILE, "resnet50")

@@ -81,6 +81,11 @@ def resolve_setup(config) -> Setup:
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
                             f"minimum is {info.min_image_size}")
+    try:  # before the data and the precision calibration: a missing file fails in seconds
+        models.resolve_weights(config.model, config.weights, image_size,
+                               config.width_multiplier)
+    except models.WeightsError as err:
+        raise TrainingError(f"--weights={config.weights}: {err}") from None
     fractions = ("crop_scale", "erasing_scale")
     for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9),
                       ("erasing_scale", 1e-9)):

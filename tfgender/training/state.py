@@ -58,13 +58,16 @@ def build(config, setup, strategy):
         state["ema_momentum"] = tf.Variable(config.ema_momentum, dtype=tf.float64,
                                             trainable=False)
     with strategy.scope():
-        model = models.build_model(
-            config.model, setup.image_size, precision_name=setup.policy,
-            head_units=config.head_units,
-            dropout=config.dropout, weight_decay=config.weight_decay,
-            activation=config.activation, alpha=config.width_multiplier,
-            kernel_init=config.kernel_init, conv_norm=config.conv_norm,
-            weights=config.weights or None, freeze_base=False)
+        try:
+            model = models.build_model(
+                config.model, setup.image_size, precision_name=setup.policy,
+                head_units=config.head_units,
+                dropout=config.dropout, weight_decay=config.weight_decay,
+                activation=config.activation, alpha=config.width_multiplier,
+                kernel_init=config.kernel_init, conv_norm=config.conv_norm,
+                weights=config.weights or None, freeze_base=False)
+        except models.WeightsError as err:  # a file of another model (resolve_setup checked
+            raise TrainingError(f"--weights={config.weights}: {err}") from None  # the rest)
         if config.bn_momentum:
             models.set_batch_norm_momentum(model, config.bn_momentum)
         schedule = optim.StudySchedule(
