@@ -27,7 +27,7 @@ import pytest
 import tensorflow as tf
 
 from tfgender.config import ExportConfig
-from tfgender.evaluation import export, predict
+from tfgender.evaluation import export, predict, tflite
 from tfgender.input import pipeline as input_pipeline
 
 RUN = os.environ.get("TFGENDER_BENCH_EXPORT_RUN", str(conftest.REPO / "runs" / "fairface"))
@@ -69,7 +69,7 @@ class _Models:
             export.export(ExportConfig(workdir=RUN, output=paths[fmt], format=fmt,
                                        data_dir=DATA if fmt == "tflite_int8" else ""))
         serving = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"]
-        tflite = {fmt: export.TFLiteModel(paths[fmt]) for fmt in ("tflite", "tflite_int8")}
+        tflite = {fmt: tflite.TFLiteModel(paths[fmt]) for fmt in ("tflite", "tflite_int8")}
         self.run = {
             "keras": lambda images, jpegs: predict.sigmoid(forward(images).numpy()[:, 0]),
             "saved_model": lambda images, jpegs: serving(

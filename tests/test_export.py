@@ -12,7 +12,7 @@ import tensorflow as tf
 from test_evaluate import CACHE, make_run
 
 from tfgender.config import ExportConfig
-from tfgender.evaluation import export, predict
+from tfgender.evaluation import export, predict, tflite
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +51,7 @@ def test_tflite_float_and_int8_give_predicts_answers(run_dir, faces, expected, f
     images = np.stack([predict.decode_square(f, CACHE) for f in faces])
     path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "m.tflite"),
                                       format="tflite"))
-    model = export.TFLiteModel(path)
+    model = tflite.TFLiteModel(path)
     assert model.image_size == CACHE
     np.testing.assert_allclose(model(images), expected, atol=1e-4)
     np.testing.assert_allclose(model(images[:1]), expected[:1], atol=1e-4)  # batch of one
@@ -60,7 +60,7 @@ def test_tflite_float_and_int8_give_predicts_answers(run_dir, faces, expected, f
                                       format="tflite_int8", data_dir=fairface_records,
                                       calibration_images=40))
     assert os.path.getsize(path) < 0.5 * os.path.getsize(tmp_path / "m.tflite")
-    difference = np.abs(export.TFLiteModel(path)(images) - expected)
+    difference = np.abs(tflite.TFLiteModel(path)(images) - expected)
     # The stated tolerance of int8 post-training quantisation on this steep random model.
     assert difference.mean() < 0.05 and difference.max() < 0.15, difference
 
@@ -98,4 +98,41 @@ def test_a_model_with_bfloat16_matmul_layers_exports_to_every_float_format(faces
     path = export.export(ExportConfig(workdir=run, output=str(tmp_path / "m.tflite"),
                                       format="tflite"))
     images = np.stack([predict.decode_square(f, CACHE) for f in faces])
-    np.testing.assert_allclose(export.TFLiteModel(path)(images), expected, atol=2e-2)
+    np.testing.assert_allclose(tflite.TFLiteModel(path)(images), expected, atol=2e-2)
+
+
+def test_bundle_ships_the_measured_file_that_predict_and_evaluate_use_without_a_run(
+        run_dir, faces, expected, fairface_records, tmp_path, monkeypatch):
+    from tfgender.config import EvaluateConfig, PredictConfig
+    from tfgender.evaluation import evaluate
+
+    out = tmp_path / "bundled"
+    config = ExportConfig(workdir=run_dir, output=str(out), format="bundle",
+                          data_dir=fairface_records, calibration_images=40)
+    path = export.export(config)
+    card = tflite.read_card(str(out / (tflite.BUNDLED_NAME + ".json")))
+    measured = card["measured"]
+    assert set(measured) == {"tflite", "tflite_int8"} and card["split"] == "test"
+    assert measured["tflite"]["metrics"]["num_examples"] == 60
+    # int8 is shipped exactly when it stays within the tolerance of float (and the size).
+    loss = measured["tflite"]["metrics"]["accuracy"] - measured["tflite_int8"]["metrics"][
+        "accuracy"]
+    assert card["format"] == ("tflite_int8" if loss <= 0.005 else "tflite")
+    assert os.path.getsize(path) == measured[card["format"]]["bytes"]
+    assert card["model"] == "levi_hassner" and card["steps"] == 5
+    assert "race" in measured["tflite"]["metrics"]["slices"]  # FairFace's slices, for the card
+
+    # With no --workdir and no --model_path, predict and evaluate take the shipped file.
+    monkeypatch.setattr(tflite, "BUNDLED_MODEL", path)
+    rows = predict.predict(PredictConfig(inputs=tuple(faces), output=str(tmp_path / "p.csv")))
+    got = np.array([r["probability_male"] for r in rows])
+    tolerance = 1e-4 if card["format"] == "tflite" else 0.15
+    np.testing.assert_allclose(got, expected, atol=tolerance)
+    result = evaluate.evaluate(EvaluateConfig(data_dir=fairface_records, worst_faces=0))
+    assert result["model_source"] == path and result["model"] == "levi_hassner"
+    assert result["accuracy"] == pytest.approx(measured[card["format"]]["metrics"]["accuracy"])
+    with pytest.raises(predict.ModelError, match="--oversample needs a run's model"):
+        evaluate.evaluate(EvaluateConfig(data_dir=fairface_records, oversample=True))
+    monkeypatch.setattr(tflite, "BUNDLED_MODEL", str(tmp_path / "none.tflite"))
+    with pytest.raises(predict.ModelError, match="ships no bundled model"):
+        predict.load_model()

@@ -238,15 +238,24 @@ class ExportConfig:
     """What ``export.export`` writes; each field's help says what it means."""
 
     workdir: str = opt(REQUIRED, "A training run directory (best_model.keras, summary.json).")
-    output: str = opt(REQUIRED, "Where to write: a directory (saved_model) or a .tflite file.")
+    output: str = opt(REQUIRED, "Where to write: a directory (saved_model, bundle) or a "
+                      ".tflite file.")
     format: str = opt("saved_model", "saved_model: a serving_default signature from encoded "
                       "image bytes to probability_male (decode and resize inside); tflite: "
-                      "float, from decoded uint8 images; tflite_int8: post-training quantised.",
+                      "float, from decoded uint8 images; tflite_int8: post-training quantised; "
+                      "bundle: the model the package ships (int8 where it stays within "
+                      "--bundle_tolerance of float on --data_dir's --bundle_split) and its "
+                      "card.",
                       choices=EXPORT_FORMATS)
     checkpoint: str = opt("best", _CHECKPOINT_HELP)
     data_dir: str = opt("", "tflite_int8: a converted dataset whose records calibrate the "
                         "quantisation.")
     calibration_images: int = opt(200, "tflite_int8: images to calibrate on.", lower=1)
+    bundle_split: str = opt("test", "bundle: the split of --data_dir both TFLite files are "
+                            "measured on (the card reports it).")
+    bundle_tolerance: float = opt(0.005, "bundle: the accuracy int8 may lose against float "
+                                  "and still be the one shipped.", lower=0.0, upper=1.0)
+    bundle_max_mb: float = opt(12.0, "bundle: the largest file shipped, in MB.", lower=0.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,11 +14,13 @@ flags.define_evaluate_flags()
 
 USAGE = """Evaluates a trained run on a split or folds of a converted dataset.
 
-Usage: evaluate --workdir=RUN --data_dir=CONVERTED [--split=test | --folds=4]
+Usage: evaluate [--workdir=RUN] --data_dir=CONVERTED [--split=test | --folds=4]
        [--oversample] [--batch_size=64] [--checkpoint=best|latest|PREFIX]
        [--output_json=FILE]
        evaluate --model_path=MODEL.keras --model_name=levi_hassner --image_size=227
-       --data_dir=CONVERTED ...
+       --data_dir=CONVERTED ...       (or --model_path=MODEL.tflite from bin/export)
+  Without --workdir or --model_path: the model tfgender ships (MobileNetV2 trained on
+  FairFace; README "The model that ships").
 """
 
 
@@ -63,6 +65,11 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.evaluate_config_from_flags()
+    if not (config.workdir or config.model_path):
+        from tfgender.evaluation import tflite  # noqa: PLC0415
+
+        if bundled := tflite.describe_bundled():  # else load_model's error says there is none
+            print(f"no --workdir: {bundled}", file=sys.stderr)
     try:
         result = evaluate.evaluate(config)
     except (evaluate.EvaluationError, predict.ModelError) as err:

@@ -11,8 +11,10 @@ flags.define_predict_flags()
 
 USAGE = """Predicts the gender of face images with a trained run's model.
 
-Usage: predict --workdir=RUN [--output=FILE.csv|FILE.json] PATH [PATH...]
+Usage: predict [--workdir=RUN] [--output=FILE.csv|FILE.json] PATH [PATH...]
        predict --workdir=RUN --inputs=a.jpg,faces/
+  Without --workdir or --model_path: the model tfgender ships (MobileNetV2 trained on
+  FairFace; README "The model that ships").
   Accepted: JPEG and PNG files (also GIF and BMP when named explicitly; bin/convert_tfrecords
   takes JPEG only). Folders are searched recursively for .jpg/.jpeg/.png; each file is
   predicted once; CSV goes to stdout without --output. Unreadable images are reported on
@@ -27,6 +29,11 @@ def main(argv: list[str]) -> int:
     from tfgender.evaluation import detect, predict
 
     config = flags.predict_config_from_flags(argv[1:])
+    if not (config.workdir or config.model_path):
+        from tfgender.evaluation import tflite  # noqa: PLC0415
+
+        if bundled := tflite.describe_bundled():  # else load_model's error says there is none
+            print(f"no --workdir: {bundled}", file=sys.stderr)
     try:
         rows = predict.predict(config)
     except (predict.ModelError, detect.DetectorUnavailableError, ValueError) as err:

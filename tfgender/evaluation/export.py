@@ -20,14 +20,15 @@ import os
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfgender import models
 from tfgender.choices import EXPORT_FORMATS as FORMATS
-from tfgender.evaluation import predict
+from tfgender.evaluation import predict, tflite
+from tfgender.files import write_bytes_atomic, write_json_atomic
 from tfgender.input import augment, decode
 from tfgender.input import pipeline as input_pipeline
+from tfgender.training import precision
 
 
 class ExportError(ValueError):
@@ -118,10 +119,7 @@ def export_tflite(loaded: predict.LoadedModel, output: str, *, int8: bool = Fals
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         flatbuffer = _convert(converter, int8=int8, data_dir=data_dir, side=side,
                               calibration_images=calibration_images)
-    tmp = output + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(tmp, output)
+    write_bytes_atomic(output, flatbuffer)
     return output
 
 
@@ -134,6 +132,75 @@ def _convert(converter, *, int8: bool, data_dir: str, side: int,
     return converter.convert()
 
 
+def bundle(config) -> str:
+    """Makes the model the package ships from a run: TFLite float and int8, both measured on
+    ``config.data_dir``'s ``config.bundle_split``; int8 is kept where it loses at most
+    ``config.bundle_tolerance`` of accuracy (float otherwise), if within
+    ``config.bundle_max_mb``. Writes ``tflite.BUNDLED_NAME`` ``.tflite`` and its card
+    (``.json``: what was measured, by slice, and how the run was made) into ``config.output``.
+
+    Returns:
+        The path of the ``.tflite`` file written.
+
+    Raises:
+        ExportError: no --data_dir, or neither file fits the size limit.
+    """
+    from tfgender.config import EvaluateConfig  # noqa: PLC0415
+    from tfgender.evaluation import evaluate  # noqa: PLC0415  (evaluate imports export's peers)
+
+    if not config.data_dir:
+        raise ExportError("--format=bundle needs --data_dir: a converted dataset to calibrate "
+                          "int8 on and to measure both files on")
+    loaded = predict.load_model(workdir=config.workdir, checkpoint=config.checkpoint)
+    os.makedirs(config.output, exist_ok=True)
+    candidates = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for fmt in ("tflite", "tflite_int8"):
+            path = export_tflite(loaded, os.path.join(scratch, fmt + ".tflite"),
+                                 int8=fmt == "tflite_int8", data_dir=config.data_dir,
+                                 calibration_images=config.calibration_images)
+            try:
+                metrics = evaluate.evaluate(EvaluateConfig(
+                    data_dir=config.data_dir, model_path=path, split=config.bundle_split,
+                    worst_faces=0))
+            except evaluate.EvaluationError as err:
+                raise ExportError(f"--data_dir={config.data_dir}: {err}") from None
+            keep = ("accuracy", "auc", "loss", "num_examples", "slices", "fairness",
+                    "seconds_per_step")
+            candidates[fmt] = {"bytes": os.path.getsize(path),
+                               "metrics": {k: metrics[k] for k in keep}}
+            with open(path, "rb") as f:
+                candidates[fmt]["flatbuffer"] = f.read()
+    limit = config.bundle_max_mb * 1e6
+    float_accuracy = candidates["tflite"]["metrics"]["accuracy"]
+    int8 = candidates["tflite_int8"]
+    if int8["bytes"] <= limit and float_accuracy - int8["metrics"]["accuracy"] <= \
+            config.bundle_tolerance:
+        chosen = "tflite_int8"
+    elif candidates["tflite"]["bytes"] <= limit:
+        chosen = "tflite"
+    else:
+        raise ExportError(f"neither TFLite file fits --bundle_max_mb={config.bundle_max_mb:g} "
+                          f"(float {candidates['tflite']['bytes'] / 1e6:.1f} MB, int8 "
+                          f"{int8['bytes'] / 1e6:.1f} MB within its tolerance)")
+    summary = predict.read_summary(config.workdir)
+    card = {
+        "model": loaded.name, "image_size": loaded.image_size,
+        "cache_image_size": loaded.cache_image_size, "crop_fraction": loaded.crop_fraction,
+        "steps": loaded.step, "format": chosen, "source_run": os.path.abspath(config.workdir),
+        "run_config": summary.get("config", {}), "run_precision": summary.get("precision"),
+        "run_best": summary.get("best"), "data_dir": config.data_dir,
+        "split": config.bundle_split, "cpu": precision.cpu_model(),
+        "tolerance": config.bundle_tolerance,
+        "measured": {fmt: {k: v for k, v in c.items() if k != "flatbuffer"}
+                     for fmt, c in candidates.items()},
+    }
+    path = os.path.join(config.output, tflite.BUNDLED_NAME + ".tflite")
+    write_bytes_atomic(path, candidates[chosen]["flatbuffer"])
+    write_json_atomic(os.path.join(config.output, tflite.BUNDLED_NAME + ".json"), card)
+    return path
+
+
 def export(config) -> str:
     """Exports a run's model as ``config.format`` to ``config.output``; returns the path.
 
@@ -143,6 +210,8 @@ def export(config) -> str:
     """
     if config.format not in FORMATS:
         raise ExportError(f"unknown --format={config.format}; known: {', '.join(FORMATS)}")
+    if config.format == "bundle":  # remade in place: the folder exists
+        return bundle(config)
     if os.path.exists(config.output):
         raise ExportError(f"--output={config.output} exists; remove it or choose another path")
     parent = os.path.dirname(os.path.abspath(config.output))
@@ -155,26 +224,5 @@ def export(config) -> str:
                          calibration_images=config.calibration_images)
 
 
-class TFLiteModel:
-    """Runs an exported TFLite file: uint8 images at its input size -> male probabilities."""
-
-    def __init__(self, path: str):
-        self.interpreter = tf.lite.Interpreter(model_path=path)
-        self._input = self.interpreter.get_input_details()[0]
-        self.image_size = int(self._input["shape"][1])
-        self._batch = None
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, np.uint8)
-        if self._batch != len(images):
-            self.interpreter.resize_tensor_input(self._input["index"], images.shape)
-            self.interpreter.allocate_tensors()
-            self._batch = len(images)
-        self.interpreter.set_tensor(self._input["index"], images)
-        self.interpreter.invoke()
-        output = self.interpreter.get_output_details()[0]
-        return self.interpreter.get_tensor(output["index"]).reshape(-1)
-
-
-__all__ = ["ExportError", "FORMATS", "TFLiteModel", "export", "export_saved_model",
+__all__ = ["ExportError", "FORMATS", "bundle", "export", "export_saved_model",
            "export_tflite"]

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgender import errors, models
+from tfgender.evaluation import tflite
 from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, SUMMARY_FILE  # noqa: F401 (re-exported)
 from tfgender.input import augment, decode
 from tfgender.training import precision
@@ -36,7 +37,7 @@ class ModelError(RuntimeError):
 class LoadedModel:
     """A trained model and the input facts its training used."""
 
-    model: keras.Model
+    model: keras.Model | tflite.TFLiteModel  # a TFLite file holds the crop and normalisation
     name: str
     image_size: int
     cache_image_size: int
@@ -46,7 +47,8 @@ class LoadedModel:
     step: int  # the run's training step (TensorBoard x-axis), 0 if unknown
 
 
-def _read_summary(workdir: str) -> dict:
+def read_summary(workdir: str) -> dict:
+    """A run's ``summary.json`` (``{}`` before the run has written one)."""
     path = os.path.join(workdir, SUMMARY_FILE)
     if not os.path.exists(path):
         return {}
@@ -99,8 +101,9 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
             ``summary.json``); ignored for the weights when ``model_path`` is given.
         checkpoint: ``"best"`` (``best_model.keras``), ``"latest"`` (rebuild the model from
             ``summary.json`` and restore the latest checkpoint) or a checkpoint prefix.
-        model_path: a ``.keras`` file to load instead; ``model_name`` and ``image_size`` are
-            then required.
+        model_path: a ``.keras`` file to load instead (``model_name`` and ``image_size`` are
+            then required), or a ``.tflite`` file from ``bin/export``. With neither
+            ``workdir`` nor ``model_path``, the model the package ships (``tflite.py``).
         model_name: the architecture of ``model_path`` (selects the normalisation).
         image_size: the expected model input side; 0 accepts the model's.
         cache_image_size: the side images are decoded to before the crop; 0 takes the run's.
@@ -111,7 +114,9 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
     Raises:
         ModelError: nothing to load, a model that does not match what was requested.
     """
-    summary = _read_summary(workdir) if workdir else {}
+    if model_path.endswith(".tflite") or not (model_path or workdir):
+        return _load_tflite(model_path, model_name, image_size, cache_image_size)
+    summary = read_summary(workdir) if workdir else {}
     run = summary.get("config", {})
     if model_path:
         if not model_name or not image_size:
@@ -148,6 +153,33 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
         step=int(summary.get("steps", 0)))
 
 
+def _load_tflite(path: str, model_name: str, image_size: int,
+                 cache_image_size: int) -> LoadedModel:
+    """A TFLite file (``path``, or the bundled model when empty) as a ``LoadedModel``; its
+    card (the ``.json`` beside it, if any) names the architecture and the training facts."""
+    if not path:
+        path = tflite.bundled_model()
+        if not path:
+            raise ModelError("give --workdir (a training run) or --model_path: this copy of "
+                             f"tfgender ships no bundled model ({tflite.BUNDLED_MODEL})")
+    if not os.path.isfile(path):
+        raise ModelError(f"--model_path={path} does not exist")
+    try:
+        model = tflite.TFLiteModel(path)
+    except (ValueError, RuntimeError) as err:
+        raise ModelError(f"{path} is not a TFLite model: {errors.reason(err)}") from None
+    card = tflite.read_card(os.path.splitext(path)[0] + ".json")
+    for flag, wanted, size in (("--cache_image_size", cache_image_size, model.image_size),
+                               ("--image_size", image_size, card.get("image_size", 0))):
+        if wanted and size and wanted != size:
+            raise ModelError(f"{flag}={wanted} does not fit {path}, which takes {size} px")
+    return LoadedModel(model=model, name=model_name or card.get("model", "tflite"),
+                       image_size=card.get("image_size", model.image_size),
+                       cache_image_size=model.image_size,
+                       crop_fraction=card.get("crop_fraction"), normalization="",
+                       source=path, step=int(card.get("steps", 0)))
+
+
 def make_forward(loaded: LoadedModel, oversample: bool = False):
     """Builds ``forward(images) -> logits``: the evaluation transform, normalisation and model.
 
@@ -160,6 +192,11 @@ def make_forward(loaded: LoadedModel, oversample: bool = False):
         A tf.function from uint8 ``(B, S, S, 3)`` (``S`` = ``loaded.cache_image_size``) to
         float32 logits ``(B, views)``.
     """
+    if isinstance(loaded.model, tflite.TFLiteModel):  # its crop is inside: the centre only
+        if oversample:
+            raise ModelError(f"{loaded.source} takes whole images and crops their centre "
+                             "inside; --oversample needs a run's model (--workdir)")
+        return tflite.make_logits_forward(loaded.model)
     size, fraction = loaded.image_size, loaded.crop_fraction
     spec = tf.TensorSpec([None, loaded.cache_image_size, loaded.cache_image_size, 3], tf.uint8)
 
@@ -397,4 +434,5 @@ def predict(config) -> list[dict]:
 
 
 __all__ = ["LoadedModel", "ModelError", "decode_square", "find_images", "load_model",
-           "make_forward", "predict", "predict_images", "sigmoid", "write_predictions"]
+           "make_forward", "predict", "predict_images", "read_summary", "sigmoid",
+           "write_predictions"]
