@@ -134,6 +134,15 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(frozen, pretrained, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(unfrozen, pretrained, strict=True))
 
+    # --base_batch_norm=frozen: once the base trains, its kernels move but its batch norms
+    # (scale, offset and statistics) stay the pretrained run's, as in inference.
+    frozen_norm = dataclasses.replace(second, base_batch_norm="frozen")
+    train.train_and_evaluate(frozen_norm, str(tmp_path / "finetune_bn"))
+    trained = base("finetune_bn/checkpoints/ckpt-4")
+    kernels = [0, 5, 10]  # each convolution's kernel, then its batch norm's four
+    for i, (a, b) in enumerate(zip(trained, pretrained, strict=True)):
+        assert np.array_equal(a, b) != (i in kernels), i
+
 
 @pytest.mark.parametrize("change, message", [
     (dict(model="vgg"), "unknown model 'vgg'"),

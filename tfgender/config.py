@@ -18,6 +18,7 @@ import typing
 from tfgender.choices import (
     ADIENCE_IMAGE_SETS,
     AUGMENT_INTERPOLATIONS,
+    BASE_BATCH_NORMS,
     CONV_NORMS,
     DATA_SERVICE_ROLES,
     DETECTORS,
@@ -399,6 +400,11 @@ class TrainConfig:
     bn_momentum: float = opt(0.0, "BatchNormalization moving-average momentum; 0 keeps the "
                              "architecture's (MobileNetV2 0.999 is too slow for short "
                              "from-scratch runs: use 0.9).")
+    base_batch_norm: str = opt("train", "The pretrained base's batch norm while the base "
+                               "trains: train (batch statistics, moving averages updated) or "
+                               "frozen (inference mode, its statistics and scale kept, as "
+                               "Keras' transfer-learning guide fine-tunes).",
+                               choices=BASE_BATCH_NORMS)
     cache: str = opt("auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
     shuffle_buffer: int = opt(10_000, "Shuffle buffer (records).")
     precision: str = opt("auto", "Compute precision; auto chooses per device from measurement.",

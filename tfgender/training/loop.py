@@ -144,12 +144,19 @@ def model_options(config) -> dict:
             if (value := getattr(config, field)) != defaults[field]}
 
 
-def _set_base_trainable(model: keras.Model, trainable: bool) -> None:
+def set_base_trainable(model: keras.Model, trainable: bool, batch_norm: str = "train") -> None:
+    """Freezes or unfreezes the feature extractor; with ``batch_norm="frozen"`` its batch
+    norms stay frozen (inference mode) when it trains (Keras 3 runs a non-trainable
+    BatchNormalization on its moving statistics, also under ``training=True``)."""
     layers = models.base_layers(model)
     if not layers and not trainable:
         raise TrainingError("this architecture has no feature extractor to freeze")
     for layer in layers:
         layer.trainable = trainable
+        if batch_norm == "frozen":
+            for inner in (layer, *models.walk_layers(layer)):
+                if isinstance(inner, keras.layers.BatchNormalization):
+                    inner.trainable = False
 
 
 
@@ -260,8 +267,8 @@ def _train_and_evaluate(config, workdir: str, swept) -> dict:
             epoch = run.step // run.setup.steps_per_epoch
             want_frozen = config.freeze_base or epoch < config.freeze_base_epochs
             if want_frozen != frozen:
-                if want_frozen or frozen is not None:
-                    _set_base_trainable(run.model, not want_frozen)
+                if want_frozen or frozen is not None or config.base_batch_norm != "train":
+                    set_base_trainable(run.model, not want_frozen, config.base_batch_norm)
                 frozen = want_frozen
                 # New trainable variables: a new step function (and a fresh trace).
                 train_step, train_metrics = make_train_step(
