@@ -37,7 +37,7 @@ step "console scripts from $WORK"
   --image_size=72 --noprogress
 "$BIN/tfgender-train" --flagfile="$REPO/configs/smoke.flags" --data_dir=records --workdir=run
 # A flagfile that includes configs/base.flags, read from outside the repository.
-"$BIN/tfgender-train" --flagfile="$REPO/configs/fairface.flags" --data_dir=records \
+"$BIN/tfgender-train" --flagfile="$REPO/configs/fairface_from_scratch.flags" --data_dir=records \
   --workdir=run_fairface_flags --cache_image_size=72 --epochs=1 --steps_per_epoch=2 \
   --batch_size=8 --noprogress
 "$BIN/tfgender-evaluate" --workdir=run --data_dir=records --split=test --batch_size=8

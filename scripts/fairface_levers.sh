@@ -18,7 +18,7 @@ COMMON=(--flagfile=configs/base.flags --data_dir="$DATA" --eval_split=val
         --cache_image_size=128 --crop_scale=0.8,1.0 --batch_size=64 --schedule=cosine
         --warmup_epochs=0.5 --epochs=4 --noprogress)
 LH=(--model=levi_hassner --learning_rate=1e-3 --dropout=0.5,0.5 --weight_decay=1e-4)
-# The kept recipe of configs/fairface.flags (session 6), whose levers session 7 measures.
+# The kept recipe of configs/fairface_from_scratch.flags (session 6), whose levers session 7 measures.
 KEPT=("${LH[@]}" --conv_norm=batch --dropout=0.2,0.2)
 # Session 9's base: the kept recipe for 6 x 1250 steps (about 12 minutes on Zen 4).
 Z64=("${KEPT[@]}" --image_size=64 --steps_per_epoch=1250 --epochs=6)
@@ -106,6 +106,10 @@ lever_flags() {
     im112_bn99) echo "${IM[*]} --bn_momentum=0.99" ;;
     im96) echo "${IM[*]} --image_size=96" ;;
     im128) echo "${IM[*]} --image_size=128" ;;
+    im112_bnfrozen) echo "${IM[*]} --base_batch_norm=frozen" ;;
+    # The study's two phases: the head alone for an epoch at 1e-3, then everything at a low
+    # constant rate (1e-4: the study's 1e-5 barely moves the base in minutes).
+    im112_2phase) echo "${IM[*]} --freeze_base_epochs=1 --learning_rate=1e-3 --fine_tune_learning_rate=1e-4" ;;
     *) echo "unknown lever $1" >&2; return 2 ;;
   esac
 }

@@ -13,6 +13,7 @@ from test_evaluate import make_run
 
 pytest.importorskip("cv2", reason="--detect_faces needs opencv-python-headless")
 
+from tfgender.data import group_photos  # noqa: E402
 from tfgender.evaluation import (
     detect,  # noqa: E402
     predict,
@@ -23,22 +24,16 @@ SIDE = 150  # pasted face images (FairFace's 224 px crops, the face with padding
 
 
 def _group_photos(shared_data, out_dir, count=8, per_photo=3, seed=0):
-    """Photos of ``per_photo`` FairFace faces on a textured background; returns
+    """Photos of ``per_photo`` FairFace faces on a noisy background; returns
     (path, [pasted (left, top, side)]) per photo."""
-    rng = np.random.RandomState(seed)
+    rng = np.random.default_rng(seed)
     faces_dir = shared_data / "fairface" / "train"
     names = sorted(os.listdir(faces_dir))[:count * per_photo]
     photos = []
     for p in range(count):
-        canvas = rng.randint(90, 140, (SIDE + 80, per_photo * (SIDE + 60) + 40, 3)).astype(np.uint8)
-        places = []
-        for i in range(per_photo):
-            data = tf.io.read_file(str(faces_dir / names[p * per_photo + i]))
-            face = tf.image.resize(tf.io.decode_jpeg(data, channels=3), [SIDE, SIDE],
-                                   antialias=True)
-            left, top = 30 + i * (SIDE + 60) + rng.randint(0, 20), 30 + rng.randint(0, 20)
-            canvas[top:top + SIDE, left:left + SIDE] = np.clip(np.round(face), 0, 255)
-            places.append((left, top, SIDE))
+        faces = [tf.io.decode_jpeg(tf.io.read_file(str(faces_dir / name)), channels=3)
+                 for name in names[p * per_photo:(p + 1) * per_photo]]
+        canvas, places = group_photos.make_group_photo(faces, SIDE, "noise", rng)
         path = os.path.join(out_dir, f"group{p}.jpg")
         tf.io.write_file(path, tf.io.encode_jpeg(canvas, quality=92))
         photos.append((path, places))
@@ -46,12 +41,7 @@ def _group_photos(shared_data, out_dir, count=8, per_photo=3, seed=0):
 
 
 def _found(boxes, places) -> int:
-    """Pasted faces with a detection centred inside them (each counted once)."""
-    hits = 0
-    for left, top, side in places:
-        hits += any(left <= x + w / 2 <= left + side and top <= y + h / 2 <= top + side
-                    for x, y, w, h in boxes)
-    return hits
+    return len(group_photos.match(boxes, places)[0])
 
 
 @pytest.fixture(scope="module")

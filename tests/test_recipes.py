@@ -123,9 +123,9 @@ def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
                                   image_size=64, val_fraction=1 / 3, test_fraction=0.0,
                                   progress=False))
     sizes = ("--image_size=48", "--cache_image_size=56")
-    pretrain = _config(flag_values, "fairface.flags", fairface_dir, *sizes, "--batch_size=32",
-                       "--steps_per_epoch=0", "--epochs=12", "--warmup_epochs=1",
-                       "--deterministic")
+    pretrain = _config(flag_values, "fairface_from_scratch.flags", fairface_dir, *sizes,
+                       "--batch_size=32", "--steps_per_epoch=0", "--epochs=12",
+                       "--warmup_epochs=1", "--deterministic")
     assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
         "levi_hassner", "train", "val")
     pretrain_dir = str(tmp_path / "pretrain")
@@ -144,7 +144,7 @@ def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
     utk_dir = str(tmp_path / "utk")
     convert.convert(ConvertConfig(source="utkface", data_dir=str(utk_raw), out_dir=utk_dir,
                                   image_size=64, progress=False))
-    finetune = _config(flag_values, "utkface_finetune.flags", utk_dir, *sizes,
+    finetune = _config(flag_values, "utkface_finetune_from_scratch.flags", utk_dir, *sizes,
                        "--epochs=2", "--freeze_base_epochs=1",
                        f"--init_checkpoint={pretrain_dir}")
     assert finetune.fine_tune_learning_rate < finetune.learning_rate

@@ -226,10 +226,11 @@ class PredictConfig:
     batch_size: int = opt(32, "Images per model call.", lower=1)
     output: str = opt("", "Write predictions to this .csv or .json file; default CSV on "
                       "stdout.")
-    detect_faces: bool = opt(False, "Find the faces in ordinary photos (OpenCV's bundled Haar "
-                             "cascade) and classify each: one row per face with its box.")
-    detector: str = opt("haar_default", "With --detect_faces: which OpenCV cascade finds the "
-                        "faces.", choices=DETECTORS)
+    detect_faces: bool = opt(False, "Find the faces in ordinary photos (--detector) and "
+                             "classify each: one row per face with its box.")
+    detector: str = opt("haar_default", "With --detect_faces: what finds the faces: mtcnn (a "
+                        "TensorFlow cascade with landmarks; the crop is turned so the eyes are "
+                        "level) or one of OpenCV's bundled Haar cascades.", choices=DETECTORS)
     annotate: str = opt("", "With --detect_faces: write a copy of each photo with the boxes "
                         "and labels drawn into this directory.")
 

@@ -1,39 +1,66 @@
 """Faces in ordinary photos: found by a detector that ships inside a registry package.
 
-``bin/predict --detect_faces`` finds the faces of each photo with one of OpenCV's bundled Haar
-cascades (``opencv-python-headless``; no model download), cuts each out with the margin the
-training faces had around them (FairFace's crops hold the face with a quarter of its size on
-every side), resizes it by the one rule (``decode.square_and_resize``) and classifies it.
+``bin/predict --detect_faces`` finds the faces of each photo, cuts each out as the training
+images frame a face (FairFace's crops: the face level and centred with a quarter of its size
+on every side), resizes it by the one rule (``decode.square_and_resize``) and classifies it.
+
+Detectors, none downloading anything: ``mtcnn`` (the ``mtcnn`` package: a TensorFlow cascade
+whose weights are in its wheel; boxes and five landmarks) and OpenCV's bundled Haar cascades
+(``opencv-python-headless``; boxes only). With landmarks the crop is turned so that the eyes
+are level, as FairFace's crops were. BUILD_NOTES.md has the measurement that chose the default
+and each detector's framing (``FRAMING``).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 
 import numpy as np
 
-# name -> OpenCV cascade file; the default was chosen by measuring on the tests' photos.
-DETECTORS = {"haar_default": "haarcascade_frontalface_default.xml",
+# name -> OpenCV cascade file ("" for mtcnn, which is no cascade).
+DETECTORS = {"mtcnn": "", "haar_default": "haarcascade_frontalface_default.xml",
              "haar_alt2": "haarcascade_frontalface_alt2.xml"}
 DEFAULT_DETECTOR = "haar_default"
-# Measured on 24 real FairFace faces pasted into 8 photos (BUILD_NOTES.md): scale step 1.05 and
-# 3 neighbours found 17 with no false detection (the default cascade), against 14-16 otherwise.
+# The Haar cascades' settings, measured on 24 real FairFace faces pasted into 8 photos
+# (BUILD_NOTES.md, session 11): scale step 1.05 and 3 neighbours.
 SCALE_FACTOR, MIN_NEIGHBORS = 1.05, 3
-MARGIN = 0.25  # of the detected box's side, added on every side (FairFace's padding)
+# MTCNN's faces kept: its own final-stage confidence.
+MIN_CONFIDENCE = 0.9
+# Each detector's box -> the training crop: the crop's side is ``scale`` times the box's
+# longer side and its centre sits ``shift`` of that side below the box's centre. Fitted on
+# pasted FairFace crops so that the crop is the training image (benchmarks/detectors.py).
+FRAMING = {"mtcnn": (1.6, 0.0), "haar_default": (1.5, 0.0), "haar_alt2": (1.5, 0.0)}
+MARGIN = 0.25  # FairFace's padding: a quarter of the face's side on every side (the default)
 
 
 class DetectorUnavailableError(RuntimeError):
-    """OpenCV is not installed (``pip install opencv-python-headless``)."""
+    """The detector's package is not installed; says which to install."""
 
 
-def _cascade(name: str):
+def _cv2():
     try:
         import cv2  # noqa: PLC0415  (optional until a photo is searched)
     except ImportError as err:
         raise DetectorUnavailableError(
             "--detect_faces needs OpenCV: pip install 'opencv-python-headless<5'") from err
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+    return cv2
+
+
+@functools.cache
+def _mtcnn():
+    try:
+        from mtcnn import MTCNN  # noqa: PLC0415  (an optional package)
+    except ImportError as err:
+        raise DetectorUnavailableError(
+            "--detector=mtcnn needs the mtcnn package: pip install 'tfgender[detect]' (or "
+            "'mtcnn==1.0.0'), or choose --detector=haar_default") from err
+    return MTCNN(device="CPU:0")
+
+
+def _cascade(name: str):
+    cv2 = _cv2()
     path = os.path.join(cv2.data.haarcascades, DETECTORS[name])
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -41,32 +68,93 @@ def _cascade(name: str):
     return cv2, cascade
 
 
+def detect(image: np.ndarray, detector: str = DEFAULT_DETECTOR, min_size: int = 24) -> list[dict]:
+    """The faces in an RGB uint8 image, left to right.
+
+    Returns:
+        ``{"box": (x, y, width, height), "eyes": ((x, y), (x, y)) or None, "detector": name}``
+        per face; ``eyes`` are the left and right eye in the image (MTCNN's landmarks).
+
+    Raises:
+        ValueError: an unknown detector.
+        DetectorUnavailableError: its package is not installed.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
+    faces = []
+    if detector == "mtcnn":
+        found = _mtcnn().detect_faces(np.ascontiguousarray(image), min_face_size=min_size)
+        for face in found:
+            if face["confidence"] < MIN_CONFIDENCE:
+                continue
+            points = face["keypoints"]
+            eyes = tuple(sorted((tuple(map(float, points["left_eye"])),
+                                 tuple(map(float, points["right_eye"])))))
+            faces.append({"box": tuple(int(round(v)) for v in face["box"]), "eyes": eyes,
+                          "detector": detector})
+    else:
+        cv2, cascade = _cascade(detector)
+        gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY))
+        boxes = cascade.detectMultiScale(gray, scaleFactor=SCALE_FACTOR,
+                                         minNeighbors=MIN_NEIGHBORS, minSize=(min_size, min_size))
+        faces = [{"box": (int(x), int(y), int(w), int(h)), "eyes": None, "detector": detector}
+                 for x, y, w, h in boxes]
+    return sorted(faces, key=lambda face: face["box"])
+
+
 def detect_faces(image: np.ndarray, detector: str = DEFAULT_DETECTOR,
                  min_size: int = 24) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x, y, width, height)`` of the faces in an RGB uint8 image, left to right."""
-    cv2, cascade = _cascade(detector)
-    gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY))
-    boxes = cascade.detectMultiScale(gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS,
-                                     minSize=(min_size, min_size))
-    return sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in boxes)
+    return [face["box"] for face in detect(image, detector, min_size)]
 
 
-def face_crop(image: np.ndarray, box, margin: float = MARGIN) -> np.ndarray:
-    """The square around a detected face with ``margin`` of its side on every side, clipped
-    to the image."""
-    x, y, w, h = box
-    side = int(round(max(w, h) * (1 + 2 * margin)))
-    cx, cy = x + w / 2, y + h / 2
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    left, top = max(0, left), max(0, top)
-    right = min(image.shape[1], left + side)
-    bottom = min(image.shape[0], top + side)
-    return image[top:bottom, left:right]
+def crop_geometry(face: dict) -> tuple[float, float, float, float]:
+    """The training crop of a detected face: ``(centre x, centre y, side, angle in degrees)``,
+    the angle turning the eyes level (0 without landmarks)."""
+    x, y, w, h = face["box"]
+    scale, shift = FRAMING[face.get("detector", DEFAULT_DETECTOR)]
+    side = max(w, h) * scale
+    angle = 0.0
+    if face.get("eyes"):
+        (lx, ly), (rx, ry) = face["eyes"]
+        angle = math.degrees(math.atan2(ry - ly, rx - lx))
+    return x + w / 2, y + h / 2 + shift * side, side, angle
+
+
+def crop_box(face: dict) -> tuple[float, float, float, float]:
+    """The training crop's square ``(left, top, right, bottom)`` before any turn."""
+    cx, cy, side, _ = crop_geometry(face)
+    return cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+
+
+def face_crop(image: np.ndarray, face) -> np.ndarray:
+    """The training crop of a face: a square turned so that the eyes are level, the image's
+    edge pixels repeated where it reaches past the photo.
+
+    Args:
+        image: the RGB uint8 photo.
+        face: a ``detect`` result, or a bare box ``(x, y, width, height)`` framed as FairFace
+            pads its faces (``MARGIN``).
+    """
+    if not isinstance(face, dict):
+        x, y, w, h = face
+        side = max(w, h) * (1 + 2 * MARGIN)
+        center, angle = (x + w / 2, y + h / 2), 0.0
+    else:
+        cx, cy, side, angle = crop_geometry(face)
+        center = (cx, cy)
+    cv2 = _cv2()
+    size = max(1, int(round(side)))
+    # Turn about the face's centre, then move that centre to the middle of the crop.
+    matrix = cv2.getRotationMatrix2D(center, angle, 1.0)
+    matrix[:, 2] += (size / 2 - center[0], size / 2 - center[1])
+    return cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def annotate(image: np.ndarray, faces: list[dict], path: str) -> None:
     """Writes a JPEG copy of ``image`` with each face's box and label drawn on it."""
-    cv2, _ = _cascade(DEFAULT_DETECTOR)
+    cv2 = _cv2()
     canvas = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     for face in faces:
         x, y, w, h = face["x"], face["y"], face["width"], face["height"]
@@ -80,5 +168,5 @@ def annotate(image: np.ndarray, faces: list[dict], path: str) -> None:
         raise OSError(f"cannot write {path}")
 
 
-__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "DetectorUnavailableError", "MARGIN", "annotate",
-           "detect_faces", "face_crop"]
+__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "DetectorUnavailableError", "FRAMING", "MARGIN",
+           "annotate", "crop_box", "crop_geometry", "detect", "detect_faces", "face_crop"]

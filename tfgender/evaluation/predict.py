@@ -378,13 +378,14 @@ def predict_faces(loaded: LoadedModel, paths, *, detector: str = "", annotate_di
         except (tf.errors.OpError, OSError) as err:
             skipped.append({"path": path, "reason": _reason(err)})
             continue
-        boxes = detect.detect_faces(image, detector or detect.DEFAULT_DETECTOR)
-        if not boxes:
+        found = detect.detect(image, detector or detect.DEFAULT_DETECTOR)
+        if not found:
             skipped.append({"path": path, "reason": "no face found"})
             continue
-        crops = np.stack([decode.square_and_resize(detect.face_crop(image, box),
+        boxes = [face["box"] for face in found]
+        crops = np.stack([decode.square_and_resize(detect.face_crop(image, face),
                                                    loaded.cache_image_size).numpy()
-                          for box in boxes])
+                          for face in found])
         probabilities = sigmoid(forward(tf.constant(crops)).numpy()[:, 0])
         faces = [{"path": path, "face": i, "x": x, "y": y, "width": w, "height": h,
                   "gender": "male" if p > 0.5 else "female", "probability_male": float(p)}
