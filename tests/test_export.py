@@ -136,3 +136,25 @@ def test_bundle_ships_the_measured_file_that_predict_and_evaluate_use_without_a_
     monkeypatch.setattr(tflite, "BUNDLED_MODEL", str(tmp_path / "none.tflite"))
     with pytest.raises(predict.ModelError, match="ships no bundled model"):
         predict.load_model()
+
+
+def test_the_bundled_model_classifies_real_faces_of_its_recipes_test_split(shared_data):
+    # The file the package ships, on 400 FairFace faces of the recipe's test split (its
+    # conversion's split, recomputed from the CSV), decoded as bin/predict decodes them.
+    from tfgender.data import readers, splits
+
+    path = tflite.bundled_model()
+    if not path:
+        pytest.skip(f"no bundled model at {tflite.BUNDLED_MODEL}")
+    card = tflite.read_card()
+    frame = readers.read_source("fairface", shared_data / "fairface").frame
+    frame = splits.assign_folds_or_split(frame, source="fairface", num_folds=0,
+                                         val_fraction=0.1, test_fraction=0.1)
+    test = frame[frame["split"] == "test"].head(400)
+    model = tflite.TFLiteModel(path)
+    images = np.stack([predict.decode_square(str(shared_data / "fairface" / p),
+                                             model.image_size) for p in test["path"]])
+    accuracy = np.mean((model(images) > 0.5) == test["label"].to_numpy().astype(bool))
+    print(f"bundled model on 400 FairFace test faces: {accuracy:.3f} "
+          f"(its card: {card['measured'][card['format']]['metrics']['accuracy']:.3f})")
+    assert accuracy >= 0.88
