@@ -204,3 +204,21 @@ def test_explain_precision_gives_the_choice_and_its_reason(monkeypatch):
     assert "bf16" in why
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         precision.explain_precision("fp8", "resnet50")
+
+
+def test_calibration_says_what_it_does_before_and_after_and_when_cached(tmp_path, capsys):
+    path = str(tmp_path / "p.json")
+    speeds = {"float32": 0.2, "onednn_bfloat16": 0.5, "mixed_bfloat16": 0.5,
+              "mixed_bfloat16_matmul": 0.1}
+    precision.choose_by_measuring("levi_hassner", 64, 64, device="cpu", has_bf16=True,
+                                  timer=speeds.get, path=path)
+    before, after = capsys.readouterr().err.strip().splitlines()
+    assert "timing 4 candidates" in before and "levi_hassner at 64 px" in before
+    assert path in before
+    assert after == ("precision=auto: mixed_bfloat16_matmul (float32 200 ms/step, "
+                     "onednn_bfloat16 500 ms/step, mixed_bfloat16 500 ms/step, "
+                     "mixed_bfloat16_matmul 100 ms/step)")
+    choice, entry = precision.choose_by_measuring("levi_hassner", 64, 64, device="cpu",
+                                                  has_bf16=True, timer=None, path=path)
+    assert choice == "mixed_bfloat16_matmul" and entry["why"].startswith(f"from {path}: ")
+    assert capsys.readouterr().err == ""  # nothing timed: nothing announced

@@ -167,7 +167,14 @@ def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
     table = _read_table(path)
     cached = table.get(key, {})
     if cached.get("choice") in options and cached.get("candidates") == list(options):
-        return cached["choice"], cached
+        return cached["choice"], {**cached, "why": f"from {path}: {cached['why']}"}
+    # A pause of minutes on a new machine must say why before it starts (stderr: the console
+    # and a nohup log alike).
+    print(f"precision=auto: timing {len(options)} candidates ({', '.join(options)}) for "
+          f"{model_name} at {image_size} px, batch {batch_size}, each in a fresh process: "
+          "a few minutes, once for this machine and model (kept in "
+          f"{path}; --precision=NAME or TFGENDER_PRECISION_CALIBRATION=off skips it)",
+          file=sys.stderr, flush=True)
     timer = timer or functools.partial(time_step_in_subprocess, model_name, image_size,
                                        batch_size, model_options=model_options)
     seconds = {}
@@ -194,6 +201,8 @@ def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
     again = f"; {', '.join(reversed(close))} timed twice (best kept)" if len(close) > 1 else ""
     entry = {"choice": choice, "seconds_per_step": seconds, "candidates": list(options),
              "why": f"measured fastest of {', '.join(seconds)}{again}"}
+    timed = ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in seconds.items())
+    print(f"precision=auto: {choice} ({timed})", file=sys.stderr, flush=True)
     table[key] = entry
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
