@@ -1,9 +1,16 @@
-"""A dependency-free progress bar with throughput and ETA, written to stderr."""
+"""A dependency-free progress bar with throughput and ETA, written to stderr.
+
+On a terminal the bar is redrawn in place; anywhere else (a ``nohup`` log, a pipe) it is one
+plain line every ``PLAIN_INTERVAL`` seconds and a final line, as Keras' ``Progbar`` writes
+with ``verbose=2``, so that a log holds lines a person can read.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+
+PLAIN_INTERVAL = 30.0  # seconds between the lines written where the stream is no terminal
 
 
 class Progress:
@@ -15,6 +22,7 @@ class Progress:
         unit: what is counted, e.g. ``"img"``.
         enabled: False makes every method a no-op (tests, non-interactive logs).
         stream: where to draw; stderr by default so stdout stays machine-readable.
+        interval: seconds between redraws on a terminal (``PLAIN_INTERVAL`` elsewhere).
     """
 
     def __init__(self, total: int | None, desc: str = "", unit: str = "img",
@@ -24,7 +32,9 @@ class Progress:
         self.unit = unit
         self.enabled = enabled
         self.stream = stream or sys.stderr
-        self.interval = interval
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty and isatty())
+        self.interval = interval if self.live else max(interval, PLAIN_INTERVAL)
         self.count = 0
         self.start = time.perf_counter()
         self._last_draw = 0.0
@@ -45,9 +55,11 @@ class Progress:
         now = time.perf_counter()
         if self._first is None:
             self._first = (now, self.count)
+        if self._last_draw == 0.0 and not self.live:
+            self._last_draw = now  # the first plain line after one interval, not at once
         if self.enabled and now - self._last_draw >= self.interval:
             self._last_draw = now
-            self._draw()
+            self._draw(end="" if self.live else "\n")
 
     def _draw(self, end: str = "") -> None:
         rate = self.rate
@@ -61,7 +73,7 @@ class Progress:
         else:
             speed = f"{rate:,.1f} {self.unit}/s" if rate else "warming up"
             line = f"{self.desc} {self.count} {self.unit} {speed}"
-        self.stream.write("\r" + line + end)
+        self.stream.write(("\r" if self.live else "") + line + end)
         self.stream.flush()
 
     def close(self) -> None:
