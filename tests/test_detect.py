@@ -97,3 +97,28 @@ def test_a_photo_without_a_face_is_skipped_with_a_reason(tmp_path):
     tf.io.write_file(blank, tf.io.encode_jpeg(np.full((200, 300, 3), 128, np.uint8)))
     rows, skipped = predict.predict_faces(predict.load_model(workdir=run_dir), [blank])
     assert rows == [] and skipped == [{"path": blank, "reason": "no face found"}]
+
+
+def test_mtcnn_turns_a_tilted_face_level_and_frames_it_as_the_training_crops(shared_data):
+    pytest.importorskip("mtcnn", reason="the mtcnn detector is not installed")
+    import cv2
+
+    rng = np.random.default_rng(3)
+    face = tf.io.decode_jpeg(tf.io.read_file(str(shared_data / "fairface" / "train" / "3.jpg")),
+                             channels=3).numpy()
+    photo, places = group_photos.make_group_photo([face], 200, "flat", rng)
+    (left, top, side), = places
+    centre = (left + side / 2, top + side / 2)
+    tilted = cv2.warpAffine(photo, cv2.getRotationMatrix2D(centre, 20, 1.0),
+                            (photo.shape[1], photo.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    upright = detect.detect(photo, "mtcnn")
+    found = detect.detect(tilted, "mtcnn")
+    assert len(upright) == 1 and len(found) == 1
+    # The turn measured from the eyes is the 20 degrees put in (FairFace's own are level).
+    turn = detect.crop_geometry(found[0])[3] - detect.crop_geometry(upright[0])[3]
+    assert abs(abs(turn) - 20) < 5, turn
+    crop = detect.face_crop(tilted, found[0])
+    again = detect.detect(crop, "mtcnn")
+    assert len(again) == 1 and abs(detect.crop_geometry(again[0])[3]) < 5
+    # Framed as the training image: the upright crop covers the pasted square.
+    assert group_photos.crop_overlap(places[0], detect.crop_box(upright[0])) > 0.7

@@ -43,12 +43,17 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot write {err.filename or 'the output'}: {err.strerror or err}",
               file=sys.stderr)
         return 2
+    faces = config.detect_faces or config.annotate
     if not rows:
+        why = ("no face found in any readable photo" if faces
+               else "no readable .jpg, .jpeg or .png image")
         print(f"error: nothing could be predicted from {', '.join(config.inputs) or 'no input'}"
-              ": no readable .jpg, .jpeg or .png image", file=sys.stderr)
+              f": {why}", file=sys.stderr)
         return 2
-    print(f"predicted {len(rows)} images" + (f"; written to {config.output}"
-                                             if config.output else ""), file=sys.stderr)
+    what = (f"{len(rows)} faces in {len({row['path'] for row in rows})} photos" if faces
+            else f"{len(rows)} images")
+    print(f"predicted {what}" + (f"; written to {config.output}" if config.output else ""),
+          file=sys.stderr)
     return 0
 
 
