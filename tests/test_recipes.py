@@ -99,6 +99,19 @@ def test_celeba_pretrain_then_adience_fine_tune_and_evaluate(
     # Cross-validating from the pretrained run: test_cross_validate.py (Levi & Hassner).
 
 
+def _real_fairface(shared_data, tmp_path, first: int, end: int, image_size: int) -> str:
+    """FairFace's CSV rows ``first`` to ``end`` (a third of them val), converted."""
+    lines = (shared_data / "fairface" / "fairface_label_train.csv").read_text().splitlines()
+    rows = lines[first:end]
+    raw = _real_subset(shared_data / "fairface", [r.split(",", 1)[0] for r in rows],
+                       tmp_path / "fairface_raw", [lines[0], *rows])
+    out = str(tmp_path / "fairface")
+    convert.convert(ConvertConfig(source="fairface", data_dir=str(raw), out_dir=out,
+                                  image_size=image_size, val_fraction=1 / 3, test_fraction=0.0,
+                                  progress=False))
+    return out
+
+
 def _real_subset(source_dir, names, root, csv_lines=None):
     """Copies real images (relative paths ``names``) of a shared dataset into ``root``."""
     import shutil
@@ -115,14 +128,7 @@ def _real_subset(source_dir, names, root, csv_lines=None):
 def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
         flag_values, tmp_path, shared_data):
     # 1. A few hundred real FairFace faces through the recipe's own flagfile, at toy sizes.
-    lines = (shared_data / "fairface" / "fairface_label_train.csv").read_text().splitlines()
-    rows = lines[1:601]
-    raw = _real_subset(shared_data / "fairface", [r.split(",", 1)[0] for r in rows],
-                       tmp_path / "fairface_raw", [lines[0], *rows])
-    fairface_dir = str(tmp_path / "fairface")
-    convert.convert(ConvertConfig(source="fairface", data_dir=str(raw), out_dir=fairface_dir,
-                                  image_size=64, val_fraction=1 / 3, test_fraction=0.0,
-                                  progress=False))
+    fairface_dir = _real_fairface(shared_data, tmp_path, 1, 601, image_size=64)
     sizes = ("--image_size=48", "--cache_image_size=56")
     pretrain = _config(flag_values, "fairface_from_scratch.flags", fairface_dir, *sizes,
                        "--batch_size=32", "--steps_per_epoch=0", "--epochs=12",
@@ -171,14 +177,7 @@ def test_the_imagenet_recipe_beats_the_same_run_from_random_weights(flag_values,
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / source.name).symlink_to(source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    lines = (shared_data / "fairface" / "fairface_label_train.csv").read_text().splitlines()
-    rows = lines[1001:1601]
-    raw = _real_subset(shared_data / "fairface", [r.split(",", 1)[0] for r in rows],
-                       tmp_path / "fairface_raw", [lines[0], *rows])
-    data = str(tmp_path / "fairface")
-    convert.convert(ConvertConfig(source="fairface", data_dir=str(raw), out_dir=data,
-                                  image_size=112, val_fraction=1 / 3, test_fraction=0.0,
-                                  progress=False))
+    data = _real_fairface(shared_data, tmp_path, 1001, 1601, image_size=112)
     accuracy = {}
     for weights in ("imagenet", ""):
         config = _config(flag_values, "fairface_mobilenet_v2.flags", data, "--image_size=96",
