@@ -22,6 +22,7 @@ def _error_lines(stderr: str) -> list[str]:
     ("convert_tfrecords", "--test_fraction=1.5", []), ("train", "--batch_size=0", []),
     ("convert_tfrecords", "--out_dir=s3://b/data", ["--source=utkface", "--data_dir=d"]),
     ("evaluate", "--data_dir=ram://data", ["--workdir=run"]),
+    ("evaluate", "--folds=x", ["--data_dir=data"]),  # a list read outside the config fields
 ])
 def test_a_bad_flag_is_one_line_naming_it_and_exit_status_2(program, flag, others):
     proc = subprocess.run([os.path.join(REPO, "bin", program), flag, *others],

@@ -93,8 +93,19 @@ def config_from_flags(cls, **overrides):
     return cls(**values, **overrides)
 
 
-def ints(values) -> tuple[int, ...]:
-    return tuple(int(v) for v in values)
+def ints(name: str) -> tuple[int, ...]:
+    """The list flag ``name``'s elements as ints.
+
+    Raises:
+        flags.IllegalFlagValueError: an element is no int (the flag named, as
+            ``config_from_flags`` names one).
+    """
+    values = FLAGS[name].value or []
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise flags.IllegalFlagValueError(
+            f"flag --{name}={','.join(values)}: give int values separated by commas") from None
 
 
 def expand_flagfiles(argv: list[str], _including: tuple[str, ...] = ()) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from absl import flags
 
 from tfgender.config import ComparePeersConfig, EvaluateConfig, ExportConfig, PredictConfig
-from tfgender.flags.common import FLAGS, config_from_flags, define_config_flags
+from tfgender.flags.common import FLAGS, config_from_flags, define_config_flags, ints
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -16,7 +16,7 @@ def define_evaluate_flags() -> None:
 
 
 def evaluate_config_from_flags() -> EvaluateConfig:
-    folds = tuple(int(f) for f in FLAGS.folds) or ((FLAGS.fold,) if FLAGS.fold >= 0 else ())
+    folds = ints("folds") or ((FLAGS.fold,) if FLAGS.fold >= 0 else ())
     return config_from_flags(EvaluateConfig, folds=folds)
 
 

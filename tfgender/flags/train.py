@@ -32,7 +32,7 @@ def define_cross_validate_flags() -> None:
 
 def cross_validate_options_from_flags() -> dict:
     """Keyword arguments of ``cross_validate.cross_validate`` beyond the TrainConfig."""
-    return {"folds": ints(FLAGS.folds) or None, "oversample": FLAGS.oversample,
+    return {"folds": ints("folds") or None, "oversample": FLAGS.oversample,
             "eval_batch_size": FLAGS.eval_batch_size}
 
 
