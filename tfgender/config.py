@@ -407,7 +407,7 @@ class TrainConfig:
                                "Keras' transfer-learning guide fine-tunes).",
                                choices=BASE_BATCH_NORMS)
     cache: str = opt("auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
-    shuffle_buffer: int = opt(10_000, "Shuffle buffer (records).")
+    shuffle_buffer: int = opt(10_000, "Shuffle buffer (records).", lower=1)
     precision: str = opt("auto", "Compute precision; auto chooses per device from measurement.",
                          choices=("auto", *PRECISIONS))
     jit_compile: str = opt("auto", "XLA-compile the model step; auto chooses per device.",
@@ -425,15 +425,15 @@ class TrainConfig:
     data_service_address: str = opt("", "Read training data through a tf.data service "
                                     "dispatcher (grpc://host:port), see bin/data_service.")
     early_stopping_patience: int = opt(0, "Stop after this many epochs without improvement; 0: "
-                                       "never.")
+                                       "never.", lower=0)
     early_stopping_metric: str = opt("auc", "Validation metric for early stopping and the best "
                                      "model.", choices=EARLY_STOPPING_METRICS)
     checkpoint_every_steps: int = opt(0, "Checkpoint every N steps as well as at every epoch "
-                                      "end; 0: epochs.")
+                                      "end; 0: epochs.", lower=0)
     keep_checkpoints: int = opt(3, "Checkpoints kept.", lower=1)
     max_non_finite_steps: int = opt(20, "Stop with an error after this many consecutive "
-                                    "non-finite losses.")
+                                    "non-finite losses.", lower=1)
     profile_steps: tuple[int, ...] = opt((), "START,END: capture a profiler trace of these "
                                          "steps.")
-    summary_images: int = opt(4, "Augmented input images written to TensorBoard.")
+    summary_images: int = opt(4, "Augmented input images written to TensorBoard.", lower=0)
     progress: bool = opt(True, "Show a progress bar per epoch.")
