@@ -60,7 +60,7 @@ def test_every_program_checks_its_flags_before_importing_tensorflow(program):
 
 @pytest.mark.parametrize("flag", ["--learning_rate=-1", "--epochs=0", "--cache_image_size=-3",
                                   "--shuffle_buffer=-1", "--checkpoint_every_steps=-5",
-                                  "--max_non_finite_steps=0", "--early_stopping_patience=-1",
+                                  "--max_non_finite_steps=-1", "--early_stopping_patience=-1",
                                   "--workdir=gs://bucket/run", "--init_checkpoint=gs://b/run",
                                   "--weights=gs://b/base.h5", "--cache=disk:s3://b/cache"])
 def test_bin_trains_parser_refuses_in_one_line(train_flag_values, capsys, flag):

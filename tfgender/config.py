@@ -432,7 +432,7 @@ class TrainConfig:
                                       "end; 0: epochs.", lower=0)
     keep_checkpoints: int = opt(3, "Checkpoints kept.", lower=1)
     max_non_finite_steps: int = opt(20, "Stop with an error after this many consecutive "
-                                    "non-finite losses.", lower=1)
+                                    "non-finite losses; 0: never.", lower=0)
     profile_steps: tuple[int, ...] = opt((), "START,END: capture a profiler trace of these "
                                          "steps.")
     summary_images: int = opt(4, "Augmented input images written to TensorBoard.", lower=0)
