@@ -26,7 +26,6 @@ def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
     from tfgender.evaluation import evaluate, predict
     from tfgender.experiments import cross_validate
-    from tfgender.training import actions
     from tfgender.training import loop as train
 
     if len(argv) > 1:
@@ -36,7 +35,7 @@ def main(argv: list[str]) -> int:
         results = cross_validate.cross_validate(
             config, flags.FLAGS.workdir, **flags.cross_validate_options_from_flags())
     except (cross_validate.CrossValidationError, train.TrainingError,
-            actions.NonFiniteLossError, evaluate.EvaluationError, predict.ModelError) as err:
+            evaluate.EvaluationError, predict.ModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"done: {len(results['folds'])} folds; results in "

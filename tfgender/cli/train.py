@@ -21,7 +21,7 @@ Usage: train --flagfile=configs/smoke.flags --workdir=runs/smoke [--data_dir=CON
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender.training import actions, interrupt
+    from tfgender.training import interrupt
     from tfgender.training import loop as train
 
     if len(argv) > 1:
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     config = flags.train_config_from_flags()
     try:
         summary = train.train_and_evaluate(config, flags.FLAGS.workdir)
-    except (train.TrainingError, actions.NonFiniteLossError) as err:
+    except train.TrainingError as err:  # also a non-finite loss (actions.NonFiniteLossError)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except interrupt.Interrupted as err:

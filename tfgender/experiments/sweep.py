@@ -30,7 +30,6 @@ from absl import logging
 from tfgender import models
 from tfgender.config import TrainConfig, parse_value
 from tfgender.files import write_json_atomic
-from tfgender.training import actions
 from tfgender.training import loop as train
 
 RESULTS = "sweep.json"
@@ -356,7 +355,7 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
             summary = train.train_and_evaluate(config, trial_dir,
                                                swept=[p.name for p in space])
             records[trial.trial_id] = _finished_record(trial_dir, config, metric, summary)
-        except (train.TrainingError, actions.NonFiniteLossError) as err:
+        except train.TrainingError as err:  # also a non-finite loss
             # One diverging learning rate should not end the sweep; rerunning retries it.
             logging.warning("%s failed: %s", trial.trial_id, err)
             print(f"{trial.trial_id} failed: {err}", flush=True)

@@ -175,8 +175,9 @@ class History:
             time_to_accuracy.write_report(self.out_dir, self.epochs, title=self.title)
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss stayed non-finite; the last good checkpoint is kept."""
+class NonFiniteLossError(TrainingError):
+    """The loss stayed non-finite; the last good checkpoint is kept. A ``TrainingError``, as
+    ``train_and_evaluate`` documents: callers catch that one class."""
 
 
 def check_finite(state: dict, max_non_finite_steps: int, policy: str = "float32") -> None:
