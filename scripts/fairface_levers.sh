@@ -105,8 +105,9 @@ lever_flags() {
     z5_zoom) echo "${Z5[*]} --steps_per_epoch=1250 --crop_scale=0.7,0.85" ;;
     im112) echo "${IM[*]}" ;;
     im112_bn99) echo "${IM[*]} --bn_momentum=0.99" ;;
-    im96) echo "${IM[*]} --image_size=96" ;;
-    im128) echo "${IM[*]} --image_size=128" ;;
+    # On top of the kept --bn_momentum=0.99 (+5.4 points of best val accuracy in 10 minutes).
+    im96_bn99) echo "${IM[*]} --bn_momentum=0.99 --image_size=96" ;;
+    im128_bn99) echo "${IM[*]} --bn_momentum=0.99 --image_size=128" ;;
     im112_bnfrozen) echo "${IM[*]} --base_batch_norm=frozen" ;;
     # The study's two phases: the head alone for an epoch at 1e-3, then everything at a low
     # constant rate (1e-4: the study's 1e-5 barely moves the base in minutes).

@@ -203,6 +203,20 @@ def test_imagenet_weights_missing_from_cache(name, file_name, tmp_path, monkeypa
         assert os.path.join(str(tmp_path), "models") in message
 
 
+@keras_numpy2_warning
+def test_a_size_without_its_own_file_takes_the_224_one(tmp_path, monkeypatch):
+    # Keras publishes weights per size (96, 128, ...); the shared folder has the 224 file only,
+    # whose convolutions load into any size.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / imagenet_weights_file(224, 0.35)).write_bytes(b"\x89HDF\r\n\x1a\n")
+    assert models.resolve_weights("mobilenet_v2", "imagenet", 96, alpha=0.35).endswith(
+        "_0.35_224_no_top.h5")
+    (tmp_path / "models" / imagenet_weights_file(96, 0.35)).write_bytes(b"\x89HDF\r\n\x1a\n")
+    assert models.resolve_weights("mobilenet_v2", "imagenet", 96, alpha=0.35).endswith(
+        "_0.35_96_no_top.h5")  # the size's own, trained at that size, when it is there
+
+
 def test_imagenet_file_names_match_keras():
     assert RESNET50_FILE == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert imagenet_weights_file(128, 0.35) == (
@@ -272,7 +286,7 @@ def test_the_shared_imagenet_file_loads_into_the_base(shared_data, tmp_path, mon
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / source.name).symlink_to(source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    model = build_model("mobilenet_v2", 96, weights="imagenet", head_units=(8,))
+    model = build_model("mobilenet_v2", 96, weights="imagenet", head_units=(8,), dropout=())
     compared = 0
     with h5py.File(source, "r") as f:
         for layer in model.get_layer(BASE_LAYER).layers:
@@ -280,7 +294,8 @@ def test_the_shared_imagenet_file_loads_into_the_base(shared_data, tmp_path, mon
                 stored = f[layer.name][layer.name][weight.name][()]
                 np.testing.assert_array_equal(weight.numpy(), stored, err_msg=weight.path)
                 compared += 1
-    assert compared == 262  # every kernel, depthwise kernel and batch-norm statistic
+    # Every weight of the base (kernels, batch-norm scales and statistics) came from the file.
+    assert compared == len(model.get_layer(BASE_LAYER).weights) == 260
 
 
 def test_levi_hassner_rejects_pretrained_options():

@@ -164,6 +164,7 @@ def test_bad_configuration_fails_at_start(sample_records, change, message):
     (dict(weights="imagenet"), "--weights=imagenet: levi_hassner has no ImageNet weights"),
     (dict(model="mobilenet_v2", weights="imagenet", image_size=96),
      r"--weights=imagenet: mobilenet_v2's ImageNet weights .* put "
+     r"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5 or "
      r"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5 in .*keras_home/models"),
     (dict(model="mobilenet_v2", weights="no/such.h5"), "weights file not found: no/such.h5"),
 ])

@@ -45,15 +45,16 @@ class ModelSpec:
         default_image_size: Input side the architecture was designed for.
         min_image_size: Smallest input side it accepts without the feature map collapsing.
         normalization: Key of the input normalisation in ``tfgender.input.augment.NORMALIZERS``.
-        imagenet_file: ``(image_size, alpha) -> name`` of the file keras.applications keeps
-            this architecture's ImageNet weights in (no top); None when it has none.
+        imagenet_file: ``(image_size, alpha) -> names`` of the files keras.applications keeps
+            this architecture's ImageNet weights in (no top), best first; None when it has
+            none.
     """
 
     build: Callable[..., keras.Model]
     default_image_size: int
     min_image_size: int
     normalization: str
-    imagenet_file: Callable[[int, float], str] | None = None
+    imagenet_file: Callable[[int, float], tuple[str, ...]] | None = None
 
 
 def _spec(module, build, normalization: str, imagenet_file=None) -> ModelSpec:
@@ -64,9 +65,9 @@ def _spec(module, build, normalization: str, imagenet_file=None) -> ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "levi_hassner": _spec(levi_hassner, levi_hassner.build_levi_hassner, "levi_hassner_mean"),
     "resnet50": _spec(resnet50, resnet50.build_resnet50, "resnet50_caffe",
-                      lambda image_size, alpha: resnet50.IMAGENET_WEIGHTS_FILE),
+                      lambda image_size, alpha: (resnet50.IMAGENET_WEIGHTS_FILE,)),
     "mobilenet_v2": _spec(mobilenet_v2, mobilenet_v2.build_mobilenet_v2, "mobilenet_v2",
-                          mobilenet_v2.imagenet_weights_file),
+                          mobilenet_v2.imagenet_weights_files),
 }
 
 
@@ -89,13 +90,13 @@ def resolve_weights(name: str, weights: str | None, image_size: int,
             width multiplier that has none.
     """
     spec = MODELS[name]
-    imagenet_file = ""
+    files = ()
     if weights == "imagenet" and spec.imagenet_file is not None:
         try:
-            imagenet_file = spec.imagenet_file(image_size, alpha)
+            files = spec.imagenet_file(image_size, alpha)
         except ValueError as err:
             raise WeightsError(str(err)) from None
-    return resolve_base_weights(weights or None, imagenet_file, name)
+    return resolve_base_weights(weights or None, files, name)
 
 
 def build_model(name: str, image_size: int, *, precision_name: str = "",

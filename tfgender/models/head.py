@@ -131,15 +131,17 @@ class WeightsError(ValueError):
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def resolve_base_weights(weights: str | None, imagenet_file: str, name: str) -> str | None:
+def resolve_base_weights(weights: str | None, imagenet_file: str | Sequence[str],
+                         name: str) -> str | None:
     """Turns a builder's ``weights`` argument into a local file path, never downloading.
 
     Args:
         weights: None (random initialisation), ``"imagenet"`` (the file keras.applications
             would have downloaded, looked up in the local Keras cache only), or a path to a
             ``.h5`` / ``.weights.h5`` file for the base.
-        imagenet_file: The exact file name keras.applications uses for these weights; empty
-            when the architecture has none.
+        imagenet_file: The exact file name keras.applications uses for these weights (or
+            several, the first found in the cache is taken); empty when the architecture has
+            none.
         name: Model name, for messages.
 
     Returns:
@@ -153,15 +155,19 @@ def resolve_base_weights(weights: str | None, imagenet_file: str, name: str) -> 
     if weights is None:
         return None
     if weights == "imagenet":
-        if not imagenet_file:
+        files = [imagenet_file] if isinstance(imagenet_file, str) else list(imagenet_file)
+        if not any(files):
             raise WeightsError(f"{name} has no ImageNet weights (mobilenet_v2 and resnet50 "
                                "have); train it from scratch or give a weights file")
         directory = keras_models_dir()
-        path = os.path.join(directory, imagenet_file)
-        if not os.path.isfile(path):
+        found = [os.path.join(directory, f) for f in files
+                 if os.path.isfile(os.path.join(directory, f))]
+        if not found:
             raise WeightsError(
                 f"{name}'s ImageNet weights are read from the Keras cache only (nothing is "
-                f"downloaded): put {imagenet_file} in {directory} (or set KERAS_HOME)")
+                f"downloaded): put {' or '.join(reversed(files))} in {directory} (or set "
+                "KERAS_HOME)")
+        path = found[0]
     else:
         path = weights
         if not os.path.isfile(path):

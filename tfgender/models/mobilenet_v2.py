@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 
 from tfgender.models import head
@@ -20,7 +18,8 @@ def imagenet_weights_file(image_size: int, alpha: float = 1.0) -> str:
     """Returns the exact file name keras.applications.MobileNetV2 downloads (no top).
 
     Like Keras, sizes without published weights use the 224 file; convolution weights do
-    not depend on the input size, so they load into any size.
+    not depend on the input size, so they load into any size (``imagenet_weights_files``
+    falls back to the 224 file where a size's own is not in the cache).
 
     Args:
         image_size: Input side in pixels.
@@ -38,6 +37,14 @@ def imagenet_weights_file(image_size: int, alpha: float = 1.0) -> str:
         )
     rows = image_size if image_size in IMAGENET_SIZES else 224
     return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
+
+
+def imagenet_weights_files(image_size: int, alpha: float = 1.0) -> tuple[str, ...]:
+    """The cached files that hold these ImageNet weights, best first: the size's own (trained
+    at that size, as Keras publishes them for ``IMAGENET_SIZES``), then the 224 one."""
+    own = imagenet_weights_file(image_size, alpha)
+    fallback = imagenet_weights_file(224, alpha)
+    return (own,) if own == fallback else (own, fallback)
 
 
 def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_base: bool = False,
@@ -66,17 +73,11 @@ def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_ba
             requested weights file is missing locally, not HDF5 or not of this model.
     """
     head.check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
-    if weights == "imagenet" and image_size not in IMAGENET_SIZES:
-        warnings.warn(
-            f"no MobileNetV2 ImageNet weights for {image_size}x{image_size}; loading the "
-            "224x224 ones (same convolution shapes)",
-            stacklevel=2,
-        )
     try:
-        imagenet_file = imagenet_weights_file(image_size, alpha) if weights == "imagenet" else ""
+        files = imagenet_weights_files(image_size, alpha) if weights == "imagenet" else ()
     except ValueError as err:
         raise head.WeightsError(str(err)) from None
-    path = head.resolve_base_weights(weights, imagenet_file, "mobilenet_v2")
+    path = head.resolve_base_weights(weights, files, "mobilenet_v2")
     base = keras.applications.MobileNetV2(
         include_top=False,
         weights=None,
