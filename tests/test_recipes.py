@@ -177,11 +177,11 @@ def test_the_imagenet_recipe_beats_the_same_run_from_random_weights(flag_values,
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / source.name).symlink_to(source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    data = _real_fairface(shared_data, tmp_path, 1001, 1601, image_size=112)
+    data = _real_fairface(shared_data, tmp_path, 1001, 1601, image_size=72)
     accuracy = {}
     for weights in ("imagenet", ""):
-        config = _config(flag_values, "fairface_mobilenet_v2.flags", data, "--image_size=96",
-                         "--cache_image_size=112", "--batch_size=32", "--steps_per_epoch=0",
+        config = _config(flag_values, "fairface_mobilenet_v2.flags", data, "--image_size=64",
+                         "--cache_image_size=72", "--batch_size=32", "--steps_per_epoch=0",
                          "--epochs=4", "--train_minutes=0", "--freeze_base",
                          "--learning_rate=1e-3", "--deterministic", f"--weights={weights}")
         assert config.model == "mobilenet_v2" and config.eval_split == "val"
