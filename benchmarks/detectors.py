@@ -4,6 +4,7 @@ time per photo, and how well each detector's crop frames the face as the trainin
 Not a pytest module (one process, every detector on the same photos):
 
     .venv/bin/python benchmarks/detectors.py [--faces=FAIRFACE_DIR] [--photos=N] [--fit]
+        [--block=B]
 
 Each photo holds 2-4 real FairFace crops (the images the model trains on) pasted at one of
 several sizes on one of several backgrounds (``data/group_photos.py``). A pasted face is found
@@ -34,11 +35,13 @@ from tfgender.evaluation import detect  # noqa: E402
 SIDES = (64, 96, 150, 224)  # pasted face sides in pixels (the training crops are 224)
 
 
-def make_photos(faces_dir: str, count: int, seed: int = 0):
+def make_photos(faces_dir: str, count: int, block: int = 0):
     """``count`` photos cycling through every side and background; faces drawn from the last
-    files of FairFace's folder (the first ones are what the tests paste)."""
-    rng = np.random.default_rng(seed)
-    names = sorted(os.listdir(faces_dir), key=lambda n: int(n.split(".")[0]))[-4 * count:]
+    files of FairFace's folder (the first ones are what the tests paste), block 0 the last
+    ``4 * count``, block 1 the ones before them (faces ``FRAMING`` was not fitted on)."""
+    rng = np.random.default_rng(block)
+    ordered = sorted(os.listdir(faces_dir), key=lambda n: int(n.split(".")[0]))
+    names = ordered[len(ordered) - 4 * count * (block + 1):len(ordered) - 4 * count * block]
     photos = []
     for p in range(count):
         per_photo = int(rng.integers(2, 5))
@@ -86,8 +89,10 @@ def main() -> None:
                                                / "train"))
     parser.add_argument("--photos", type=int, default=48)
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--block", type=int, default=0, help="which faces: 0 the last, 1 the "
+                        "ones before (held out from the fit), ...")
     args = parser.parse_args()
-    photos = make_photos(args.faces, args.photos)
+    photos = make_photos(args.faces, args.photos, args.block)
     print(f"{len(photos)} photos, {sum(len(p[1]) for p in photos)} faces; sides {SIDES}, "
           f"backgrounds {group_photos.BACKGROUNDS}")
     print("| detector | found | recall | false detections | ms/photo | crop IoU | found by "
@@ -97,7 +102,7 @@ def main() -> None:
         r = measure(photos, name)
         print(f"| {name} | {r['found']}/{r['total']} | {r['found'] / r['total']:.1%} | "
               f"{r['false']} | {r['ms']:.0f} | {r['iou']:.3f} | {r['by_side']} |")
-        if args.fit and r["scale"]:
+        if args.fit and r["scale"] and name in detect.FRAMING:
             print(f"    fit: scale {r['scale']:.3f}, shift {r['shift']:.3f} "
                   f"(detect.FRAMING has {detect.FRAMING[name]})")
 

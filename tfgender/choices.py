@@ -25,5 +25,5 @@ DATA_SERVICE_ROLES = ("dispatcher", "worker")  # data_service.serve
 SOURCES = ("adience", "celeba", "utkface", "fairface", "folders")  # data.readers.read_source
 SAMPLE_FORMATS = ("adience", "celeba", "utkface")  # data.sample.make_sample_data
 ADIENCE_IMAGE_SETS = ("aligned", "faces")  # data.adience.IMAGE_SETS
-DETECTORS = ("mtcnn", "haar_default", "haar_alt2")  # evaluation.detect.DETECTORS
+DETECTORS = ("mtcnn_haar", "mtcnn", "haar_default", "haar_alt2")  # evaluation.detect.DETECTORS
 PEER_MODES = ("chip", "detect")  # experiments.peers.compare_peers

@@ -228,9 +228,10 @@ class PredictConfig:
                       "stdout.")
     detect_faces: bool = opt(False, "Find the faces in ordinary photos (--detector) and "
                              "classify each: one row per face with its box.")
-    detector: str = opt("haar_default", "With --detect_faces: what finds the faces: mtcnn (a "
+    detector: str = opt("mtcnn_haar", "With --detect_faces: what finds the faces: mtcnn (a "
                         "TensorFlow cascade with landmarks; the crop is turned so the eyes are "
-                        "level) or one of OpenCV's bundled Haar cascades.", choices=DETECTORS)
+                        "level), one of OpenCV's bundled Haar cascades, or mtcnn_haar (mtcnn, "
+                        "plus haar_alt2's faces where mtcnn found none).", choices=DETECTORS)
     annotate: str = opt("", "With --detect_faces: write a copy of each photo with the boxes "
                         "and labels drawn into this directory.")
 
