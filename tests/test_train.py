@@ -154,6 +154,12 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     (dict(crop_scale=(0.8, 1.2)), r"--crop_scale=0.8,1.2: .*0 < low <= high, high <= 1"),
     (dict(erasing_scale=(0.0, 0.3)), r"--erasing_scale=0.0,0.3: .*0 < low <= high, high <= 1"),
     (dict(random_erasing=0.5, erasing_scale=()), "--random_erasing needs --erasing_scale"),
+    (dict(dropout=(0.2,) * 4), r"--dropout=0.2,0.2,0.2,0.2: levi_hassner has 2 hidden layers"),
+    (dict(model="mobilenet_v2", head_units=(512,), dropout=(0.2, 0.2)),
+     r"mobilenet_v2 has 1 hidden layers \(--head_units=512\)"),
+    (dict(model="mobilenet_v2", dropout=(1.5,)), r"--dropout=1.5: rates are fractions"),
+    (dict(model="mobilenet_v2", activation="relux"), "--activation=relux: not a Keras activation"),
+    (dict(activation="gelu"), "--activation=gelu: levi_hassner's fc layers are ReLU"),
 ])
 def test_bad_configuration_fails_at_start(sample_records, change, message):
     with pytest.raises(train.TrainingError, match=message):

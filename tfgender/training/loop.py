@@ -33,6 +33,7 @@ from tfgender.files import (  # noqa: F401  (the names also as train.X)
 )
 from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
+from tfgender.models import levi_hassner
 from tfgender.training import (
     TrainingError,
     actions,
@@ -67,6 +68,31 @@ def _selection(config, training: bool) -> dict:
     return {"split": config.train_split if training else config.eval_split}
 
 
+def _check_head(config) -> None:
+    """The head's flags against the model (issue 32: Keras' or the builder's ValueError, or a
+    value silently ignored and recorded as if it applied)."""
+    levi = config.model == "levi_hassner"
+    hidden = len(levi_hassner.FC_UNITS) if levi else len(config.head_units)
+    where = "fc6 and fc7" if levi else f"--head_units={','.join(map(str, config.head_units))}"
+    default = {f.name: f.default for f in dataclasses.fields(config)}["dropout"]
+    # Levi & Hassner takes the first two of the default's three rates (the study's head).
+    if len(config.dropout) > hidden and not (levi and config.dropout == default):
+        raise TrainingError(f"--dropout={','.join(map(str, config.dropout))}: {config.model} has "
+                            f"{hidden} hidden layers ({where}), one rate each at most")
+    if any(not 0.0 <= rate < 1.0 for rate in config.dropout):
+        raise TrainingError(f"--dropout={','.join(map(str, config.dropout))}: rates are "
+                            "fractions in [0, 1)")
+    if levi and config.activation != "relu":
+        raise TrainingError(f"--activation={config.activation}: levi_hassner's fc layers are "
+                            "ReLU as published; --activation sets the head of resnet50 and "
+                            "mobilenet_v2")
+    try:
+        keras.activations.get(config.activation)
+    except ValueError:
+        raise TrainingError(f"--activation={config.activation}: not a Keras activation (relu, "
+                            "gelu, silu, elu, tanh, ...)") from None
+
+
 def resolve_setup(config) -> Setup:
     """Validates ``config`` and resolves its ``auto`` choices.
 
@@ -81,6 +107,7 @@ def resolve_setup(config) -> Setup:
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
                             f"minimum is {info.min_image_size}")
+    _check_head(config)
     try:  # before the data and the precision calibration: a missing file fails in seconds
         models.resolve_weights(config.model, config.weights, image_size,
                                config.width_multiplier)
