@@ -121,3 +121,28 @@ def test_a_missing_or_truncated_shard_is_one_training_error(sample_records, tmp_
     with pytest.raises(train.TrainingError, match=f"corrupt TFRecord shard {path}: record "
                        "runs past the end"):
         train.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
+
+
+def test_atomic_writes_hold_numbers_as_numbers_and_never_share_a_temporary(tmp_path):
+    import json as json_lib
+
+    import numpy as np
+
+    from tfgender import files
+
+    path = tmp_path / "out.json"
+    files.write_json_atomic(str(path), {"loss": np.float32(0.25), "n": np.int64(3),
+                                        "where": tmp_path / "x", "v": np.arange(2)})
+    assert json_lib.loads(path.read_text()) == {"loss": 0.25, "n": 3,
+                                                "where": str(tmp_path / "x"), "v": [0, 1]}
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    with pytest.raises(TypeError, match="cannot be written as JSON"):
+        files.write_json_atomic(str(path), {"bad": object()})
+    assert json_lib.loads(path.read_text())["n"] == 3  # the last good file stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]  # no temporary left
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -3,8 +3,12 @@ whatever moment a run was killed at."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+
+import numpy as np
 
 # What bin/train writes into its --workdir, and bin/evaluate, predict and export read.
 CHECKPOINT_DIR = "checkpoints"
@@ -21,22 +25,40 @@ def write_json_atomic(path: str, payload) -> None:
 
     Args:
         path: the destination file.
-        payload: JSON-serializable data; other values are written as ``str(value)``.
+        payload: JSON data; NumPy numbers and arrays and paths are written as the numbers,
+            lists and strings they hold.
+
+    Raises:
+        TypeError: a value JSON cannot hold (it is not written as its ``str``, which would
+            turn a number into a string without a word).
     """
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_json_value) + "\n"
+    write_bytes_atomic(path, text.encode())
+
+
+def _json_value(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be written as JSON")
 
 
 def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a synced temporary file, as ``write_json_atomic``."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Writes ``data`` to ``path`` via a synced temporary file of its own in the same folder
+    (two writers of one path never share one), renamed over ``path``."""
+    folder, name = os.path.split(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
