@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from tfgender.files import write_bytes_atomic
+
 TABLE_FILE = "time_to_accuracy.md"
 PLOT_FILE = "time_to_accuracy.png"
 
@@ -58,9 +60,7 @@ def write_report(out_dir: str, history: list[dict], title: str = "") -> dict:
     """
     rows = points(history)
     table = os.path.join(out_dir, TABLE_FILE)
-    with open(table + ".tmp", "w") as f:
-        f.write(format_table(rows, title))
-    os.replace(table + ".tmp", table)
+    write_bytes_atomic(table, format_table(rows, title).encode())
     plot = os.path.join(out_dir, PLOT_FILE)
     try:
         plot_points(rows, plot, title)
