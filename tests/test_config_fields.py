@@ -36,6 +36,7 @@ def test_the_configs_import_neither_absl_nor_tensorflow():
 
 
 def test_the_implementing_modules_accept_the_choices():
+    from tfgender import models
     from tfgender.data import adience, readers, sample
     from tfgender.evaluation import detect
 
@@ -43,6 +44,7 @@ def test_the_implementing_modules_accept_the_choices():
     assert sample.FORMATS == choices.SAMPLE_FORMATS
     assert tuple(adience.IMAGE_SETS) == choices.ADIENCE_IMAGE_SETS
     assert tuple(detect.DETECTORS) == choices.DETECTORS
+    assert tuple(models.MODELS) == choices.MODELS
     assert detect.DEFAULT_DETECTOR == config.PredictConfig.detector
 
 

@@ -16,6 +16,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16",
 JIT_COMPILE = ("auto", "true", "false")  # precision.resolve_jit
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")  # distribute.create_strategy
 KERNEL_INITS = ("paper", "he")  # Levi & Hassner: the paper's Gaussian (stddev 0.01) or he_normal
+MODELS = ("levi_hassner", "resnet50", "mobilenet_v2")  # models.MODELS
 BASE_BATCH_NORMS = ("train", "frozen")  # training.loop: the base's batch norm while it trains
 CONV_NORMS = ("lrn", "batch")  # Levi & Hassner: the paper's LRN, or batch norm after every conv
 AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmenter

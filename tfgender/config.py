@@ -26,6 +26,7 @@ from tfgender.choices import (
     EXPORT_FORMATS,
     JIT_COMPILE,
     KERNEL_INITS,
+    MODELS,
     OPTIMIZERS,
     PEER_MODES,
     PRECISIONS,
@@ -323,7 +324,8 @@ class TrainConfig:
     """Everything ``train.train_and_evaluate`` needs; each field's help says what it means."""
 
     data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
-    model: str = opt("mobilenet_v2", "Architecture: levi_hassner|resnet50|mobilenet_v2.")
+    model: str = opt("mobilenet_v2", "Architecture (default input sizes: levi_hassner 227, "
+                     "resnet50 and mobilenet_v2 224).", choices=MODELS)
     image_size: int = opt(0, "Model input side; 0: the architecture's default.", lower=0)
     cache_image_size: int = opt(0, "Side of the decoded, cached images the augmentation crops "
                                 "from; 0: the model input size (Levi & Hassner cropped 227 from "
