@@ -182,6 +182,10 @@ def test_weights_that_cannot_load_fail_at_start(sample_records, tmp_path, monkey
         train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
 
 
+def test_zero_dropout_past_the_last_hidden_layer_is_no_error(sample_records):
+    train.resolve_setup(dataclasses.replace(_tiny(sample_records), dropout=(0.0, 0.0, 0.0)))
+
+
 def test_an_empty_erasing_scale_with_erasing_off_is_no_error(sample_records):
     config = dataclasses.replace(_tiny(sample_records), erasing_scale=())
     setup = train.resolve_setup(config)

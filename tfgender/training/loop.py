@@ -75,8 +75,9 @@ def _check_head(config) -> None:
     hidden = len(levi_hassner.FC_UNITS) if levi else len(config.head_units)
     where = "fc6 and fc7" if levi else f"--head_units={','.join(map(str, config.head_units))}"
     default = {f.name: f.default for f in dataclasses.fields(config)}["dropout"]
-    # Levi & Hassner takes the first two of the default's three rates (the study's head).
-    if len(config.dropout) > hidden and not (levi and config.dropout == default):
+    # Levi & Hassner takes the first two of the default's three rates (the study's head); a
+    # rate of 0 past the last layer asks for nothing.
+    if any(config.dropout[hidden:]) and not (levi and config.dropout == default):
         raise TrainingError(f"--dropout={','.join(map(str, config.dropout))}: {config.model} has "
                             f"{hidden} hidden layers ({where}), one rate each at most")
     if any(not 0.0 <= rate < 1.0 for rate in config.dropout):
