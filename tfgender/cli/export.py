@@ -32,6 +32,10 @@ def main(argv: list[str]) -> int:
     except (export.ExportError, predict.ModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk or an unwritable --output: the file written is whole
+        print(f"error: cannot write {err.filename or config.output}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
     print(f"exported {config.format} to {path}", file=sys.stderr)
     return 0
 
