@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.evaluation import predict
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")
 SMOKE = os.path.join(REPO, "configs", "smoke.flags")
@@ -82,6 +84,10 @@ def test_a_signal_mid_epoch_saves_that_step_and_the_rerun_ends_identical(
     assert "rerun the same command to resume" in line
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(
         f"ckpt-{step}")
+    # The stopped run has no summary yet; the config it wrote at its start rebuilds its model.
+    assert not (tmp_path / "run" / "summary.json").exists()
+    loaded = predict.load_model(workdir=str(tmp_path / "run"), checkpoint="latest")
+    assert loaded.source.endswith(f"ckpt-{step}") and loaded.name == "levi_hassner"
     proc = _run_cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Resumed from step {step}" in proc.stdout + proc.stderr

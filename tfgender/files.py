@@ -13,6 +13,9 @@ import numpy as np
 # What bin/train writes into its --workdir, and bin/evaluate, predict and export read.
 CHECKPOINT_DIR = "checkpoints"
 SUMMARY_FILE = "summary.json"
+# Written when a run starts (the summary only when it ends): what rebuilds the model of a run
+# interrupted in its first epoch from its latest checkpoint.
+RUN_CONFIG_FILE = "run_config.json"
 HISTORY_FILE = "history.json"
 BEST_MODEL = "best_model.keras"
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfgender import errors, models
 from tfgender.evaluation import tflite
-from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, SUMMARY_FILE  # noqa: F401 (re-exported)
+from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE  # noqa: F401 (re-exported)
 from tfgender.input import augment, decode
 from tfgender.training import precision
 
@@ -48,18 +48,22 @@ class LoadedModel:
 
 
 def read_summary(workdir: str) -> dict:
-    """A run's ``summary.json`` (``{}`` before the run has written one)."""
-    path = os.path.join(workdir, SUMMARY_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    """A run's ``summary.json``; before the run has written one (a run stopped in its first
+    epochs), the ``run_config.json`` it wrote when it started, which holds the model, its
+    input size, precision and config; ``{}`` when neither exists."""
+    for name in (SUMMARY_FILE, RUN_CONFIG_FILE):
+        path = os.path.join(workdir, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return {}
 
 
 def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
     if not summary:
         raise ModelError(f"--checkpoint={checkpoint} rebuilds the model from "
-                              f"{workdir}/{SUMMARY_FILE}, which does not exist")
+                              f"{workdir}/{RUN_CONFIG_FILE} (or {SUMMARY_FILE}), which "
+                         "does not exist: the run never started")
     path = checkpoint
     if checkpoint == "latest":
         path = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tfgender import config as config_lib
 from tfgender import errors, models
 from tfgender import progress as progress_lib
 from tfgender.evaluation import metrics, summaries
@@ -28,12 +29,12 @@ from tfgender.files import (  # noqa: F401  (the names also as train.X)
     BEST_MODEL,
     CHECKPOINT_DIR,
     HISTORY_FILE,
+    RUN_CONFIG_FILE,
     SUMMARY_FILE,
     write_json_atomic,
 )
 from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
-from tfgender.models import levi_hassner
 from tfgender.training import (
     TrainingError,
     actions,
@@ -68,32 +69,6 @@ def _selection(config, training: bool) -> dict:
     return {"split": config.train_split if training else config.eval_split}
 
 
-def _check_head(config) -> None:
-    """The head's flags against the model (issue 32: Keras' or the builder's ValueError, or a
-    value silently ignored and recorded as if it applied)."""
-    levi = config.model == "levi_hassner"
-    hidden = len(levi_hassner.FC_UNITS) if levi else len(config.head_units)
-    where = "fc6 and fc7" if levi else f"--head_units={','.join(map(str, config.head_units))}"
-    default = {f.name: f.default for f in dataclasses.fields(config)}["dropout"]
-    # Levi & Hassner takes the first two of the default's three rates (the study's head); a
-    # rate of 0 past the last layer asks for nothing.
-    if any(config.dropout[hidden:]) and not (levi and config.dropout == default):
-        raise TrainingError(f"--dropout={','.join(map(str, config.dropout))}: {config.model} has "
-                            f"{hidden} hidden layers ({where}), one rate each at most")
-    if any(not 0.0 <= rate < 1.0 for rate in config.dropout):
-        raise TrainingError(f"--dropout={','.join(map(str, config.dropout))}: rates are "
-                            "fractions in [0, 1)")
-    if levi and config.activation != "relu":
-        raise TrainingError(f"--activation={config.activation}: levi_hassner's fc layers are "
-                            "ReLU as published; --activation sets the head of resnet50 and "
-                            "mobilenet_v2")
-    try:
-        keras.activations.get(config.activation)
-    except ValueError:
-        raise TrainingError(f"--activation={config.activation}: not a Keras activation (relu, "
-                            "gelu, silu, elu, tanh, ...)") from None
-
-
 def resolve_setup(config) -> Setup:
     """Validates ``config`` and resolves its ``auto`` choices.
 
@@ -108,25 +83,15 @@ def resolve_setup(config) -> Setup:
     if image_size < info.min_image_size:
         raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
                             f"minimum is {info.min_image_size}")
-    _check_head(config)
+    try:
+        config_lib.check_train(config)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
     try:  # before the data and the precision calibration: a missing file fails in seconds
         models.resolve_weights(config.model, config.weights, image_size,
                                config.width_multiplier)
     except models.WeightsError as err:
         raise TrainingError(f"--weights={config.weights}: {err}") from None
-    fractions = ("crop_scale", "erasing_scale")
-    for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9),
-                      ("erasing_scale", 1e-9)):
-        value = tuple(getattr(config, flag))
-        if value and not (len(value) == 2 and low <= value[0] <= value[1]
-                          and (flag not in fractions or value[1] <= 1)):
-            most = ", high <= 1" if flag in fractions else ""
-            raise TrainingError(f"--{flag}={','.join(map(str, value))}: give two numbers "
-                                f"low,high with {'0 <' if low else '0 <='} low <= high{most}, "
-                                "or nothing to turn it off")
-    if config.random_erasing and len(config.erasing_scale) != 2:
-        raise TrainingError("--random_erasing needs --erasing_scale=low,high (fractions of the "
-                            "image's area)")
     cache_size = config.cache_image_size or image_size
     if cache_size < image_size and not config.crop_scale:
         logging.info("cache_image_size %d < image_size %d: crops are resized up",
@@ -338,6 +303,8 @@ def _start(config, workdir: str) -> _Run:
     if not chief:  # a crashed run's leftovers: this worker resumes from the chief's checkpoints
         shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir, exist_ok=True)
+    if chief:  # what --checkpoint=latest rebuilds from before summary.json exists
+        write_json_atomic(os.path.join(out_dir, RUN_CONFIG_FILE), _run_facts(config, setup))
     model, optimizer, schedule, counters = state_lib.build(config, setup, strategy)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                      seed_states=state_lib.seed_generator_states(model),
@@ -348,6 +315,12 @@ def _start(config, workdir: str) -> _Run:
                 out_dir=out_dir, chief=chief, model=model, optimizer=optimizer,
                 schedule=schedule, state=counters, manager=manager,
                 averaged=list(model.trainable_variables))  # before any freezing: every one
+
+
+def _run_facts(config, setup: Setup) -> dict:
+    """The facts that rebuild a run's model, as in its summary (``predict.read_summary``)."""
+    return {"model": config.model, "image_size": setup.image_size,
+            "precision": setup.policy, "config": dataclasses.asdict(config)}
 
 
 def _restore(run: _Run) -> None:
@@ -482,8 +455,7 @@ def _finish(run: _Run) -> dict:
     """The run's summary, written by the chief; other workers remove their throwaway files."""
     config, state = run.config, run.state
     summary = {
-        "model": config.model, "image_size": run.setup.image_size,
-        "device": precision.device_kind(), "precision": run.setup.policy,
+        **_run_facts(config, run.setup), "device": precision.device_kind(),
         "jit_compile": run.setup.jit_compile, "replicas": run.strategy.num_replicas_in_sync,
         "steps": int(state["step"]), "resumed_from_step": run.resumed_from,
         "epochs_run": len(run.history), "planned_steps": run.total_steps,
@@ -492,7 +464,6 @@ def _finish(run: _Run) -> dict:
         "epoch_seconds": run.epoch_times, "images_per_second": run.images_per_second,
         "non_finite_steps": int(state["non_finite_total"]),
         "weights_sha256": distribute.weights_digest(run.model.weights),
-        "config": dataclasses.asdict(config),
     }
     # Logged by every worker: synchronous replicas must agree on it.
     logging.info("final weights sha256 %s", summary["weights_sha256"])
