@@ -77,22 +77,11 @@ def test_bin_trains_parser_refuses_in_one_line(train_flag_values, capsys, flag):
 
 @pytest.mark.parametrize("flag", ["--crop_scale=0.8,x", "--head_units=512,wide"])
 def test_a_list_flag_with_a_non_number_is_one_line_naming_it(train_flag_values, capsys, flag):
-    from tfgender import flags as tf_flags
-    from tfgender.cli import parse_flags, run_program
+    # absl takes any strings for a list flag: the parser converts them to the field's type.
+    from tfgender.cli import parse_flags
 
-    def main(argv):  # what every program's main does first
-        tf_flags.train_config_from_flags()
-        return 0
-
-    sys_argv = ["train", "--data_dir=data", "--workdir=run", flag]
-    parse_flags(sys_argv)  # absl takes any strings for a list flag
-    train_flag_values.unparse_flags()
     with pytest.raises(SystemExit) as exited:
-        old, sys.argv = sys.argv, sys_argv
-        try:
-            run_program(main, "usage")
-        finally:
-            sys.argv = old
+        parse_flags(["train", "--data_dir=data", "--workdir=run", flag])
     assert exited.value.code == 2
     err = capsys.readouterr().err
     lines = _error_lines(err)

@@ -36,7 +36,7 @@ def adience_records(tmp_path_factory) -> str:
 def _tiny(data_dir, **kw) -> TrainConfig:
     base = dict(data_dir=data_dir, model="levi_hassner", image_size=40, cache_image_size=48,
                 batch_size=4, epochs=1, steps_per_epoch=1, precision="float32",
-                jit_compile="false", cache="memory", head_units=(16,), dropout=(0.1,),
+                jit_compile="false", cache="memory", dropout=(0.1,),
                 summary_images=0, progress=False)
     base.update(kw)
     return TrainConfig(**base)

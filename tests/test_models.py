@@ -391,3 +391,11 @@ def test_levi_hassner_width_multiplier_scales_only_the_convolutions():
     assert wide.get_layer("fc_dense_1").units == paper.get_layer("fc_dense_1").units == 512
     with pytest.raises(ValueError, match="width multiplier must be positive"):
         build_model("levi_hassner", 64, alpha=0.0)
+
+
+def test_every_activation_the_flag_offers_is_a_keras_activation():
+    # --activation is a declared choice (checked before TensorFlow loads); each one must build.
+    from tfgender.choices import ACTIVATIONS
+
+    for name in ACTIVATIONS:
+        assert callable(keras.activations.get(name)), name

@@ -51,7 +51,7 @@ def smoke_run(sample_records, tmp_path_factory) -> str:
     """A run of configs/smoke.flags (two epochs of two steps) on the drawn UTKFace sample."""
     workdir = str(tmp_path_factory.mktemp("peers") / "run")
     proc = subprocess.run([TRAIN, f"--flagfile={SMOKE}", f"--data_dir={sample_records}",
-                           f"--workdir={workdir}", "--head_units=16", "--dropout=0.1",
+                           f"--workdir={workdir}", "--dropout=0.1",
                            "--summary_images=0"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir

@@ -25,7 +25,7 @@ SMOKE = os.path.join(REPO, "configs", "smoke.flags")
 def _tiny(data_dir, **kw) -> TrainConfig:
     base = dict(data_dir=data_dir, model="levi_hassner", image_size=40, cache_image_size=48,
                 batch_size=4, epochs=1, steps_per_epoch=1, precision="float32",
-                jit_compile="false", cache="memory", head_units=(16,), dropout=(0.1,),
+                jit_compile="false", cache="memory", dropout=(0.1,),
                 summary_images=0, early_stopping_metric="loss", progress=False)
     base.update(kw)
     return TrainConfig(**base)
@@ -121,6 +121,17 @@ def test_a_weights_file_that_cannot_load_stops_the_sweep_before_its_trials(tmp_p
                        "file not found"):
         sweep.run_sweep(base, str(tmp_path / "sweep"), space)
     assert not (tmp_path / "sweep").exists()  # no trial started, nothing written
+
+
+def test_a_trial_whose_flags_its_model_does_not_take_stops_the_sweep_first(tmp_path):
+    # bin/sweep checks each trial, not the base: --param=model=... may give the head flags a
+    # model that takes them.
+    base = TrainConfig(data_dir="d", model="mobilenet_v2", head_units=(16,), dropout=(0.1,))
+    space = sweep.parse_space(["model=mobilenet_v2,levi_hassner"])
+    with pytest.raises(sweep.SweepError, match=r"trial .*levi_hassner.*: --head_units=16: "
+                       "levi_hassner does not take it"):
+        sweep.run_sweep(base, str(tmp_path / "sweep"), space)
+    assert not (tmp_path / "sweep").exists()
 
 
 def _hparams_of(trial_dir: str) -> dict:
@@ -221,9 +232,9 @@ def test_bin_sweep_runs_a_grid_with_train_flags_and_records_a_failed_trial(sampl
     sweep_dir = tmp_path / "sweep"
     proc = subprocess.run([SWEEP, f"--flagfile={SMOKE}", f"--data_dir={sample_records}",
                            f"--workdir={sweep_dir}", "--param=batch_size=4,100000",
-                           "--param=head_units=16/8", "--image_size=40",
+                           "--param=dropout=0.1/0.2", "--image_size=40",
                            "--cache_image_size=48", "--epochs=1", "--steps_per_epoch=1",
-                           "--summary_images=0", "--dropout=0.1"],
+                           "--summary_images=0"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(sweep_dir / sweep.RESULTS))
@@ -233,10 +244,10 @@ def test_bin_sweep_runs_a_grid_with_train_flags_and_records_a_failed_trial(sampl
     assert results["metric"] == "auc" and results["base_config"]["model"] == "levi_hassner"
     finished = results["trials"][0]
     summary = json.load(open(sweep_dir / finished["trial_id"] / train.SUMMARY_FILE))
-    assert summary["config"]["head_units"] == [16, 8] and summary["config"]["batch_size"] == 4
-    assert _hparams_of(str(sweep_dir / finished["trial_id"]))["head_units"] == "16,8"
+    assert summary["config"]["dropout"] == [0.1, 0.2] and summary["config"]["batch_size"] == 4
+    assert _hparams_of(str(sweep_dir / finished["trial_id"]))["dropout"] == "0.1,0.2"
     table = (sweep_dir / sweep.TABLE).read_text()
-    assert "| batch_size | head_units | best val auc |" in table
-    assert f"| 1 | {finished['trial_id']} | 4 | 16/8 |" in table and "| failed |" in table
+    assert "| batch_size | dropout | best val auc |" in table
+    assert f"| 1 | {finished['trial_id']} | 4 | 0.1/0.2 |" in table and "| failed |" in table
     assert f"tensorboard --logdir {sweep_dir}" in proc.stdout
     assert "failed trials (rerun to retry)" in proc.stderr

@@ -16,6 +16,7 @@ import math
 import typing
 
 from tfgender.choices import (
+    ACTIVATIONS,
     ADIENCE_IMAGE_SETS,
     AUGMENT_INTERPOLATIONS,
     BASE_BATCH_NORMS,
@@ -26,6 +27,8 @@ from tfgender.choices import (
     EXPORT_FORMATS,
     JIT_COMPILE,
     KERNEL_INITS,
+    LEVI_HASSNER_FC_UNITS,
+    MODEL_FLAGS,
     MODELS,
     OPTIMIZERS,
     PEER_MODES,
@@ -122,14 +125,14 @@ class SampleDataConfig:
     format: str = opt(REQUIRED, "On-disk format of the dataset to draw.",
                       choices=SAMPLE_FORMATS, flag_default="utkface")
     out_dir: str = opt(REQUIRED, "Directory to write the dataset tree into.")
-    num_images: int = opt(200, "Images to draw (ignored with --adience_folds).")
+    num_images: int = opt(200, "Images to draw (ignored with --adience_folds).", lower=1)
     image_size: int = opt(0, "Side of the square images in pixels; 0 keeps the real dataset's "
-                          "size (Adience aligned 816, CelebA 178x218, UTKFace 200).")
-    seed: int = opt(0, "Random seed: the same seed draws the same dataset.")
+                          "size (Adience aligned 816, CelebA 178x218, UTKFace 200).", lower=0)
+    seed: int = opt(0, "Random seed: the same seed draws the same dataset.", lower=0)
     adience_folds: str = opt("", "Directory of real Adience fold_N_data.txt files: lay out one "
                              "image for every row (Adience at its real scale and identity "
                              "structure).")
-    jpeg_quality: int = opt(90, "JPEG quality of the drawn images.")
+    jpeg_quality: int = opt(90, "JPEG quality of the drawn images.", lower=1, upper=100)
     num_workers: int = opt(1, "--format=celeba: processes that draw images in parallel; the "
                            "tree is byte-identical to one process's. Other formats draw in one.",
                            lower=1)
@@ -145,30 +148,30 @@ class ConvertConfig:
     image_size: int = opt(0, "Resize the shorter side to this many pixels once, at conversion "
                           "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.",
                           lower=0)
-    jpeg_quality: int = opt(95, "JPEG quality when images are re-encoded.")
-    shard_size_mb: float = opt(100.0, "Target shard size in MB.")
+    jpeg_quality: int = opt(95, "JPEG quality when images are re-encoded.", lower=1, upper=100)
+    shard_size_mb: float = opt(100.0, "Target shard size in MB.", lower=0.01)
     num_shards: int = opt(0, "Shards per split/fold; overrides --shard_size_mb.", lower=0)
     num_workers: int = opt(1, "Parallel worker processes; output is identical.", lower=1)
     val_fraction: float = opt(0.1, "Sources without a split: fraction of groups for validation.",
                               lower=0.0, upper=1.0)
     test_fraction: float = opt(0.2, "Sources without a split: fraction of groups for test.",
                                lower=0.0, upper=1.0)
-    split_seed: int = opt(0, "Seed of the deterministic grouped split.")
+    split_seed: int = opt(0, "Seed of the deterministic grouped split.", lower=0)
     num_folds: int = opt(0, "Sources without folds (UTKFace, CelebA): write k grouped folds "
                          "instead of train/val/test splits, for bin/cross_validate (CelebA: "
                          "identity-exclusive with identity_CelebA.txt; UTKFace has no "
-                         "identities, so image-exclusive only). 0 keeps the split.")
+                         "identities, so image-exclusive only). 0 keeps the split.", lower=0)
     adience_frontal: bool = opt(False, "Read fold_frontal_N_data.txt files.")
     adience_image_set: str = opt("aligned", "Adience image set: aligned (landmark_aligned_face) "
                                  "or faces (coarse_tilt_aligned_face).",
                                  choices=ADIENCE_IMAGE_SETS)
     celeba_attributes: tuple[str, ...] = opt((), "CelebA attributes to keep as extra columns.")
     max_image_pixels: int = opt(40_000_000, "Images whose header claims more pixels are "
-                                "rejected before decoding.")
+                                "rejected before decoding.", lower=1)
     min_image_side: int = opt(16, "Images whose shorter side is below this many pixels are "
                               "skipped with a reason (too small to hold a face).", lower=1)
     max_skipped_fraction: float = opt(0.05, "Exit non-zero when more than this fraction of rows "
-                                      "was skipped.")
+                                      "was skipped.", lower=0.0, upper=1.0)
     overwrite: bool = opt(False, "Allow writing into a non-empty --out_dir.")
     progress: bool = opt(True, "Show a progress bar on stderr.")
 
@@ -192,9 +195,9 @@ class EvaluateConfig:
                           "--model_name and --image_size).")
     model_name: str = opt("", "Architecture of --model_path (its normalisation).")
     image_size: int = opt(0, "Model input side; 0: the model's. A value that does not match the "
-                          "model is an error.")
+                          "model is an error.", lower=0)
     cache_image_size: int = opt(0, "Side images are decoded to before the crop; 0: the run's "
-                                "--cache_image_size (else the model input size).")
+                                "--cache_image_size (else the model input size).", lower=0)
     split: str = opt("test", "Split to evaluate (ignored with --folds/--fold).")
     folds: tuple[int, ...] = opt((), "Adience folds to evaluate, pooled, e.g. 4 or 0,1.")
     oversample: bool = opt(False, "Also evaluate Levi & Hassner's 10-crop oversampling and "
@@ -223,7 +226,7 @@ class PredictConfig:
     model_name: str = opt("", "Architecture of --model_path (its normalisation).")
     image_size: int = opt(0, "Model input side; 0: the model's.", lower=0)
     cache_image_size: int = opt(0, "Side images are resized to before the crop; 0: the run's "
-                                "--cache_image_size (else the model input size).")
+                                "--cache_image_size (else the model input size).", lower=0)
     batch_size: int = opt(32, "Images per model call.", lower=1)
     output: str = opt("", "Write predictions to this .csv or .json file; default CSV on "
                       "stdout.")
@@ -290,8 +293,8 @@ class EpochStudyConfig:
 
     output_dir: str = opt("", "Where epoch_time_study.md/.json (or traces) go.")
     models: tuple[str, ...] = opt(("levi_hassner", "resnet50", "mobilenet_v2"), "Architectures.")
-    steps: int = opt(20, "Timed training steps per architecture and device.")
-    warmup_steps: int = opt(3, "Untimed steps first (tracing, compilation).")
+    steps: int = opt(20, "Timed training steps per architecture and device.", lower=1)
+    warmup_steps: int = opt(3, "Untimed steps first (tracing, compilation).", lower=0)
     batch_size: int = opt(64, "Images per step.", lower=1)
     image_size: int = opt(0, "Model input side; 0: each architecture's default.", lower=0)
     precision: str = opt("auto", "Compute precision; auto: bin/train's per-device choice.",
@@ -301,7 +304,7 @@ class EpochStudyConfig:
                                    "GPU:0).")
     full_epoch: bool = opt(False, "Also time one real epoch to check the extrapolation.")
     data_dir: str = opt("", "Feed converted TFRecords instead of in-memory batches.")
-    matmul_size: int = opt(4096, "Side of the matrices of the matmul peak.")
+    matmul_size: int = opt(4096, "Side of the matrices of the matmul peak.", lower=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +313,7 @@ class DataServiceConfig:
 
     role: str = opt(REQUIRED, "dispatcher: the one coordinator; worker: reads and decodes for "
                     "it.", choices=DATA_SERVICE_ROLES)
-    port: int = opt(0, "Port to serve on; 0: any free port (printed).")
+    port: int = opt(0, "Port to serve on; 0: any free port (printed).", lower=0, upper=65535)
     dispatcher_address: str = opt("", "Workers: the dispatcher's host:port (a grpc:// prefix is "
                                   "accepted).")
     worker_address: str = opt("", "Workers: the host (or host:port) trainers use to reach this "
@@ -343,16 +346,18 @@ class TrainConfig:
                                "the plan. 0: train --epochs.", lower=0.0)
     learning_rate: float = opt(1e-3, "Peak learning rate.", lower=0.0)
     optimizer: str = opt("adam", "Optimizer.", choices=OPTIMIZERS)
-    momentum: float = opt(0.9, "SGD momentum.")
+    momentum: float = opt(0.9, "SGD momentum.", lower=0.0, upper=1.0)
     schedule: str = opt("constant", "Learning-rate schedule after warm-up.", choices=SCHEDULES)
     warmup_epochs: float = opt(0.0, "Linear warm-up length in epochs.", lower=0.0)
-    decay_epochs: float = opt(10.0, "Step/exponential decay period in epochs.")
-    decay_rate: float = opt(0.1, "Step/exponential decay factor per period.")
-    weight_decay: float = opt(0.0, "L2 penalty on dense kernels, as in the study.")
-    decoupled_weight_decay: float = opt(0.0, "AdamW/SGD decoupled weight decay.")
+    decay_epochs: float = opt(10.0, "Step/exponential decay period in epochs.", lower=0.01)
+    decay_rate: float = opt(0.1, "Step/exponential decay factor per period.", lower=0.0)
+    weight_decay: float = opt(0.0, "L2 penalty on dense kernels, as in the study.", lower=0.0)
+    decoupled_weight_decay: float = opt(0.0, "AdamW/SGD decoupled weight decay.", lower=0.0)
     head_units: tuple[int, ...] = opt((1024, 512, 256), "Dense head widths.")
     dropout: tuple[float, ...] = opt((0.5, 0.5, 0.5), "Dropout after each dense layer.")
-    activation: str = opt("relu", "Dense head activation.")
+    activation: str = opt("relu", "Activation of the head's hidden layers (resnet50 and "
+                          "mobilenet_v2; Levi & Hassner's fc6 and fc7 are ReLU as published).",
+                          choices=ACTIVATIONS)
     width_multiplier: float = opt(1.0, "Width multiplier (Keras' alpha): MobileNetV2's "
                                   "(0.35-1.4 scale every layer's channels) and Levi & Hassner's "
                                   "(scales its three convolutions' filters); ResNet50 ignores "
@@ -366,13 +371,14 @@ class TrainConfig:
     weights: str = opt("", "Base weights: empty (random), imagenet, or a file.")
     freeze_base: bool = opt(False, "Keep the base frozen for the whole run.")
     freeze_base_epochs: int = opt(0, "Two-phase fine-tuning: epochs with the base frozen, then "
-                                  "unfrozen.")
+                                  "unfrozen.", lower=0)
     fine_tune_learning_rate: float = opt(0.0, "Learning rate once the base is unfrozen (the "
-                                         "study: 1e-5); 0: keep.")
+                                         "study: 1e-5); 0: keep.", lower=0.0)
     init_checkpoint: str = opt("", "Initialise model weights from another run's workdir or "
                                "checkpoint.")
     flip: bool = opt(True, "Random horizontal flips.")
-    max_rotation: float = opt(15.0, "Random rotation range in degrees (+-).")
+    max_rotation: float = opt(15.0, "Random rotation range in degrees (+-).", lower=0.0,
+                              upper=180.0)
     brightness: tuple[float, ...] = opt((0.8, 1.2), "Multiplicative brightness range; empty: "
                                         "off.")
     contrast: tuple[float, ...] = opt((), "Contrast factor range, e.g. 0.7,1.3 (each image "
@@ -403,7 +409,7 @@ class TrainConfig:
                               "1,000 steps); 0: the raw weights.", lower=0.0, upper=0.99999)
     bn_momentum: float = opt(0.0, "BatchNormalization moving-average momentum; 0 keeps the "
                              "architecture's (MobileNetV2 0.999 is too slow for short "
-                             "from-scratch runs: use 0.9).")
+                             "from-scratch runs: use 0.9).", lower=0.0, upper=0.99999)
     base_batch_norm: str = opt("train", "The pretrained base's batch norm while the base "
                                "trains: train (batch statistics, moving averages updated) or "
                                "frozen (inference mode, its statistics and scale kept, as "
@@ -416,7 +422,7 @@ class TrainConfig:
     jit_compile: str = opt("auto", "XLA-compile the model step; auto chooses per device.",
                            choices=JIT_COMPILE)
     steps_per_execution: int = opt(1, "Train steps per tf.function call.", lower=1)
-    seed: int = opt(0, "Global seed (initialisation, data order, augmentation).")
+    seed: int = opt(0, "Global seed (initialisation, data order, augmentation).", lower=0)
     deterministic: bool = opt(False, "Deterministic ops and data order: a resumed run ends "
                               "bit-identical.")
     distribution: str = opt("auto", "tf.distribute strategy; auto: multi_worker when TF_CONFIG "
@@ -424,7 +430,7 @@ class TrainConfig:
                             choices=STRATEGIES)
     num_cpu_devices: int = opt(0, "Split the CPU into this many logical devices, so "
                                "--distribution=mirrored trains that many replicas on one host; "
-                               "0: leave as is.")
+                               "0: leave as is.", lower=0)
     data_service_address: str = opt("", "Read training data through a tf.data service "
                                     "dispatcher (grpc://host:port), see bin/data_service.")
     early_stopping_patience: int = opt(0, "Stop after this many epochs without improvement; 0: "
@@ -440,3 +446,54 @@ class TrainConfig:
                                          "steps.")
     summary_images: int = opt(4, "Augmented input images written to TensorBoard.", lower=0)
     progress: bool = opt(True, "Show a progress bar per epoch.")
+
+
+def check_train(config: TrainConfig) -> None:
+    """The checks of a ``TrainConfig`` that tie fields together and need no TensorFlow, so that
+    every program refuses them when its flags are parsed (``tfgender.flags``) and the library
+    when a run starts (``training.loop.resolve_setup``).
+
+    Raises:
+        ValueError: one line naming the flag, its value and the model.
+    """
+    fields = dataclasses.fields(config)
+    for field in fields:  # what the flags check, for configs built in code
+        choices = field.metadata["choices"]
+        if choices is not None and getattr(config, field.name) not in choices:
+            raise ValueError(f"--{field.name}={getattr(config, field.name)}: not one of "
+                             f"{', '.join(choices)}")
+    defaults = {f.name: f.default for f in fields}
+    for name, models in MODEL_FLAGS.items():
+        value = getattr(config, name)
+        if config.model not in models and value != defaults[name]:
+            takers = f"{' and '.join(models)} {'do' if len(models) > 1 else 'does'}"
+            raise ValueError(f"--{name}={_flag_text(value)}: {config.model} does not take it "
+                             f"(only {takers}); leave it at its default")
+    levi = config.model == "levi_hassner"
+    hidden = len(LEVI_HASSNER_FC_UNITS) if levi else len(config.head_units)
+    where = "fc6 and fc7" if levi else f"--head_units={_flag_text(config.head_units)}"
+    # Levi & Hassner takes the first two of the default's three rates (the study's head); a
+    # rate of 0 past the last layer asks for nothing.
+    if any(config.dropout[hidden:]) and not (levi and config.dropout == defaults["dropout"]):
+        raise ValueError(f"--dropout={_flag_text(config.dropout)}: {config.model} has {hidden} "
+                         f"hidden layers ({where}), one rate each at most")
+    if any(not 0.0 <= rate < 1.0 for rate in config.dropout):
+        raise ValueError(f"--dropout={_flag_text(config.dropout)}: rates are fractions in "
+                         "[0, 1)")
+    fractions = ("crop_scale", "erasing_scale")
+    for flag, low in (("brightness", 0), ("contrast", 0), ("saturation", 0), ("crop_scale", 1e-9),
+                      ("erasing_scale", 1e-9)):
+        value = tuple(getattr(config, flag))
+        if value and not (len(value) == 2 and low <= value[0] <= value[1]
+                          and (flag not in fractions or value[1] <= 1)):
+            most = ", high <= 1" if flag in fractions else ""
+            raise ValueError(f"--{flag}={_flag_text(value)}: give two numbers low,high with "
+                             f"{'0 <' if low else '0 <='} low <= high{most}, or nothing to "
+                             "turn it off")
+    if config.random_erasing and len(config.erasing_scale) != 2:
+        raise ValueError("--random_erasing needs --erasing_scale=low,high (fractions of the "
+                         "image's area)")
+
+
+def _flag_text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)

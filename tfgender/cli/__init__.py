@@ -11,7 +11,7 @@ from absl import app
 from absl import flags as absl_flags
 
 from tfgender import flags, quiet
-from tfgender.flags.common import expand_flagfiles
+from tfgender.flags.common import PARSED_CHECKS, expand_flagfiles
 
 
 def run_program(main, usage: str) -> None:
@@ -53,7 +53,9 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad value as one ``error:`` line and exit status 2."""
     try:
         rest = flags.FLAGS(expand_flagfiles(argv))
-    except absl_flags.Error as err:
+        for check in PARSED_CHECKS:
+            check()
+    except (absl_flags.Error, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     for name in PATH_FLAGS:

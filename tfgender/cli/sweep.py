@@ -9,7 +9,7 @@ from absl import app
 from tfgender import flags
 from tfgender.cli import run_program
 
-flags.define_train_flags()
+flags.define_train_flags(check=False)  # each trial's config is checked: sweep.run_sweep
 flags.define_sweep_flags()
 
 USAGE = """Searches over training flags: each trial trains into <workdir>/<trial_id> with

@@ -28,7 +28,7 @@ import keras
 from absl import logging
 
 from tfgender import models
-from tfgender.config import TrainConfig, parse_value
+from tfgender.config import TrainConfig, check_train, parse_value
 from tfgender.files import write_json_atomic
 from tfgender.training import loop as train
 
@@ -323,7 +323,13 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
     trials = make_trials(space, search, max_trials, seed)
     metric = base.early_stopping_metric
     configs = {t.trial_id: trial_config(base, t.overrides) for t in trials}
-    for config in configs.values():  # a missing weights file is one line, not N failed trials
+    overrides = {t.trial_id: t.overrides for t in trials}
+    for trial_id, config in configs.items():  # one line, not N failed trials
+        try:
+            check_train(config)
+        except ValueError as err:
+            swept = ", ".join(f"{k}={_cell(v)}" for k, v in overrides[trial_id].items())
+            raise SweepError(f"trial {trial_id} ({swept}): {err}") from None
         if config.model not in models.MODELS:
             continue  # each trial's start names the unknown model
         size = config.image_size or models.MODELS[config.model].default_image_size

@@ -19,6 +19,16 @@ FLAGS = flags.FLAGS
 flags.disclaim_key_flags()
 
 
+# Checks that tie a program's flags together (list lengths, a flag the chosen model does not
+# take): cli.parse_flags runs them once the command line is parsed, before TensorFlow loads.
+PARSED_CHECKS: list = []
+
+
+def add_parsed_check(check) -> None:
+    """Registers ``check()`` (it reads FLAGS; raises ValueError or flags.Error with one line)."""
+    PARSED_CHECKS.append(check)
+
+
 def define_config_flags(cls, required=None) -> None:
     """Defines one flag per field of the dataclass ``cls``, from the field's type and ``opt``.
 
@@ -41,6 +51,8 @@ def define_config_flags(cls, required=None) -> None:
                     and f.metadata["flag_default"] is REQUIRED]
     for name in required:
         flags.mark_flag_as_required(name)
+    # List elements of the field's type: checked at parse time (absl takes any strings).
+    add_parsed_check(lambda: config_from_flags(cls))
 
 
 def _define_field_flag(field: dataclasses.Field, hint) -> None:

@@ -5,14 +5,22 @@ from __future__ import annotations
 from absl import flags
 
 from tfgender.config import ComparePeersConfig, EvaluateConfig, ExportConfig, PredictConfig
-from tfgender.flags.common import FLAGS, config_from_flags, define_config_flags, ints
+from tfgender.flags.common import (
+    FLAGS,
+    add_parsed_check,
+    config_from_flags,
+    define_config_flags,
+    ints,
+)
 
 
 # --------------------------------------------------------------------------- evaluation
 def define_evaluate_flags() -> None:
     """A flag per ``EvaluateConfig`` field, and ``--fold`` (a shorthand for ``--folds``)."""
     define_config_flags(EvaluateConfig)
-    flags.DEFINE_integer("fold", -1, "One Adience fold to evaluate: shorthand for --folds=N.")
+    flags.DEFINE_integer("fold", -1, "One Adience fold to evaluate: shorthand for --folds=N; "
+                         "-1: none.", lower_bound=-1)
+    add_parsed_check(evaluate_config_from_flags)
 
 
 def evaluate_config_from_flags() -> EvaluateConfig:

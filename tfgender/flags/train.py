@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfgender.config import TrainConfig
-from tfgender.flags.common import FLAGS, config_from_flags, define_config_flags, ints
+from tfgender.config import TrainConfig, check_train
+from tfgender.flags.common import (
+    FLAGS,
+    add_parsed_check,
+    config_from_flags,
+    define_config_flags,
+    ints,
+)
 
 
 # --------------------------------------------------------------------------- training
-def define_train_flags() -> None:
-    """A flag per ``TrainConfig`` field, and ``--workdir`` (an argument, not a setting)."""
+def define_train_flags(check: bool = True) -> None:
+    """A flag per ``TrainConfig`` field, and ``--workdir`` (an argument, not a setting).
+
+    Args:
+        check: refuse, once parsed, what ``config.check_train`` refuses; bin/sweep checks
+            each trial's config instead (its ``--param`` may change the model).
+    """
     define_config_flags(TrainConfig)
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard, summary.",
                         required=True)
+    if check:
+        add_parsed_check(lambda: check_train(train_config_from_flags()))
 
 
 def train_config_from_flags() -> TrainConfig:
@@ -27,7 +40,9 @@ def define_cross_validate_flags() -> None:
                       "fold of the dataset. Training always draws on all its folds.")
     flags.DEFINE_bool("oversample", False, "Report Levi & Hassner's 10-crop oversampling on "
                       "each test fold instead of the centre crop.")
-    flags.DEFINE_integer("eval_batch_size", 64, "Images per test-evaluation step.")
+    flags.DEFINE_integer("eval_batch_size", 64, "Images per test-evaluation step.",
+                         lower_bound=1)
+    add_parsed_check(cross_validate_options_from_flags)
 
 
 def cross_validate_options_from_flags() -> dict:
@@ -47,9 +62,23 @@ def define_sweep_flags() -> None:
     flags.DEFINE_enum("search", "grid", ["grid", "random"],
                       "grid: every combination of the values; random: --max_trials draws.")
     flags.DEFINE_integer("max_trials", 0, "Budget of trials; 0: the whole grid (random search "
-                         "needs a budget). Raising it on a rerun adds trials.")
+                         "needs a budget). Raising it on a rerun adds trials.", lower_bound=0)
     flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search's draws (--seed stays the "
-                         "training seed of every trial).")
+                         "training seed of every trial).", lower_bound=0)
+    add_parsed_check(_check_sweep_base)
+
+
+def _check_sweep_base() -> None:
+    """The base config's checks, except those a ``--param`` may settle: each trial's config is
+    checked before the first trial starts (``sweep.run_sweep``)."""
+    swept = {spec.partition("=")[0].strip().lstrip("-") for spec in FLAGS.param}
+    try:
+        check_train(train_config_from_flags())
+    except ValueError as err:
+        named = str(err).partition("=")[0].lstrip("-")
+        if "model" not in swept and named not in swept:
+            raise
+
 
 
 def sweep_options_from_flags() -> dict:

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from tfgender.choices import CONV_NORMS, KERNEL_INITS
+from tfgender.choices import CONV_NORMS, KERNEL_INITS, LEVI_HASSNER_FC_UNITS
 from tfgender.models.batch_norm import FusedBatchNormalization
 from tfgender.models.head import (
     add_dense_head,
@@ -51,7 +51,7 @@ from tfgender.models.head import (
 )
 
 DEFAULT_IMAGE_SIZE = 227
-FC_UNITS = (512, 512)
+FC_UNITS = LEVI_HASSNER_FC_UNITS  # fc6 and fc7 (choices: the flags' checks count them)
 INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
 # (filters, kernel, stride, padding) of conv1..conv3.
 _CONVS = ((96, 7, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
