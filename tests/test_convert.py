@@ -226,6 +226,30 @@ def test_cli_exits_non_zero_above_max_skipped_fraction(tmp_path):
     assert not (tmp_path / "a" / convert.FAILED_MANIFEST).exists()
 
 
+def test_a_corrupt_image_is_one_line_and_a_conversion_of_nothing_fails(tmp_path):
+    fakes.write_utkface_tree(str(tmp_path / "utk"), 3)
+    first = sorted(os.listdir(tmp_path / "utk"))[0]
+    data = (tmp_path / "utk" / first).read_bytes()
+    (tmp_path / "utk" / first).write_bytes(data[: len(data) // 2])  # truncated
+    args = ["--source=utkface", f"--data_dir={tmp_path / 'utk'}", "--noprogress",
+            "--image_size=32", "--max_skipped_fraction=1.0"]
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'a'}"), capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    # libjpeg's and TensorFlow's own lines about the image (and TensorFlow's at exit) are not
+    # shown beside the skip's one line.
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith(f"skipped {first}: corrupt or truncated JPEG"), proc.stderr
+    assert lines[1:] == [f"converted 2, skipped 1 of 3 rows read -> {tmp_path / 'a'}"], lines
+    for name in os.listdir(tmp_path / "utk"):
+        (tmp_path / "utk" / name).write_bytes(b"")
+    proc = subprocess.run(_cli(*args, f"--out_dir={tmp_path / 'b'}"), capture_output=True,
+                          text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "error: converted nothing: 3 of 3 rows read were skipped" in proc.stderr
+    assert not (tmp_path / "b" / convert.MANIFEST).exists()
+
+
 @pytest.mark.slow
 def test_killed_conversion_reruns_to_identical_shards(tmp_path):
     fakes.write_utkface_tree(str(tmp_path / "utk"), 160, size=160)

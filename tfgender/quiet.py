@@ -11,6 +11,8 @@ Later C++ INFO lines (TF_CPP_MIN_LOG_LEVEL=1 unless set) are dropped too. ``--ve
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import logging
 import os
@@ -92,4 +94,45 @@ def import_quietly(argv=None) -> None:
                 sys.stderr.write(line)
 
 
-__all__ = ["NOISE", "import_quietly"]
+_DEVNULL = None
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True):
+    """Sends file descriptor 2 to /dev/null for the block: for a call whose failure the caller
+    reports itself in one line, and whose C and C++ libraries print their own about it
+    (libjpeg's "Improper call to JPEG library in state 201", TensorFlow's "Local rendezvous is
+    aborting" warning about a corrupt image). Python's own ``sys.stderr`` is flushed first, so
+    nothing written before the block is lost; ``-v`` on the command line keeps everything."""
+    global _DEVNULL
+    if not enabled or _verbose(sys.argv):
+        yield
+        return
+    if _DEVNULL is None:  # opened once per process: the block wraps every image of a conversion
+        _DEVNULL = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(_DEVNULL, 2)
+    try:
+        yield
+    finally:
+        _flush_c_streams()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def silence_native_stderr_at_exit() -> None:
+    """At exit, after the program's last line: TensorFlow's runtime, destroyed then, logs
+    "Local rendezvous is aborting with status: ABORTED: Shutdown" when a traced function
+    failed earlier (a corrupt image that a conversion skipped and reported)."""
+    def silence() -> None:
+        if _verbose(sys.argv):
+            return
+        sys.stderr.flush()
+        _flush_c_streams()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+
+    atexit.register(silence)
+
+
+__all__ = ["NOISE", "import_quietly", "native_stderr_silenced", "silence_native_stderr_at_exit"]

@@ -6,7 +6,7 @@ import sys
 
 from absl import app
 
-from tfgender import flags
+from tfgender import flags, quiet
 from tfgender.cli import run_program
 
 flags.define_convert_flags()
@@ -20,6 +20,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.convert_config_from_flags()
+    quiet.silence_native_stderr_at_exit()  # each skipped image has its one line already
     try:
         convert_lib.convert(config)
     except (convert_lib.ConversionError, schema.DataFormatError, FileNotFoundError) as err:

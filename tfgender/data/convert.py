@@ -38,7 +38,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from tfgender import errors
+from tfgender import errors, quiet
 from tfgender import progress as progress_lib
 from tfgender.data import convert_worker, image_check, readers, splits
 from tfgender.data import records as rec
@@ -309,8 +309,10 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
         full = image_check.resolve_inside(config.data_dir, row["path"])
         data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels,
                                                              config.min_image_side)
-        encoded, h, w = _encode_image(data, width, height, config.image_size,
-                                      config.jpeg_quality)
+        # The skip is reported in one line below; the libraries' own lines about it are not.
+        with quiet.native_stderr_silenced():
+            encoded, h, w = _encode_image(data, width, height, config.image_size,
+                                          config.jpeg_quality)
     except image_check.ImageCheckError as err:
         return None, str(err)
     except tf.errors.OpError as err:
@@ -421,8 +423,14 @@ def convert(config) -> dict:
     }
     rows = int(result.rows_read)
     fraction = len(skipped) / rows if rows else 1.0
+    failed_path = os.path.join(config.out_dir, FAILED_MANIFEST)
+    if num_records == 0:  # whatever --max_skipped_fraction allows: a dataset of nothing
+        reason = (f"converted nothing: {len(skipped):,} of {rows:,} rows read were skipped and "
+                  f"{sum(result.dropped.values()):,} dropped by the protocol")
+        write_json_atomic(failed_path, {**manifest, "status": "failed", "failure": reason})
+        raise ConversionError(f"{reason}; no {MANIFEST} was written (the rows are listed in "
+                              f"{failed_path})")
     if fraction > config.max_skipped_fraction:
-        failed_path = os.path.join(config.out_dir, FAILED_MANIFEST)
         reason = (f"skipped {len(skipped):,} of {rows:,} rows ({fraction:.1%}), above "
                   f"--max_skipped_fraction={config.max_skipped_fraction:g}")
         write_json_atomic(failed_path, {**manifest, "status": "failed", "failure": reason})
