@@ -36,9 +36,10 @@ step "console scripts from $WORK"
 "$BIN/tfgender-make-sample-data" --format=utkface --out_dir=raw --num_images=160 --seed=1
 "$BIN/tfgender-convert-tfrecords" --source=utkface --data_dir=raw --out_dir=records \
   --image_size=72 --noprogress
-"$BIN/tfgender-train" --flagfile="$REPO/configs/smoke.flags" --data_dir=records --workdir=run
-# A flagfile that includes configs/base.flags, read from outside the repository.
-"$BIN/tfgender-train" --flagfile="$REPO/configs/fairface_from_scratch.flags" --data_dir=records \
+# The shipped flagfiles by name (package data): no checkout needed.
+"$BIN/tfgender-train" --flagfile=smoke --data_dir=records --workdir=run
+# One that includes configs/base.flags, as its usage text writes it.
+"$BIN/tfgender-train" --flagfile=configs/fairface_from_scratch.flags --data_dir=records \
   --workdir=run_fairface_flags --cache_image_size=72 --epochs=1 --steps_per_epoch=2 \
   --batch_size=8 --noprogress
 "$BIN/tfgender-evaluate" --workdir=run --data_dir=records --split=test --batch_size=8

@@ -162,6 +162,21 @@ def test_a_flagfile_means_the_same_from_any_working_directory(path, flag_values,
     assert tf_flags.train_config_from_flags() == from_repo
 
 
+@pytest.mark.parametrize("name", ["smoke", "smoke.flags", "configs/smoke.flags"])
+def test_a_shipped_flagfile_by_its_name_from_any_folder(name, monkeypatch, tmp_path):
+    # An installed user has no configs/ folder: the presets are package data (setup.cfg).
+    from tfgender.flags.common import expand_flagfiles, presets
+
+    monkeypatch.chdir(tmp_path)
+    with open(os.path.join(REPO, "configs", "smoke.flags")) as f:
+        want = [line.strip() for line in f if line.startswith("-")]
+    assert expand_flagfiles(["prog", f"--flagfile={name}"]) == ["prog", *want]
+    assert {os.path.basename(p)[: -len(".flags")] for p in CONFIGS} == set(presets())
+    # A file of that name in the working directory comes first (absl's rule).
+    (tmp_path / "smoke.flags").write_text("--epochs=3\n")
+    assert expand_flagfiles(["prog", "--flagfile=smoke.flags"]) == ["prog", "--epochs=3"]
+
+
 def test_flagfile_errors_name_the_file(tmp_path):
     from tfgender.flags.common import expand_flagfiles
 
@@ -171,7 +186,7 @@ def test_flagfile_errors_name_the_file(tmp_path):
         expand_flagfiles(["prog", f"--flagfile={loop}"])
     (tmp_path / "a.flags").write_text("--epochs=3\n--flagfile=missing.flags\n")
     with pytest.raises(flags.Error, match="flag --flagfile=missing.flags: cannot read .*"
-                       "missing.flags: No such file"):
+                       r"missing.flags: No such file or directory \(shipped flagfiles: .*smoke"):
         expand_flagfiles(["prog", f"--flagfile={tmp_path / 'a.flags'}"])
     (tmp_path / "b.flags").write_text("--epochs=3\n\n// comment\n--batch_size=4\n")
     assert expand_flagfiles(["prog", "--flagfile", str(tmp_path / "b.flags"), "--epochs=5"]) \

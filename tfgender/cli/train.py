@@ -16,6 +16,9 @@ USAGE = """Trains a gender classifier on a converted dataset; rerunning resumes.
 Usage: train --flagfile=configs/smoke.flags --workdir=runs/smoke [--data_dir=CONVERTED]
        [--model=mobilenet_v2] [--epochs=10] [--batch_size=64] ...  (flags after --flagfile
        override the file's values)
+
+--flagfile takes a path, or the name of a flagfile shipped with tfgender (smoke, demo,
+fairface_mobilenet_v2, ...; the repository's configs/): found from any folder.
 """
 
 

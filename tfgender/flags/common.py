@@ -151,21 +151,42 @@ def expand_flagfiles(argv: list[str], _including: tuple[str, ...] = ()) -> list[
                 lines = [line.strip() for line in f]
         except OSError as err:
             raise flags.Error(f"flag --flagfile={value}: cannot read {path}: "
-                              f"{err.strerror or err}") from None
+                              f"{err.strerror or err} (shipped flagfiles: "
+                              f"{', '.join(presets())})") from None
         flag_lines = [line for line in lines if line.startswith("-")]
         out += expand_flagfiles(flag_lines, (*_including, path))
     return out
 
 
+# The shipped flagfiles (the repository's configs/ links here): installed with the package, so
+# --flagfile=smoke (or configs/smoke.flags, as the usage texts write it) works from anywhere.
+PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "configs")
+
+
+def presets() -> list[str]:
+    """The names of the shipped flagfiles (``--flagfile=NAME``)."""
+    return sorted(name[: -len(".flags")] for name in os.listdir(PRESETS_DIR)
+                  if name.endswith(".flags"))
+
+
 def _find_flagfile(value: str, including: str) -> str:
-    if os.path.isabs(value) or os.path.exists(value) or not including:
+    """Where ``--flagfile=value`` is: the path as given (from the working directory, absl's
+    rule), else from the including file's folder and each folder above it, else the shipped
+    flagfile of that name (``smoke``, ``smoke.flags`` or ``configs/smoke.flags``)."""
+    if os.path.isabs(value) or os.path.exists(value):
         return os.path.abspath(value)
     folder = os.path.dirname(including)
-    while True:
+    while including:
         candidate = os.path.join(folder, value)
         if os.path.exists(candidate):
             return candidate
         parent = os.path.dirname(folder)
         if parent == folder:
-            return os.path.abspath(value)  # not found anywhere: the error names it as given
+            break
         folder = parent
+    name = os.path.basename(value)
+    preset = os.path.join(PRESETS_DIR, name if name.endswith(".flags") else name + ".flags")
+    if os.path.isfile(preset):
+        return preset
+    return os.path.abspath(value)  # not found anywhere: the error names it as given
