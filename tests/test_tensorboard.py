@@ -84,6 +84,10 @@ def test_tensorboard_serves_the_runs_scalars_hparams_images_and_profile(served_r
                         lambda tags: any("eval/accuracy" in t for t in tags.values()))
     assert any("eval/accuracy" in tags for tags in scalars.values()), scalars
     assert any("train/loss" in tags for tags in scalars.values()), scalars
+    # Keras' 200-threshold estimate on training batches is not named as the exact eval AUC.
+    assert any("train/auc_estimate" in tags and "train/auc" not in tags
+               for tags in scalars.values()), scalars
+    assert any("eval/auc" in tags for tags in scalars.values()), scalars
     images = _get(served_run + "/data/plugin/images/tags")
     assert any("train/augmented_inputs" in tags for tags in images.values()), images
     experiment = _get(served_run + "/data/plugin/hparams/experiment", {"experimentName": ""})
