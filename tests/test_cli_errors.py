@@ -109,3 +109,20 @@ def test_every_bin_program_is_also_a_console_script():
         # Read, not imported: each program module defines its flags when imported.
         source = open(os.path.join(REPO, "tfgender", "cli", program + ".py")).read()
         assert "\ndef run() -> None:" in source
+
+
+def test_train_helpshort_answers_a_first_days_questions():
+    # Issue 32: what --helpshort left users guessing at.
+    proc = subprocess.run([os.path.join(REPO, "bin", "train"), "--helpshort"],
+                          capture_output=True, text=True, timeout=120)
+    text = " ".join(proc.stdout.split())  # absl wraps the lines
+    for answer in ("auto: memory when the decoded images and the shuffle buffer fit",  # --cache
+                   "<relu|relu6|gelu|", "Levi & Hassner's fc6 and fc7 are ReLU",  # --activation
+                   "at most one per --head_units width",  # --dropout
+                   "read from $KERAS_HOME/models, by default ~/.keras/models",  # --weights
+                   "the path of a .h5 / .weights.h5 file",
+                   "levi_hassner 227, resnet50 and mobilenet_v2 224",  # --image_size
+                   "adds weight_decay * sum(w**2) to the loss",  # --weight_decay
+                   "any source converted with --num_folds",  # --train_folds
+                   "the name of a flagfile shipped with tfgender"):  # --flagfile
+        assert answer in text, answer

@@ -329,14 +329,16 @@ class TrainConfig:
     data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
     model: str = opt("mobilenet_v2", "Architecture (default input sizes: levi_hassner 227, "
                      "resnet50 and mobilenet_v2 224).", choices=MODELS)
-    image_size: int = opt(0, "Model input side; 0: the architecture's default.", lower=0)
+    image_size: int = opt(0, "Model input side; 0: the architecture's default (levi_hassner "
+                          "227, resnet50 and mobilenet_v2 224).", lower=0)
     cache_image_size: int = opt(0, "Side of the decoded, cached images the augmentation crops "
                                 "from; 0: the model input size (Levi & Hassner cropped 227 from "
                                 "256).", lower=0)
     train_split: str = opt("train", "Split to train on (ignored with --train_folds).")
     eval_split: str = opt("val", "Split to evaluate on (ignored with --eval_folds).")
-    train_folds: tuple[int, ...] = opt((), "Adience folds to train on, e.g. 0,1,2,3.")
-    eval_folds: tuple[int, ...] = opt((), "Adience folds to evaluate on, e.g. 4.")
+    train_folds: tuple[int, ...] = opt((), "Folds to train on, e.g. 0,1,2,3: Adience's five, or "
+                                       "those of any source converted with --num_folds.")
+    eval_folds: tuple[int, ...] = opt((), "Folds to evaluate on, e.g. 4 (as --train_folds).")
     batch_size: int = opt(64, "Global batch size.", lower=1)
     epochs: int = opt(10, "Epochs to train.", lower=1)
     steps_per_epoch: int = opt(0, "Steps per epoch; 0: one pass over the data.", lower=0)
@@ -351,10 +353,16 @@ class TrainConfig:
     warmup_epochs: float = opt(0.0, "Linear warm-up length in epochs.", lower=0.0)
     decay_epochs: float = opt(10.0, "Step/exponential decay period in epochs.", lower=0.01)
     decay_rate: float = opt(0.1, "Step/exponential decay factor per period.", lower=0.0)
-    weight_decay: float = opt(0.0, "L2 penalty on dense kernels, as in the study.", lower=0.0)
+    weight_decay: float = opt(0.0, "L2 penalty on the head's dense kernels (Keras' "
+                              "kernel_regularizer L2, as the study's head had): adds "
+                              "weight_decay * sum(w**2) to the loss; 0: none.", lower=0.0)
     decoupled_weight_decay: float = opt(0.0, "AdamW/SGD decoupled weight decay.", lower=0.0)
-    head_units: tuple[int, ...] = opt((1024, 512, 256), "Dense head widths.")
-    dropout: tuple[float, ...] = opt((0.5, 0.5, 0.5), "Dropout after each dense layer.")
+    head_units: tuple[int, ...] = opt((1024, 512, 256), "Widths of the dense head's hidden "
+                                      "layers on resnet50 and mobilenet_v2 (the study's three); "
+                                      "Levi & Hassner's fc6 and fc7 are fixed.")
+    dropout: tuple[float, ...] = opt((0.5, 0.5, 0.5), "Dropout rate after each hidden layer, in "
+                                     "order: at most one per --head_units width (levi_hassner: "
+                                     "fc6, fc7); fewer leave the last layers without.")
     activation: str = opt("relu", "Activation of the head's hidden layers (resnet50 and "
                           "mobilenet_v2; Levi & Hassner's fc6 and fc7 are ReLU as published).",
                           choices=ACTIVATIONS)
@@ -368,7 +376,11 @@ class TrainConfig:
     conv_norm: str = opt("lrn", "Levi & Hassner's normalisation: lrn (the paper's, after pool1 "
                          "and pool2) or batch (batch normalisation before every conv's ReLU); "
                          "other architectures ignore it.", choices=CONV_NORMS)
-    weights: str = opt("", "Base weights: empty (random), imagenet, or a file.")
+    weights: str = opt("", "Base weights: empty (random); imagenet (Keras' file for the "
+                       "model, e.g. mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_"
+                       "no_top.h5, read from $KERAS_HOME/models, by default ~/.keras/models: "
+                       "nothing is downloaded); or the path of a .h5 / .weights.h5 file of the "
+                       "base.")
     freeze_base: bool = opt(False, "Keep the base frozen for the whole run.")
     freeze_base_epochs: int = opt(0, "Two-phase fine-tuning: epochs with the base frozen, then "
                                   "unfrozen.", lower=0)
@@ -415,7 +427,10 @@ class TrainConfig:
                                "frozen (inference mode, its statistics and scale kept, as "
                                "Keras' transfer-learning guide fine-tunes).",
                                choices=BASE_BATCH_NORMS)
-    cache: str = opt("auto", "Decoded-image cache: auto|memory|none|disk:PATH.")
+    cache: str = opt("auto", "Decoded-image cache: memory, none, disk:PATH, or auto: memory "
+                     "when the decoded images and the shuffle buffer fit in 40% of the RAM, "
+                     "else on disk in the data directory's tfdata_cache/, else none (the "
+                     "log line says which).")
     shuffle_buffer: int = opt(10_000, "Shuffle buffer (records).", lower=1)
     precision: str = opt("auto", "Compute precision; auto chooses per device from measurement.",
                          choices=("auto", *PRECISIONS))
