@@ -213,6 +213,11 @@ def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(train.TrainingError, match="is a file, not a directory"):
         train.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file"))
+    # A folder that cannot be made (under a file; read-only is the same OSError, but the suite
+    # may run as root, whom permissions do not stop).
+    with pytest.raises(train.TrainingError, match=r"--workdir=.*file/run: cannot write there: "
+                       "Not a directory"):
+        train.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file" / "run"))
     workdir = str(tmp_path / "run")
     train.train_and_evaluate(_tiny(sample_records), workdir)
     other = _tiny(sample_records, model="mobilenet_v2", head_units=(8,), dropout=(0.0,))

@@ -302,9 +302,13 @@ def _start(config, workdir: str) -> _Run:
     chief = distribute.is_chief(strategy)
     if not chief:  # a crashed run's leftovers: this worker resumes from the chief's checkpoints
         shutil.rmtree(out_dir, ignore_errors=True)
-    os.makedirs(out_dir, exist_ok=True)
-    if chief:  # what --checkpoint=latest rebuilds from before summary.json exists
-        write_json_atomic(os.path.join(out_dir, RUN_CONFIG_FILE), _run_facts(config, setup))
+    try:  # a read-only or impossible --workdir: one line, before the model is built
+        os.makedirs(out_dir, exist_ok=True)
+        if chief:  # what --checkpoint=latest rebuilds from before summary.json exists
+            write_json_atomic(os.path.join(out_dir, RUN_CONFIG_FILE), _run_facts(config, setup))
+    except OSError as err:
+        raise TrainingError(f"--workdir={workdir}: cannot write there: "
+                            f"{err.strerror or err}") from None
     model, optimizer, schedule, counters = state_lib.build(config, setup, strategy)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                      seed_states=state_lib.seed_generator_states(model),
