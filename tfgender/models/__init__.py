@@ -125,7 +125,11 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
     check_image_size(name, image_size, spec.min_image_size)
-    return set_layer_policies(spec.build(image_size, **kwargs), precision_name)
+    # The one place a build turns "imagenet" or a path into a file (the registry's names).
+    path = resolve_weights(name, kwargs.pop("weights", None), image_size,
+                           kwargs.get("alpha", 1.0))
+    return set_layer_policies(spec.build(image_size, weights_path=path, **kwargs),
+                              precision_name)
 
 
 def base_layers(model: keras.Model) -> list:

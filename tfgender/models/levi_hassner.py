@@ -47,7 +47,6 @@ from tfgender.models.head import (
     check_image_size,
     kernel_regularizer,
     load_weights,
-    resolve_base_weights,
 )
 
 DEFAULT_IMAGE_SIZE = 227
@@ -190,7 +189,7 @@ def build_levi_hassner(
     *,
     dropout: Sequence[float] = (0.5, 0.5),
     weight_decay: float = 0.0,
-    weights: str | None = None,
+    weights_path: str | None = None,
     freeze_base: bool = False,
     kernel_init: str = "paper",
     conv_norm: str = "lrn",
@@ -207,8 +206,9 @@ def build_levi_hassner(
         dropout: Dropout after fc6 and fc7: the first two rates are used (missing ones = 0).
         weight_decay: L2 coefficient (Keras convention, see ``head.kernel_regularizer``) on
             every conv and dense kernel.
-        weights: None for the paper's random initialisation, or a path to a ``.weights.h5``
-            / ``.h5`` file saved from this model.
+        weights_path: None for the paper's random initialisation, or the local
+            ``.weights.h5`` / ``.h5`` file saved from this model that
+            ``models.resolve_weights`` found (``build_model`` resolves it once).
         freeze_base: Must be False: this network has no pretrained base to freeze.
         kernel_init: ``"paper"`` (Gaussian, standard deviation 0.01, as the paper) or ``"he"``
             (Keras' ``he_normal``, scaled to each layer's fan-in).
@@ -224,12 +224,11 @@ def build_levi_hassner(
     Raises:
         ValueError: ``image_size`` is too small, ``alpha`` is not positive,
             or ``freeze_base``.
-        WeightsError: ``weights="imagenet"`` (there are none), or ``weights`` names a file
-            that is missing, not HDF5 or not of this model.
+        WeightsError: the weights file is not of this model.
     """
     del unused
     check_image_size("levi_hassner", image_size, MIN_IMAGE_SIZE)
-    path = resolve_base_weights(weights, "", "levi_hassner")
+    path = weights_path
     if freeze_base:
         raise ValueError("levi_hassner has no pretrained base; freeze_base must be False")
 

@@ -47,8 +47,9 @@ def imagenet_weights_files(image_size: int, alpha: float = 1.0) -> tuple[str, ..
     return (own,) if own == fallback else (own, fallback)
 
 
-def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_base: bool = False,
-                       alpha: float = 1.0, **options) -> keras.Model:
+def build_mobilenet_v2(image_size: int, *, weights_path: str | None = None,
+                       freeze_base: bool = False, alpha: float = 1.0,
+                       **options) -> keras.Model:
     """Builds MobileNetV2 (global average pooled) + dense head ending in one float32 logit.
 
     The base is always constructed with ``weights=None`` and weights are then loaded from a
@@ -56,8 +57,8 @@ def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_ba
 
     Args:
         image_size: Input side in pixels, at least 32.
-        weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
-            to a ``.h5`` / ``.weights.h5`` file for the base.
+        weights_path: None (random) or the local ``.h5`` / ``.weights.h5`` file of the base
+            that ``models.resolve_weights`` found (``build_model`` resolves it once).
         freeze_base: Make the base non-trainable, leaving only the head to train.
         alpha: Width multiplier of the base.
         **options: The head's (``head.HEAD_OPTIONS``: ``head_units``, ``dropout``,
@@ -69,15 +70,9 @@ def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_ba
 
     Raises:
         ValueError: ``image_size`` is below 32.
-        head.WeightsError: ImageNet weights requested for an ``alpha`` without them, or the
-            requested weights file is missing locally, not HDF5 or not of this model.
+        head.WeightsError: the weights file is not of this model.
     """
     head.check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
-    try:
-        files = imagenet_weights_files(image_size, alpha) if weights == "imagenet" else ()
-    except ValueError as err:
-        raise head.WeightsError(str(err)) from None
-    path = head.resolve_base_weights(weights, files, "mobilenet_v2")
     base = keras.applications.MobileNetV2(
         include_top=False,
         weights=None,
@@ -86,5 +81,5 @@ def build_mobilenet_v2(image_size: int, *, weights: str | None = None, freeze_ba
         pooling="avg",
         name=head.BASE_LAYER,
     )
-    return head.attach_head(base, image_size, name="mobilenet_v2", weights_path=path,
+    return head.attach_head(base, image_size, name="mobilenet_v2", weights_path=weights_path,
                             freeze_base=freeze_base, **head.head_options(options))

@@ -14,8 +14,8 @@ MIN_IMAGE_SIZE = 32
 IMAGENET_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
-def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: bool = False,
-                   **options) -> keras.Model:
+def build_resnet50(image_size: int, *, weights_path: str | None = None,
+                   freeze_base: bool = False, **options) -> keras.Model:
     """Builds ResNet-50 (global average pooled) + dense head ending in one float32 logit.
 
     The base is always constructed with ``weights=None`` and weights are then loaded from a
@@ -24,8 +24,8 @@ def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: 
 
     Args:
         image_size: Input side in pixels, at least 32.
-        weights: None (random), ``"imagenet"`` (from ``$KERAS_HOME/models`` only) or a path
-            to a ``.h5`` / ``.weights.h5`` file for the base.
+        weights_path: None (random) or the local ``.h5`` / ``.weights.h5`` file of the base
+            that ``models.resolve_weights`` found (``build_model`` resolves it once).
         freeze_base: Make the base non-trainable, leaving only the head to train.
         **options: The head's (``head.HEAD_OPTIONS``: ``head_units``, ``dropout``,
             ``weight_decay`` on the head's kernels only, ``activation``; see
@@ -36,11 +36,9 @@ def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: 
 
     Raises:
         ValueError: ``image_size`` is below 32.
-        head.WeightsError: The requested weights file is missing locally, not HDF5 or
-            not of this model.
+        head.WeightsError: the weights file is not of this model.
     """
     head.check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
-    path = head.resolve_base_weights(weights, IMAGENET_WEIGHTS_FILE, "resnet50")
     base = keras.applications.ResNet50(
         include_top=False,
         weights=None,
@@ -48,5 +46,5 @@ def build_resnet50(image_size: int, *, weights: str | None = None, freeze_base: 
         pooling="avg",
         name=head.BASE_LAYER,
     )
-    return head.attach_head(base, image_size, name="resnet50", weights_path=path,
+    return head.attach_head(base, image_size, name="resnet50", weights_path=weights_path,
                             freeze_base=freeze_base, **head.head_options(options))
