@@ -41,6 +41,17 @@ def run_program(main, usage: str) -> None:
     app.run(quiet_main, flags_parser=parse_flags)
 
 
+def announce_bundled_model(config) -> None:
+    """bin/predict and bin/evaluate with neither --workdir nor --model_path use the model the
+    package ships: one line on stderr says which (with none, loading it says there is none)."""
+    if config.workdir or config.model_path:
+        return
+    from tfgender.evaluation import tflite  # noqa: PLC0415  (after the flags: TensorFlow)
+
+    if bundled := tflite.describe_bundled():
+        print(f"no --workdir: {bundled}", file=sys.stderr)
+
+
 # Flags naming files or directories (a list flag: each element). tfgender reads and writes
 # them with Python's own file functions: a URL (gs://, s3://, ram://) would be taken for a
 # relative local path. ``--weights`` and ``--cache`` also take words (imagenet, disk:PATH).

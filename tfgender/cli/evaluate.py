@@ -8,7 +8,7 @@ import sys
 from absl import app
 
 from tfgender import flags
-from tfgender.cli import run_program
+from tfgender.cli import announce_bundled_model, run_program
 
 flags.define_evaluate_flags()
 
@@ -65,11 +65,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.evaluate_config_from_flags()
-    if not (config.workdir or config.model_path):
-        from tfgender.evaluation import tflite  # noqa: PLC0415
-
-        if bundled := tflite.describe_bundled():  # else load_model's error says there is none
-            print(f"no --workdir: {bundled}", file=sys.stderr)
+    announce_bundled_model(config)
     try:
         result = evaluate.evaluate(config)
     except (evaluate.EvaluationError, predict.ModelError) as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from tfgender import flags
-from tfgender.cli import run_program
+from tfgender.cli import announce_bundled_model, run_program
 
 flags.define_predict_flags()
 
@@ -29,11 +29,7 @@ def main(argv: list[str]) -> int:
     from tfgender.evaluation import detect, predict
 
     config = flags.predict_config_from_flags(argv[1:])
-    if not (config.workdir or config.model_path):
-        from tfgender.evaluation import tflite  # noqa: PLC0415
-
-        if bundled := tflite.describe_bundled():  # else load_model's error says there is none
-            print(f"no --workdir: {bundled}", file=sys.stderr)
+    announce_bundled_model(config)
     try:
         rows = predict.predict(config)
     except (predict.ModelError, detect.DetectorUnavailableError, ValueError) as err:

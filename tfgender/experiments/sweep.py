@@ -27,7 +27,6 @@ import typing
 import keras
 from absl import logging
 
-from tfgender import models
 from tfgender.config import TrainConfig, check_train, parse_value
 from tfgender.files import write_json_atomic
 from tfgender.training import loop as train
@@ -330,13 +329,10 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
         except ValueError as err:
             swept = ", ".join(f"{k}={_cell(v)}" for k, v in overrides[trial_id].items())
             raise SweepError(f"trial {trial_id} ({swept}): {err}") from None
-        if config.model not in models.MODELS:
-            continue  # each trial's start names the unknown model
-        size = config.image_size or models.MODELS[config.model].default_image_size
         try:
-            models.resolve_weights(config.model, config.weights, size, config.width_multiplier)
-        except models.WeightsError as err:
-            raise SweepError(f"--weights={config.weights}: {err}") from None
+            train.check_weights(config)
+        except train.TrainingError as err:
+            raise SweepError(str(err)) from None
     os.makedirs(sweep_dir, exist_ok=True)
     path = os.path.join(sweep_dir, RESULTS)
     record = _record(base, space, search, seed, max_trials, metric, trials, {})

@@ -69,6 +69,20 @@ def _selection(config, training: bool) -> dict:
     return {"split": config.train_split if training else config.eval_split}
 
 
+def check_weights(config) -> None:
+    """The run's ``--weights`` resolve to a readable file of its model (or none), as its model
+    build will resolve them (``models.resolve_weights``).
+
+    Raises:
+        TrainingError: one line naming the flag and the file, or the folder to put it in.
+    """
+    size = config.image_size or models.MODELS[config.model].default_image_size
+    try:
+        models.resolve_weights(config.model, config.weights, size, config.width_multiplier)
+    except models.WeightsError as err:
+        raise TrainingError(f"--weights={config.weights}: {err}") from None
+
+
 def resolve_setup(config) -> Setup:
     """Validates ``config`` and resolves its ``auto`` choices.
 
@@ -87,11 +101,7 @@ def resolve_setup(config) -> Setup:
         config_lib.check_train(config)
     except ValueError as err:
         raise TrainingError(str(err)) from None
-    try:  # before the data and the precision calibration: a missing file fails in seconds
-        models.resolve_weights(config.model, config.weights, image_size,
-                               config.width_multiplier)
-    except models.WeightsError as err:
-        raise TrainingError(f"--weights={config.weights}: {err}") from None
+    check_weights(config)  # before the data and the precision calibration: fails in seconds
     cache_size = config.cache_image_size or image_size
     if cache_size < image_size and not config.crop_scale:
         logging.info("cache_image_size %d < image_size %d: crops are resized up",
