@@ -240,6 +240,24 @@ def test_fairface_comparison_has_its_age_bands_and_race_slices(fairface_records,
     assert "| race | images |" in markdown and "| race x gender | images |" in markdown
 
 
+def test_with_no_workdir_the_model_tfgender_ships_is_compared(fairface_records, shared_data,
+                                                              tmp_path, monkeypatch):
+    from tfgender.evaluation import tflite
+
+    if not tflite.bundled_model():
+        pytest.skip("this copy of tfgender ships no bundled model")
+    monkeypatch.chdir(tmp_path)
+    result = peers.compare_peers(ComparePeersConfig(
+        data_dir=fairface_records, images_dir=str(shared_data / "fairface")),
+        peer=FakeFairFacePeer(shared_data / "fairface"))
+    assert result["model_source"] == tflite.bundled_model() and result["workdir"] == ""
+    assert result["output_json"] == os.path.join("compare_peers", "bundled", "test",
+                                                 peers.RESULT_JSON)
+    # 60 real faces, most of them in the model's training split: a floor that a broken path
+    # (the wrong crop, normalisation or label order) would miss, not a measurement.
+    assert result["table"]["all"][peers.TFGENDER]["accuracy"] >= 0.75
+
+
 class FakeFairFacePeer:
     """A peer that answers FairFace's own label for each file (so its accuracy is exactly 1)."""
 

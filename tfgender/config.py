@@ -270,8 +270,8 @@ class ComparePeersConfig:
     """What ``peers.compare_peers`` compares; each field's help says what it means."""
 
     data_dir: str = opt(REQUIRED, "A converted UTKFace dataset (manifest.json).")
-    workdir: str = opt(REQUIRED, "A training run directory (best_model.keras, summary.json); "
-                       "the comparison is written under it.")
+    workdir: str = opt("", "A training run directory (best_model.keras, summary.json); the "
+                       "comparison is written under it. Empty: the model tfgender ships.")
     checkpoint: str = opt("best", _CHECKPOINT_HELP)
     split: str = opt("test", "Split of --data_dir both models classify.")
     images_dir: str = opt("", "The original images (the conversion's --data_dir); default: the "
@@ -284,7 +284,8 @@ class ComparePeersConfig:
     peer_reference: bool = opt(True, "Also run the peer on every image of the source dataset "
                                "(the issue's whole-sample figure).")
     output_dir: str = opt("", "Write comparison.json and comparison.md here; default "
-                          "<workdir>/compare_peers/<split>.")
+                          "<workdir>/compare_peers/<split> (with no --workdir, "
+                          "compare_peers/bundled/<split> in the working directory).")
 
 
 @dataclasses.dataclass(frozen=True)

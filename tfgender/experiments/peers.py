@@ -295,8 +295,9 @@ def compare_peers(config, peer=None) -> dict:
                                                   ours["labels"], mine, theirs,
                                                   ours["probabilities"], strict=True)],
     }
-    output_dir = config.output_dir or os.path.join(config.workdir, "compare_peers",
-                                                   config.split)
+    output_dir = config.output_dir or os.path.join(config.workdir or "compare_peers",
+                                                   "compare_peers" if config.workdir
+                                                   else "bundled", config.split)
     os.makedirs(output_dir, exist_ok=True)
     result["output_json"] = os.path.join(output_dir, RESULT_JSON)
     result["output_markdown"] = os.path.join(output_dir, RESULT_MARKDOWN)

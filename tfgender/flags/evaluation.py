@@ -49,8 +49,7 @@ def export_config_from_flags() -> ExportConfig:
 
 # --------------------------------------------------------------------------- peer comparison
 def define_compare_peers_flags() -> None:
-    # The order absl reports missing flags in (bin/compare_peers has always named workdir first).
-    define_config_flags(ComparePeersConfig, required=("workdir", "data_dir"))
+    define_config_flags(ComparePeersConfig)
 
 
 def compare_peers_config_from_flags() -> ComparePeersConfig:
