@@ -38,7 +38,8 @@ AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmenter
 EARLY_STOPPING_METRICS = ("auc", "accuracy", "loss")  # eval metrics: training.loop, actions.better
 EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8", "bundle")  # export.export
 DATA_SERVICE_ROLES = ("dispatcher", "worker")  # data_service.serve
-SOURCES = ("adience", "celeba", "utkface", "fairface", "folders")  # data.readers.read_source
+# data.readers.read_source
+SOURCES = ("adience", "celeba", "utkface", "fairface", "folders", "table")
 SAMPLE_FORMATS = ("adience", "celeba", "utkface")  # data.sample.make_sample_data
 ADIENCE_IMAGE_SETS = ("aligned", "faces")  # data.adience.IMAGE_SETS
 DETECTORS = ("mtcnn_haar", "mtcnn", "haar_default", "haar_alt2")  # evaluation.detect.DETECTORS

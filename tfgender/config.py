@@ -142,8 +142,12 @@ class SampleDataConfig:
 class ConvertConfig:
     """What ``bin/convert_tfrecords`` does: see ``tfgender/data/convert.py``."""
 
-    source: str = opt(REQUIRED, "Dataset format of --data_dir.", choices=SOURCES)
-    data_dir: str = opt(REQUIRED, "Root of the dataset (label files and images).")
+    source: str = opt(REQUIRED, "Dataset format of --data_dir; table: any CSV, TSV or parquet "
+                      "of image paths and labels (--labels), as flow_from_dataframe takes.",
+                      choices=SOURCES)
+    data_dir: str = opt(REQUIRED, "Root of the dataset (label files and images); "
+                        "--source=table: where the table's relative paths start (default: "
+                        "the table's folder).", flag_default="")
     out_dir: str = opt(REQUIRED, "Directory for the shards and manifest.json.")
     image_size: int = opt(0, "Resize the shorter side to this many pixels once, at conversion "
                           "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.",
@@ -166,6 +170,24 @@ class ConvertConfig:
                                  "or faces (coarse_tilt_aligned_face).",
                                  choices=ADIENCE_IMAGE_SETS)
     celeba_attributes: tuple[str, ...] = opt((), "CelebA attributes to keep as extra columns.")
+    labels: str = opt("", "--source=table: the table file (.csv, .tsv, .txt of either, "
+                      ".parquet), one row per image.")
+    path_column: str = opt("", "--source=table: the column of image paths (relative to "
+                           "--data_dir, or absolute); empty: filename (flow_from_dataframe's), "
+                           "else path, file, image, ...")
+    label_column: str = opt("", "--source=table: the label column; empty: class "
+                            "(flow_from_dataframe's), else gender, label, sex, ...")
+    label_map: str = opt("", "--source=table: labels as VALUE:1 (male) or VALUE:0 (female), "
+                         "e.g. homme:1,femme:0; empty: male/female, m/f, man/woman, "
+                         "men/women, 1/0, true/false in any case.")
+    skip_unknown_labels: bool = opt(False, "--source=table: count and drop rows whose label "
+                                    "is not in the map, instead of stopping at the first.")
+    split_column: str = opt("", "--source=table: a column of train/val/test (rows left empty "
+                            "are split by the fractions); empty: split by the fractions.")
+    group_column: str = opt("", "--source=table: a subject column: one subject's images stay "
+                            "on one side of a split or fold; empty: each image alone.")
+    slice_columns: tuple[str, ...] = opt((), "--source=table: columns kept in the records for "
+                                         "bin/evaluate's slices: age and/or race.")
     max_image_pixels: int = opt(40_000_000, "Images whose header claims more pixels are "
                                 "rejected before decoding.", lower=1)
     min_image_side: int = opt(16, "Images whose shorter side is below this many pixels are "

@@ -58,7 +58,7 @@ def announce_bundled_model(config) -> None:
 # relative local path. ``--weights`` and ``--cache`` also take words (imagenet, disk:PATH).
 PATH_FLAGS = ("workdir", "data_dir", "out_dir", "output_dir", "init_checkpoint", "images_dir",
               "output", "output_json", "model_path", "summary_dir", "annotate", "adience_folds",
-              "journal_dir", "weights", "cache", "inputs")
+              "journal_dir", "weights", "cache", "inputs", "labels")
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -72,6 +72,12 @@ class ShardTask:
 
 
 def _reader_options(config) -> dict:
+    if config.source == "table":
+        return {"labels": config.labels, "path_column": config.path_column,
+                "label_column": config.label_column, "label_map": config.label_map,
+                "skip_unknown_labels": config.skip_unknown_labels,
+                "split_column": config.split_column, "group_column": config.group_column,
+                "slice_columns": tuple(config.slice_columns)}
     if config.source == "adience":
         return {"frontal": config.adience_frontal, "image_set": config.adience_image_set}
     if config.source == "celeba":
@@ -306,7 +312,9 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
     import tensorflow as tf  # noqa: PLC0415  (as in write_shard: workers import it themselves)
 
     try:
-        full = image_check.resolve_inside(config.data_dir, row["path"])
+        # A user's own table may name files anywhere; a dataset's label files may not.
+        full = (row["path"] if config.source == "table" and os.path.isabs(row["path"])
+                else image_check.resolve_inside(config.data_dir, row["path"]))
         data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels,
                                                              config.min_image_side)
         # The skip is reported in one line below; the libraries' own lines about it are not.
@@ -323,6 +331,44 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
         encoded=encoded, height=h, width=w, label=row["label"], source_id=row["path"],
         group=row["group"], fold=row["fold"], split=row["split"], age=row["age"],
         race=str(row.get("race", ""))), None
+
+
+def convert_dataframe(frame: pd.DataFrame, out_dir: str, *, data_dir: str = ".",
+                      path_column: str = "", label_column: str = "",
+                      label_map: str | dict = "", skip_unknown_labels: bool = False,
+                      split_column: str = "", group_column: str = "",
+                      slice_columns: tuple[str, ...] = (), **options) -> dict:
+    """Converts a pandas DataFrame of image paths and labels: the one-line replacement for
+    ``ImageDataGenerator.flow_from_dataframe(df, directory=data_dir, x_col=..., y_col=...)``.
+
+    Args:
+        frame: one row per image (the columns as ``table.read_dataframe`` finds them).
+        out_dir: where the shards and manifest.json go.
+        data_dir: where relative paths start (``flow_from_dataframe``'s ``directory``).
+        path_column ... slice_columns: as the flags of ``--source=table``.
+        **options: any other ``ConvertConfig`` field (``image_size``, ``val_fraction``, ...).
+
+    Returns:
+        The manifest, as ``convert``.
+
+    Raises:
+        schema.DataFormatError: a missing column, an unknown label (the row named).
+        ConversionError: as ``convert``.
+    """
+    from tfgender.config import ConvertConfig  # noqa: PLC0415
+    from tfgender.data import table  # noqa: PLC0415
+
+    config = ConvertConfig(source="table", data_dir=data_dir, out_dir=out_dir,
+                           path_column=path_column, label_column=label_column,
+                           label_map=label_map if isinstance(label_map, str) else "",
+                           skip_unknown_labels=skip_unknown_labels, split_column=split_column,
+                           group_column=group_column, slice_columns=tuple(slice_columns),
+                           **options)
+    read = table.read_dataframe(frame, path_column=path_column, label_column=label_column,
+                                label_map=label_map, skip_unknown_labels=skip_unknown_labels,
+                                split_column=split_column, group_column=group_column,
+                                slice_columns=tuple(slice_columns))
+    return convert(config, read)
 
 
 def _run_tasks(tasks: list[ShardTask], config, bar: progress_lib.Progress) -> list[dict]:
@@ -363,11 +409,12 @@ def _counts(frame_records: pd.DataFrame) -> dict:
     }
 
 
-def convert(config) -> dict:
+def convert(config, read: readers.ReadResult | None = None) -> dict:
     """Converts ``config.data_dir`` into TFRecords in ``config.out_dir``.
 
     Args:
         config: a ``config.ConvertConfig``.
+        read: the rows, already read (``convert_dataframe``); None: read ``config.source``.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -377,11 +424,19 @@ def convert(config) -> dict:
             ``num_folds`` is invalid (see ``splits.assign_folds_or_split``).
         schema.DataFormatError: when a label file is malformed (names the file and line).
     """
+    if config.source == "table" and not config.data_dir and config.labels:
+        # A table's relative paths start at its own folder.
+        config = dataclasses.replace(
+            config, data_dir=os.path.dirname(os.path.abspath(config.labels)))
+    if not config.data_dir:
+        raise ConversionError("--data_dir is required (--source=table takes --labels=TABLE "
+                              "instead)")
     try:  # a bad --num_folds fails before a large source is read
         splits.check_num_folds(config.source, config.num_folds)
     except ValueError as err:
         raise ConversionError(str(err)) from None
-    result = readers.read_source(config.source, config.data_dir, **_reader_options(config))
+    result = read or readers.read_source(config.source, config.data_dir,
+                                         **_reader_options(config))
     if result.frame.empty:
         skipped = f" ({len(result.skipped)} skipped: first {result.skipped[0]['path']}: " \
             f"{result.skipped[0]['reason']})" if result.skipped else ""

@@ -21,6 +21,7 @@ _READERS = {
     "utkface": ("tfgender.data.utkface", "read_utkface"),
     "fairface": ("tfgender.data.fairface", "read_fairface"),
     "folders": ("tfgender.data.folders", "read_folders"),
+    "table": ("tfgender.data.table", "read_table"),
 }
 
 

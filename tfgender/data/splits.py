@@ -11,7 +11,7 @@ import pandas as pd
 ADIENCE_FOLDS = 5
 # Sources whose own split covers only some rows, the others cut by the fractions: FairFace's
 # val CSV is its test set, its train CSV has no split.
-PARTLY_SPLIT_SOURCES = ("fairface",)
+PARTLY_SPLIT_SOURCES = ("fairface", "table")
 
 
 def _group_order(groups: np.ndarray, seed: int) -> np.ndarray:
