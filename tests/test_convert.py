@@ -91,7 +91,7 @@ def _write_bad_files(root):
         "30_0_1_20170101000000003.jpg.chip.jpg": (b"\xff\xd8\xff\xe0" + os.urandom(300),
                                                   "corrupt"),
         "30_1_1_20170101000000004.jpg.chip.jpg": (b"\x89PNG\r\n\x1a\n" + os.urandom(64),
-                                                  "not JPEG content (PNG)"),
+                                                  "not an image Pillow can read"),
         "30_0_2_20170101000000005.jpg.chip.jpg": (fakes.bomb_jpeg(), "decompression bomb"),
         "30_1_2_20170101000000006.jpg.chip.jpg": (fakes.jpeg_bytes(1),
                                                   "image is 1x1, below --min_image_side=16"),
@@ -239,7 +239,7 @@ def test_a_corrupt_image_is_one_line_and_a_conversion_of_nothing_fails(tmp_path)
     # libjpeg's and TensorFlow's own lines about the image (and TensorFlow's at exit) are not
     # shown beside the skip's one line.
     lines = proc.stderr.strip().splitlines()
-    assert lines[0].startswith(f"skipped {first}: corrupt or truncated JPEG"), proc.stderr
+    assert lines[0].startswith(f"skipped {first}: corrupt or truncated"), proc.stderr
     assert lines[1:] == [f"converted 2, skipped 1 of 3 rows read -> {tmp_path / 'a'}"], lines
     for name in os.listdir(tmp_path / "utk"):
         (tmp_path / "utk" / name).write_bytes(b"")

@@ -40,7 +40,7 @@ import pandas as pd
 
 from tfgender import errors, quiet
 from tfgender import progress as progress_lib
-from tfgender.data import convert_worker, image_check, readers, splits
+from tfgender.data import convert_worker, image_check, image_files, readers, splits
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
 
@@ -315,8 +315,10 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
         # A user's own table may name files anywhere; a dataset's label files may not.
         full = (row["path"] if config.source == "table" and os.path.isabs(row["path"])
                 else image_check.resolve_inside(config.data_dir, row["path"]))
-        data, width, height = image_check.read_checked_jpeg(full, config.max_image_pixels,
-                                                             config.min_image_side)
+        # Any common format, upright and RGB, as the JPEG the record holds (image_files.py).
+        data, width, height = image_files.read_image_file(full, config.max_image_pixels,
+                                                          config.min_image_side,
+                                                          config.jpeg_quality)
         # The skip is reported in one line below; the libraries' own lines about it are not.
         with quiet.native_stderr_silenced():
             encoded, h, w = _encode_image(data, width, height, config.image_size,

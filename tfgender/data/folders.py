@@ -11,21 +11,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tfgender.data import schema
+from tfgender.data import image_files, schema
 from tfgender.data.readers import ReadResult
 
 CLASS_NAMES = {"male": schema.MALE, "men": schema.MALE, "m": schema.MALE,
                "female": schema.FEMALE, "women": schema.FEMALE, "f": schema.FEMALE}
-JPEG_SUFFIXES = (".jpg", ".jpeg")
-# Images conversion cannot take: reported as skipped, so every image is accounted for.
-OTHER_IMAGE_SUFFIXES = (".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def read_folders(data_dir: str | os.PathLike) -> ReadResult:
-    """Reads a tree of class folders, one row per JPEG below ``male``/``female`` folders.
+    """Reads a tree of class folders, one row per image below ``male``/``female`` folders.
 
-    Files at the top level and non-image files (README, ``.DS_Store``) are ignored; a
-    non-JPEG image below a class folder is reported in ``skipped``.
+    Images are files with one of ``image_files.SUFFIXES`` (JPEG, PNG, BMP, GIF, WebP, TIFF;
+    conversion reports one it cannot read); files at the top level and other files (README,
+    ``.DS_Store``) are ignored.
 
     Args:
         data_dir: the folder whose sub-folders are the classes.
@@ -60,14 +58,10 @@ def read_folders(data_dir: str | os.PathLike) -> ReadResult:
     rows, skipped = [], []
     for name in folders:
         for relative in _files(data_dir, name):
-            lower = relative.lower()
-            if lower.endswith(JPEG_SUFFIXES):
+            if relative.lower().endswith(image_files.SUFFIXES):  # every common format
                 rows.append({"path": relative, "label": CLASS_NAMES[name.lower()],
                              "group": relative, "fold": -1, "split": "", "age": "",
                              "source": "folders"})
-            elif lower.endswith(OTHER_IMAGE_SUFFIXES):
-                skipped.append({"path": relative, "reason": "not a JPEG image (conversion "
-                                "reads .jpg/.jpeg)"})
     frame = schema.make_frame(rows)
     return ReadResult(frame=frame, skipped=skipped, dropped={},
                       rows_read=len(frame) + len(skipped))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import struct
 
-JPEG_EXTENSIONS = (".jpg", ".jpeg")
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _MAGIC = {
     b"\x89PNG": "PNG",
@@ -60,42 +59,6 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
             break
         pos += 2 + length
     raise ImageCheckError("truncated or corrupt JPEG (no frame header)")
-
-
-def read_checked_jpeg(path: str, max_pixels: int, min_side: int = 1) -> tuple[bytes, int, int]:
-    """Reads a JPEG file after checking it is safe to decode.
-
-    Args:
-        path: the file.
-        max_pixels: images whose header claims more pixels are rejected (decompression bombs).
-        min_side: images whose shorter side is below this are rejected (too small).
-
-    Returns:
-        (file bytes, width, height) from the header.
-
-    Raises:
-        ImageCheckError: missing, empty, wrong extension, not JPEG content, a header without a
-            frame, more pixels than ``max_pixels`` or a side below ``min_side``.
-    """
-    if not os.path.lexists(path):
-        raise ImageCheckError("missing file")
-    if not os.path.isfile(path):
-        raise ImageCheckError("not a regular file")
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in JPEG_EXTENSIONS:
-        raise ImageCheckError(f"wrong extension {ext or '(none)'!r}: expected .jpg or .jpeg")
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise ImageCheckError("zero-byte file")
-    width, height = jpeg_size(data)
-    if width * height > max_pixels:
-        raise ImageCheckError(
-            f"header claims {width}x{height} = {width * height:,} pixels, above "
-            f"--max_image_pixels={max_pixels:,} (possible decompression bomb)")
-    if min(width, height) < min_side:
-        raise ImageCheckError(f"image is {width}x{height}, below --min_image_side={min_side}")
-    return data, width, height
 
 
 def resolve_inside(data_dir: str, relative_path: str) -> str:

@@ -18,13 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfgender import errors, models
+from tfgender.data import image_check, image_files
 from tfgender.evaluation import tflite
 from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE  # noqa: F401 (re-exported)
 from tfgender.input import augment, decode
 from tfgender.training import precision
 
 OVERSAMPLE_VIEWS = 10
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = image_files.SUFFIXES  # JPEG, PNG, BMP, GIF, WebP, TIFF
 FIELDS = ("path", "gender", "probability_male")
 FACE_FIELDS = ("path", "face", "x", "y", "width", "height", "gender", "probability_male")
 
@@ -232,8 +233,8 @@ def sigmoid(logits) -> np.ndarray:
 def find_images(inputs) -> tuple[list[str], list[dict]]:
     """Expands files and folders (recursively, sorted) into image paths.
 
-    A file named explicitly is taken whatever its suffix; inside folders only ``.jpg``,
-    ``.jpeg`` and ``.png`` files (any case) are taken.
+    A file named explicitly is taken whatever its suffix; inside folders only files with
+    one of ``image_files.SUFFIXES`` (any case) are taken.
 
     Args:
         inputs: file and folder paths.
@@ -264,16 +265,32 @@ def find_images(inputs) -> tuple[list[str], list[dict]]:
     return paths, skipped
 
 
+def read_standard(path: str) -> bytes:
+    """An image file as the JPEG bytes conversion would store for it (``image_files``: any
+    common format, EXIF orientation applied, RGB).
+
+    Raises:
+        OSError: the file cannot be read.
+        ImageCheckError: not an image, or corrupt (a ValueError).
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise image_check.ImageCheckError("empty file")
+    return image_files.standard_bytes(data)[0]
+
+
 def decode_square(path: str, size: int) -> np.ndarray:
-    """Reads an image file and applies ``decode.decode_image``: the rule records went through.
+    """Reads an image file and applies ``decode.decode_image`` to the bytes conversion would
+    have stored (``read_standard``): the rule records went through.
 
     Returns:
         uint8 ``(size, size, 3)``.
 
     Raises:
-        tf.errors.OpError: the file cannot be read or is not a decodable image.
+        tf.errors.OpError, OSError, ValueError: the file cannot be read or decoded.
     """
-    return decode.decode_image(tf.io.read_file(path), size).numpy()
+    return decode.decode_image(tf.constant(read_standard(path)), size).numpy()
 
 
 # TensorFlow's decode errors, in words (their text starts with a ``{{function_node ...}}`` tag).
@@ -377,9 +394,8 @@ def predict_faces(loaded: LoadedModel, paths, *, detector: str = "", annotate_di
     rows, skipped = [], []
     for path in paths:
         try:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                       expand_animations=False).numpy()
-        except (tf.errors.OpError, OSError) as err:
+            image = tf.io.decode_jpeg(read_standard(path), channels=3).numpy()
+        except (tf.errors.OpError, OSError, ValueError) as err:
             skipped.append({"path": path, "reason": _reason(err)})
             continue
         found = detect.detect(image, detector or detect.DEFAULT_DETECTOR)
