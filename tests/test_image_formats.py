@@ -62,7 +62,18 @@ def _cases() -> dict[str, bytes]:
         "k_grey.jpg": _encode(rgb.convert("L"), "JPEG", quality=95),
         "l_exif.jpg": _encode(rotated, "JPEG", quality=95, exif=exif),
         "m.tif": _encode(rgb.convert("L"), "TIFF"),
+        "n_rgb16.png": _rgb16_png(),
     }
+
+
+def _rgb16_png() -> bytes:
+    """A 16-bit RGB PNG (Pillow writes none: OpenCV, whose channel order is BGR)."""
+    import cv2  # noqa: PLC0415
+
+    wide = _face(0).astype(np.uint16) * 257
+    ok, buffer = cv2.imencode(".png", np.ascontiguousarray(wide[..., ::-1]))
+    assert ok
+    return buffer.tobytes()
 
 
 def _tree(root) -> dict[str, bytes]:
@@ -91,6 +102,8 @@ def test_the_rule_gives_rgb_jpeg_bytes_upright_and_first_frames():
         first.astype(int) - _face(1)).mean()
     alpha = tf.io.decode_jpeg(image_files.standard_bytes(cases["c_alpha.png"])[0]).numpy()
     assert alpha[0, 0].min() > 240  # alpha 0 at the first pixel: white
+    rgb16 = tf.io.decode_jpeg(image_files.standard_bytes(cases["n_rgb16.png"])[0]).numpy()
+    assert np.abs(rgb16.astype(int) - _face(0)).mean() < 6  # the high byte (JPEG-encoded)
     grey = tf.io.decode_jpeg(image_files.standard_bytes(cases["d_grey16.png"])[0]).numpy()
     want = np.asarray(Image.fromarray(_face(0)).convert("L"), int)
     assert np.abs(grey[..., 0].astype(int) - want).mean() < 3
