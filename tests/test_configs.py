@@ -35,6 +35,7 @@ def test_config_parses_and_starts_with_its_command(path, flag_values, monkeypatc
     flag_values.unparse_flags()
     flag_values(["prog", f"--flagfile={path}", "--data_dir=d", "--workdir=w"])
     config = tf_flags.train_config_from_flags()
+    tf_config.check_train(config)  # what bin/train's parser refuses, none of the shipped files
     # Each --name=value line of the file itself reaches the config (later lines win, as in absl).
     own = {}
     for line in open(path):
@@ -172,9 +173,14 @@ def test_a_shipped_flagfile_by_its_name_from_any_folder(name, monkeypatch, tmp_p
         want = [line.strip() for line in f if line.startswith("-")]
     assert expand_flagfiles(["prog", f"--flagfile={name}"]) == ["prog", *want]
     assert {os.path.basename(p)[: -len(".flags")] for p in CONFIGS} == set(presets())
-    # A file of that name in the working directory comes first (absl's rule).
+    # A file of that name in the working directory comes first (absl's rule); a folder of
+    # that name does not hide the preset; another folder's missing file is no preset.
+    (tmp_path / "smoke").mkdir()
+    assert expand_flagfiles(["prog", "--flagfile=smoke"]) == ["prog", *want]
     (tmp_path / "smoke.flags").write_text("--epochs=3\n")
     assert expand_flagfiles(["prog", "--flagfile=smoke.flags"]) == ["prog", "--epochs=3"]
+    with pytest.raises(flags.Error, match="myexp/smoke.flags: No such file"):
+        expand_flagfiles(["prog", "--flagfile=myexp/smoke.flags"])
 
 
 def test_flagfile_errors_name_the_file(tmp_path):

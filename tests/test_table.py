@@ -67,7 +67,15 @@ def test_unknown_labels_missing_columns_and_repeats_are_named(tmp_path):
         table.read_table(tmp_path, labels=str(path))
     result = table.read_table(tmp_path, labels=str(path), skip_unknown_labels=True)
     assert len(result.frame) == 1 and result.dropped == {"class other": 1, "class (empty)": 1}
-    assert result.rows_read == 3
+    assert result.rows_read == 1  # the rows kept or skipped; the dropped are counted apart
+    with pytest.raises(schema.DataFormatError, match="--label_map entry 'homme=1'"):
+        table.read_table(tmp_path, labels=str(path), label_map="homme=1")
+    # A DataFrame's own map, any case and type; a missing value is an empty cell.
+    mapped = table.read_dataframe(pd.DataFrame({"path": ["a", "b"], "sex": ["Homme", 0]}),
+                                  label_map={"homme": 1, 0: 0}).frame
+    assert list(mapped["label"]) == [1, 0]
+    with pytest.raises(schema.DataFormatError, match="row 1: empty path"):
+        table.read_dataframe(pd.DataFrame({"path": ["a", None], "sex": ["m", "f"]}))
     with pytest.raises(schema.DataFormatError, match=r"no label column: name it with "
                        r"--label_column .*columns: file, age"):
         table.read_dataframe(pd.DataFrame({"file": ["a"], "age": ["3"]}))

@@ -167,6 +167,9 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     (dict(model="mobilenet_v2", conv_norm="batch"), r"--conv_norm=batch: mobilenet_v2 does not "
                                                     r"take it \(only levi_hassner does\)"),
     (dict(model="resnet50", kernel_init="he"), "--kernel_init=he: resnet50 does not take it"),
+    (dict(model="mobilenet_v2", head_units=(0,), dropout=(0.1,)),
+     "--head_units=0: widths are at least 1"),
+    (dict(train_folds=(-1,)), "--train_folds=-1: folds are 0 or more"),
 ])
 def test_bad_configuration_fails_at_start(sample_records, change, message):
     with pytest.raises(train.TrainingError, match=message):
@@ -221,9 +224,12 @@ def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_
     workdir = str(tmp_path / "run")
     train.train_and_evaluate(_tiny(sample_records), workdir)
     other = _tiny(sample_records, model="mobilenet_v2", head_units=(8,), dropout=(0.0,))
+    facts = open(os.path.join(workdir, "run_config.json")).read()
     with pytest.raises(train.TrainingError, match="holds a run that does not fit "
                        "--model=mobilenet_v2 --image_size=40"):
         train.train_and_evaluate(other, workdir)
+    # The refused start leaves the facts of the run the folder holds as they were.
+    assert open(os.path.join(workdir, "run_config.json")).read() == facts
 
 
 def test_a_full_disk_while_saving_a_checkpoint_is_one_error_and_leaves_no_partial(

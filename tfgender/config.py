@@ -150,7 +150,8 @@ class ConvertConfig:
                         "the table's folder).", flag_default="")
     out_dir: str = opt(REQUIRED, "Directory for the shards and manifest.json.")
     image_size: int = opt(0, "Resize the shorter side to this many pixels once, at conversion "
-                          "(e.g. 256 as Levi & Hassner); 0 keeps the original JPEG bytes.",
+                          "(e.g. 256 as Levi & Hassner); 0 keeps an upright JPEG's own bytes "
+                          "(other formats are stored as JPEG at --jpeg_quality).",
                           lower=0)
     jpeg_quality: int = opt(95, "JPEG quality when images are re-encoded.", lower=1, upper=100)
     shard_size_mb: float = opt(100.0, "Target shard size in MB.", lower=0.01)
@@ -179,7 +180,8 @@ class ConvertConfig:
                             "(flow_from_dataframe's), else gender, label, sex, ...")
     label_map: str = opt("", "--source=table: labels as VALUE:1 (male) or VALUE:0 (female), "
                          "e.g. homme:1,femme:0; empty: male/female, m/f, man/woman, "
-                         "men/women, 1/0, true/false in any case.")
+                         "men/women, true/false in any case, and 1/0 with 1 = male (a table "
+                         "coded 0 = male, as UTKFace's names, needs 0:1,1:0).")
     skip_unknown_labels: bool = opt(False, "--source=table: count and drop rows whose label "
                                     "is not in the map, instead of stopping at the first.")
     split_column: str = opt("", "--source=table: a column of train/val/test (rows left empty "
@@ -237,10 +239,9 @@ class EvaluateConfig:
 class PredictConfig:
     """What ``predict.predict`` classifies; each field's help says what it means."""
 
-    inputs: tuple[str, ...] = opt(REQUIRED, "JPEG or PNG files, or folders (searched "
-                                  "recursively for .jpg/.jpeg/.png); positional arguments are "
-                                  "added to these. PNG is accepted here although "
-                                  "bin/convert_tfrecords takes JPEG only.", flag_default=())
+    inputs: tuple[str, ...] = opt(REQUIRED, "Image files (JPEG, PNG, BMP, GIF, WebP, TIFF), or "
+                                  "folders searched recursively for them; positional "
+                                  "arguments are added to these.", flag_default=())
     workdir: str = opt("", "A training run directory (best_model.keras, summary.json).")
     checkpoint: str = opt("best", _CHECKPOINT_HELP)
     model_path: str = opt("", "Use this .keras file instead of a run's model (needs "
@@ -391,14 +392,15 @@ class TrainConfig:
                           choices=ACTIVATIONS)
     width_multiplier: float = opt(1.0, "Width multiplier (Keras' alpha): MobileNetV2's "
                                   "(0.35-1.4 scale every layer's channels) and Levi & Hassner's "
-                                  "(scales its three convolutions' filters); ResNet50 ignores "
-                                  "it.", lower=0.1)
+                                  "(scales its three convolutions' filters); ResNet50 has "
+                                  "none (refused).", lower=0.1)
     kernel_init: str = opt("paper", "Levi & Hassner's kernel initialiser: paper (Gaussian, "
-                           "stddev 0.01) or he (he_normal); other architectures ignore it.",
+                           "stddev 0.01) or he (he_normal); other architectures have none "
+                           "(refused).",
                            choices=KERNEL_INITS)
     conv_norm: str = opt("lrn", "Levi & Hassner's normalisation: lrn (the paper's, after pool1 "
                          "and pool2) or batch (batch normalisation before every conv's ReLU); "
-                         "other architectures ignore it.", choices=CONV_NORMS)
+                         "other architectures have none (refused).", choices=CONV_NORMS)
     weights: str = opt("", "Base weights: empty (random); imagenet (Keras' file for the "
                        "model, e.g. mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_"
                        "no_top.h5, read from $KERAS_HOME/models, by default ~/.keras/models: "
@@ -515,6 +517,12 @@ def check_train(config: TrainConfig) -> None:
     if any(config.dropout[hidden:]) and not (levi and config.dropout == defaults["dropout"]):
         raise ValueError(f"--dropout={_flag_text(config.dropout)}: {config.model} has {hidden} "
                          f"hidden layers ({where}), one rate each at most")
+    if any(units < 1 for units in config.head_units):
+        raise ValueError(f"--head_units={_flag_text(config.head_units)}: widths are at least 1")
+    for name in ("train_folds", "eval_folds"):
+        if any(fold < 0 for fold in getattr(config, name)):
+            raise ValueError(f"--{name}={_flag_text(getattr(config, name))}: folds are 0 or "
+                             "more")
     if any(not 0.0 <= rate < 1.0 for rate in config.dropout):
         raise ValueError(f"--dropout={_flag_text(config.dropout)}: rates are fractions in "
                          "[0, 1)")

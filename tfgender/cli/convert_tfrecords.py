@@ -35,6 +35,11 @@ USAGE = """Converts a face dataset into sharded TFRecords and manifest.json.
 Usage: convert_tfrecords --source={adience,celeba,utkface,fairface,folders} --data_dir=DIR
        --out_dir=OUT
        [--image_size=0] [--num_workers=1] [--shard_size_mb=100] [--flagfile=F]
+       convert_tfrecords --source=table --labels=faces.csv --out_dir=OUT
+       [--path_column=filename] [--label_column=class] [--label_map=male:1,female:0]
+       [--split_column=...] [--group_column=...]
+  Images: JPEG, PNG, BMP, GIF, WebP, TIFF (any other format or a corrupt file is one
+  "skipped" line).
 """
 
 

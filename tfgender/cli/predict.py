@@ -15,10 +15,11 @@ Usage: predict [--workdir=RUN] [--output=FILE.csv|FILE.json] PATH [PATH...]
        predict --workdir=RUN --inputs=a.jpg,faces/
   Without --workdir or --model_path: the model tfgender ships (MobileNetV2 trained on
   FairFace; README "The model that ships").
-  Accepted: JPEG and PNG files (also GIF and BMP when named explicitly; bin/convert_tfrecords
-  takes JPEG only). Folders are searched recursively for .jpg/.jpeg/.png; each file is
-  predicted once; CSV goes to stdout without --output. Unreadable images are reported on
-  stderr (and in JSON output) and skipped; no image predicted at all is an error (exit 2).
+  Accepted: JPEG, PNG, BMP, GIF (first frame), WebP and TIFF, upright by their EXIF
+  orientation, read by the rule conversion applies. Folders are searched recursively for
+  them; each file is predicted once; CSV goes to stdout without --output. Unreadable images
+  are reported on stderr (and in JSON output) and skipped; no image predicted at all is an
+  error (exit 2).
   --detect_faces finds the faces in ordinary photos first (one row per face, with its box);
   --annotate=DIR also writes each photo with the boxes and labels drawn.
 """

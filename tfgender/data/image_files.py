@@ -11,7 +11,8 @@ needs no turning is kept byte for byte. Any other file goes through Pillow once:
 - encoded as JPEG at the given quality (``--jpeg_quality``).
 
 ``bin/convert_tfrecords`` and ``bin/predict`` both call ``standard_bytes``, so a face reaches
-the model with the same pixels from a record and from its file.
+the model with the same pixels from its file as from a record converted at ``--image_size=0``
+and the default ``--jpeg_quality=95`` (a resized record is a further JPEG encoding).
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def standard_bytes(data: bytes, max_pixels: int = 40_000_000, min_side: int = 1,
     if data.startswith(b"\xff\xd8"):  # JPEG: the header check first, as before any decode
         width, height = image_check.jpeg_size(data)
         _check_size(width, height, max_pixels, min_side)
+    # --max_image_pixels is the limit (checked on the header below), not Pillow's own.
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -82,7 +85,9 @@ def standard_bytes(data: bytes, max_pixels: int = 40_000_000, min_side: int = 1,
         width, height = image.size
         _check_size(width, height, max_pixels, min_side)
         orientation = image.getexif().get(_ORIENTATION, 1)
-        if image.format == "JPEG" and orientation in (1, None) and image.mode in ("RGB", "L"):
+        # MPO: a phone's JPEG with a second picture after the first, which decode_jpeg reads.
+        if image.format in ("JPEG", "MPO") and orientation in (1, None) \
+                and image.mode in ("RGB", "L"):
             return data, width, height  # kept byte for byte: decode_jpeg reads it as is
         image.seek(0)
         image.load()

@@ -10,7 +10,9 @@ it is:
   else the first of ``path``/``file``/``image``/... and ``gender``/``label``/``sex``/... found.
 - Labels map through ``label_map`` (``male:1,female:0``), by default the usual spellings in
   any case: ``male``/``female``, ``m``/``f``, ``man``/``woman``, ``men``/``women``, ``1``/``0``
-  (and ``1.0``/``0.0``, as pandas writes an integer column with a gap).
+  (and ``1.0``/``0.0``, as pandas writes an integer column with a gap). ``1`` is male, the
+  study's convention; a table coded the other way (UTKFace's file names: 0 = male) needs
+  ``--label_map=0:1,1:0``.
 - An unknown label is an error naming the file, the line and the value, unless
   ``skip_unknown_labels``: then its rows are counted in ``dropped`` (as Adience's ``u`` rows).
 - ``split_column`` (``train``/``val``/``test``) keeps a given split; ``group_column`` keeps one
@@ -114,11 +116,12 @@ def read_table(data_dir: str | os.PathLike, *, labels: str = "", path_column: st
         raise schema.DataFormatError("--source=table needs --labels=TABLE (a .csv, .tsv or "
                                      ".parquet file of image paths and labels)")
     frame = load_table(labels)
+    parquet = TABLE_SUFFIXES.get(Path(labels).suffix.lower()) == "parquet"
     return read_dataframe(frame, where=str(labels), path_column=path_column,
                           label_column=label_column, label_map=label_map,
                           skip_unknown_labels=skip_unknown_labels, split_column=split_column,
                           group_column=group_column, slice_columns=slice_columns,
-                          first_line=2)
+                          first_line=0 if parquet else 2)  # a parquet file has rows, no lines
 
 
 def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_column: str = "",
@@ -129,7 +132,9 @@ def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_co
     """``read_table`` for a table already in memory; ``where`` names it in errors and
     ``first_line`` is the line (or index) of its first row (2 below a CSV header)."""
     frame = frame.reset_index(drop=True)
-    columns = [str(c) for c in frame.columns]
+    frame.columns = columns = [str(c) for c in frame.columns]
+    # A missing value (NaN, None) is an empty cell, as in a CSV: not the text "nan".
+    frame = frame.astype(object).where(frame.notna(), "")
     paths = _column(columns, path_column, PATH_COLUMNS, "path", where)
     label_name = _column(columns, label_column, LABEL_COLUMNS, "label", where)
     optional = {"split": split_column, "group": group_column}
@@ -145,8 +150,14 @@ def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_co
             + (f"{', '.join(unknown_slices)} cannot be kept (the records hold "
                f"{' and '.join(SLICE_COLUMNS)})" if unknown_slices else
                f"no column {', '.join(missing_slices)} (columns: {', '.join(columns)})"))
-    mapping = (label_map if isinstance(label_map, dict) else parse_label_map(label_map)) \
-        or DEFAULT_LABELS
+    if isinstance(label_map, dict):
+        mapping = {str(k).strip().lower(): int(v) for k, v in label_map.items()}
+    else:
+        try:
+            mapping = parse_label_map(label_map)
+        except ValueError as err:
+            raise schema.DataFormatError(str(err)) from None
+    mapping = mapping or DEFAULT_LABELS
     rows, seen, dropped = [], {}, {}
     for index, record in enumerate(frame.astype(str).to_dict("records")):
         line = first_line + index
@@ -183,8 +194,9 @@ def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_co
     result = schema.make_frame(rows, extra)
     if "age" in slice_columns:
         result["age"] = [r["age"] for r in rows]
+    # rows_read counts the rows kept and skipped (ReadResult), not those the map dropped.
     return ReadResult(frame=result.astype({c: str for c in extra}), skipped=[],
-                      dropped=dropped, rows_read=len(frame))
+                      dropped=dropped, rows_read=len(rows))
 
 
 def _column(columns: list[str], given: str, usual: tuple[str, ...], kind: str,

@@ -26,6 +26,7 @@ from tfgender.training import precision
 
 OVERSAMPLE_VIEWS = 10
 IMAGE_SUFFIXES = image_files.SUFFIXES  # JPEG, PNG, BMP, GIF, WebP, TIFF
+PREDICT_MAX_PIXELS = 250_000_000
 FIELDS = ("path", "gender", "probability_male")
 FACE_FIELDS = ("path", "face", "x", "y", "width", "height", "gender", "probability_male")
 
@@ -91,8 +92,8 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
         tf.train.Checkpoint(model=model).restore(path).expect_partial() \
             .assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.NotFoundError) as err:
-        raise ModelError(f"checkpoint {path} does not fit the {summary['model']} model of "
-                              f"{workdir}/{SUMMARY_FILE}: {err}") from None
+        raise ModelError(f"checkpoint {path} does not fit the {summary['model']} model the "
+                         f"run in {workdir} records: {err}") from None
     return model, path
 
 
@@ -145,7 +146,7 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
                               f"{', '.join(sorted(models.MODELS))}); give --model_name")
     input_size = model.input_shape[1]
     for what, size in (("requested --image_size", image_size),
-                       (f"{workdir}/{SUMMARY_FILE}", summary.get("image_size", 0))):
+                       (f"run in {workdir}", summary.get("image_size", 0))):
         if size and size != input_size:
             raise ModelError(f"image size mismatch: {source} takes {input_size} px inputs "
                                   f"but the {what} is {size} px")
@@ -277,7 +278,8 @@ def read_standard(path: str) -> bytes:
         data = f.read()
     if not data:
         raise image_check.ImageCheckError("empty file")
-    return image_files.standard_bytes(data)[0]
+    # A phone's 50-megapixel photo is a photo, not a bomb: a higher limit than conversion's.
+    return image_files.standard_bytes(data, max_pixels=PREDICT_MAX_PIXELS)[0]
 
 
 def decode_square(path: str, size: int) -> np.ndarray:

@@ -171,22 +171,26 @@ def presets() -> list[str]:
 
 
 def _find_flagfile(value: str, including: str) -> str:
-    """Where ``--flagfile=value`` is: the path as given (from the working directory, absl's
+    """Where ``--flagfile=value`` is: the file as given (from the working directory, absl's
     rule), else from the including file's folder and each folder above it, else the shipped
-    flagfile of that name (``smoke``, ``smoke.flags`` or ``configs/smoke.flags``)."""
-    if os.path.isabs(value) or os.path.exists(value):
+    flagfile of that name (``smoke``, ``smoke.flags`` or ``configs/smoke.flags``; a folder of
+    that name, such as the demo's ``demo/``, does not hide it)."""
+    if os.path.isabs(value) or os.path.isfile(value):
         return os.path.abspath(value)
     folder = os.path.dirname(including)
     while including:
         candidate = os.path.join(folder, value)
-        if os.path.exists(candidate):
+        if os.path.isfile(candidate):
             return candidate
         parent = os.path.dirname(folder)
         if parent == folder:
             break
         folder = parent
-    name = os.path.basename(value)
-    preset = os.path.join(PRESETS_DIR, name if name.endswith(".flags") else name + ".flags")
-    if os.path.isfile(preset):
-        return preset
+    # A shipped flagfile: a bare name, or configs/NAME as the usage texts write it (another
+    # folder is the user's own path, and its absence is an error, not a preset).
+    folder, name = os.path.split(os.path.normpath(value))
+    if folder in ("", "configs"):
+        preset = os.path.join(PRESETS_DIR, name if name.endswith(".flags") else name + ".flags")
+        if os.path.isfile(preset):
+            return preset
     return os.path.abspath(value)  # not found anywhere: the error names it as given

@@ -74,9 +74,8 @@ def _check_sweep_base() -> None:
     swept = {spec.partition("=")[0].strip().lstrip("-") for spec in FLAGS.param}
     try:
         check_train(train_config_from_flags())
-    except ValueError as err:
-        named = str(err).partition("=")[0].lstrip("-")
-        if "model" not in swept and named not in swept:
+    except ValueError as err:  # settled by a swept flag the message names, or the model
+        if "model" not in swept and not any(f"--{name}" in str(err) for name in swept):
             raise
 
 

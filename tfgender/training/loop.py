@@ -314,8 +314,14 @@ def _start(config, workdir: str) -> _Run:
         shutil.rmtree(out_dir, ignore_errors=True)
     try:  # a read-only or impossible --workdir: one line, before the model is built
         os.makedirs(out_dir, exist_ok=True)
-        if chief:  # what --checkpoint=latest rebuilds from before summary.json exists
-            write_json_atomic(os.path.join(out_dir, RUN_CONFIG_FILE), _run_facts(config, setup))
+        # What --checkpoint=latest rebuilds from before summary.json exists. Written by the
+        # run's first start only: a later start with another model is refused (_restore), and
+        # must not overwrite the facts of the run the folder holds.
+        facts = os.path.join(out_dir, RUN_CONFIG_FILE)
+        if chief and not os.path.exists(facts):
+            write_json_atomic(facts, _run_facts(config, setup))
+        elif not os.access(out_dir, os.W_OK):
+            raise PermissionError(13, "Permission denied")
     except OSError as err:
         raise TrainingError(f"--workdir={workdir}: cannot write there: "
                             f"{err.strerror or err}") from None
