@@ -113,13 +113,13 @@ def generate(args, work: Path) -> dict:
 
 
 def encode(args, work: Path) -> dict:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from tfgender.data import convert  # noqa: PLC0415
+    from tfgender.data import convert
 
     files = sorted((work / "raw_subset" / "img_align_celeba").glob("*.jpg"))[:500]
     data = [f.read_bytes() for f in files]
-    encoder = convert._square_encoder(args.image_size, 95)  # noqa: SLF001 (the converter's own)
+    encoder = convert._square_encoder(args.image_size, 95)  # (the converter's own)
     encoder(tf.constant(data[0]))  # trace
     start = time.perf_counter()
     for blob in data:
@@ -164,17 +164,17 @@ def _epoch_rates(dataset, steps: int, epochs: int, batch: int) -> list[float]:
 
 
 def _peak_rss_gb() -> float:
-    import resource  # noqa: PLC0415
+    import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def pipeline(args, work: Path) -> dict:
-    import logging as std_logging  # noqa: PLC0415
+    import logging as std_logging
 
-    from absl import logging  # noqa: PLC0415
+    from absl import logging
 
-    from tfgender.input import pipeline as input_pipeline  # noqa: PLC0415
+    from tfgender.input import pipeline as input_pipeline
 
     messages = []
 
@@ -206,7 +206,7 @@ def pipeline(args, work: Path) -> dict:
 
 
 def step(args, work: Path) -> dict:
-    from tfgender.experiments import epoch_study  # noqa: PLC0415
+    from tfgender.experiments import epoch_study
     from tfgender.input import pipeline as input_pipeline
 
     batch, steps, rounds = 64, args.step_steps, 2

@@ -36,9 +36,9 @@ RESULTS: dict[str, float] = {}
 
 def device() -> str:
     """What the figures ran on: the GPUs' names, else the CPU's cores and bfloat16 support."""
-    import tensorflow as tf  # noqa: PLC0415 (TF import on use)
+    import tensorflow as tf  # (TF import on use)
 
-    from tfgender.training import precision  # noqa: PLC0415
+    from tfgender.training import precision
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -75,8 +75,8 @@ def bench_data() -> BenchData:
     twice: at 256 px (the conversion tfgender recommends for a 224-227 px model: the one-off
     conversion pays the big decode once) and keeping the 816 px bytes (what decoding the real
     aligned set costs every epoch without that). Cached in ``TFGENDER_BENCH_DIR``."""
-    from tfgender.config import ConvertConfig, SampleDataConfig  # noqa: PLC0415
-    from tfgender.data import convert, readers, sample  # noqa: PLC0415 (TF import on use)
+    from tfgender.config import ConvertConfig, SampleDataConfig
+    from tfgender.data import convert, readers, sample  # (TF import on use)
 
     root = BENCH_DIR / f"adience-816px-{NUM_IMAGES}"
     raw = root / "raw"

@@ -196,9 +196,9 @@ def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
 
 def _with_layer_policies(build, rule):
     """``models.build_model`` followed by ``rule(layer) -> policy name or None`` per layer."""
-    import keras  # noqa: PLC0415
+    import keras
 
-    from tfgender import models  # noqa: PLC0415
+    from tfgender import models
 
     def built(*args, **kwargs):
         model = build(*args, **kwargs)
@@ -216,7 +216,7 @@ def layer_precision_levers(model_name: str, batch: str = str(BATCH)) -> dict:
     layers (1x1 convolutions and the head's hidden Dense layers) with the depthwise
     convolutions, batch norms and the logits in float32; and the reverse (mixed everywhere but
     the depthwise convolutions). Keras casts at each boundary between the two."""
-    from tfgender import models  # noqa: PLC0415
+    from tfgender import models
 
     def pointwise(layer, keras):
         if isinstance(layer, keras.layers.Conv2D) and not isinstance(

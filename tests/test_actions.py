@@ -72,8 +72,8 @@ class _Model:
 
 
 def _counters():
-    import numpy as np  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import numpy as np
+    import tensorflow as tf
 
     return {"best_metric": tf.Variable(np.nan, dtype=tf.float64),
             "bad_epochs": tf.Variable(0, dtype=tf.int64)}
@@ -116,7 +116,7 @@ def test_best_metric_counts_on_from_the_checkpointed_counters_and_never_keeps_a_
 
 
 def test_history_is_written_by_the_chief_and_a_resume_keeps_the_epochs_it_restored(tmp_path):
-    import json  # noqa: PLC0415
+    import json
 
     def epoch(n):
         return {"epoch": n, "step": 10 * n, "seconds": 2.0, "eval_seconds": 1.0,

@@ -294,8 +294,8 @@ def test_manifest_missing_names_the_path(tmp_path):
 
 
 def _sample(fmt, root, num_images, seed=0):
-    from tfgender.config import SampleDataConfig  # noqa: PLC0415
-    from tfgender.data import sample  # noqa: PLC0415
+    from tfgender.config import SampleDataConfig
+    from tfgender.data import sample
 
     sample.make_sample_data(SampleDataConfig(format=fmt, out_dir=str(root), num_images=num_images,
                                              image_size=32, seed=seed))

@@ -115,7 +115,7 @@ def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
 
 
 def test_each_round_fine_tunes_from_the_pretrained_run(adience_records, tmp_path):
-    from tfgender import models  # noqa: PLC0415
+    from tfgender import models
     from tfgender.evaluation import predict
     from tfgender.training import loop as train
 

@@ -350,7 +350,7 @@ def test_worst_faces_refuse_a_changed_order(fairface_records):
                                             image_size=72, training=False, cache="none",
                                             deterministic=True, with_metadata=True)
     with pytest.raises(evaluate.EvaluationError, match="order changed between two passes"):
-        evaluate._gather_images(dataset, {3}, ["another"] * 60)  # noqa: SLF001
+        evaluate._gather_images(dataset, {3}, ["another"] * 60)
 
 
 def test_worst_faces_that_cannot_be_written_are_one_error(fairface_records, run_dir, tmp_path):

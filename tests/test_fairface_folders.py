@@ -139,7 +139,7 @@ def test_folders_whole_tree_into_test(tmp_path, shared_data):
 
 
 def test_sources_are_one_list():
-    from tfgender.flags import common  # noqa: PLC0415
+    from tfgender.flags import common
 
     assert common.SOURCES is SOURCES
     assert {"fairface", "folders"} <= set(SOURCES)

@@ -68,7 +68,7 @@ def _cases() -> dict[str, bytes]:
 
 def _rgb16_png() -> bytes:
     """A 16-bit RGB PNG (Pillow writes none: OpenCV, whose channel order is BGR)."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
     wide = _face(0).astype(np.uint16) * 257
     ok, buffer = cv2.imencode(".png", np.ascontiguousarray(wide[..., ::-1]))

@@ -78,9 +78,9 @@ def test_a_choice_cached_among_fewer_candidates_is_measured_again(tmp_path):
 
 
 def test_bfloat16_in_the_matmul_layers_only(tmp_path):
-    import keras  # noqa: PLC0415
+    import keras
 
-    from tfgender import models  # noqa: PLC0415
+    from tfgender import models
 
     model = models.build_model("mobilenet_v2", 32, precision_name="mixed_bfloat16_matmul",
                                head_units=(8,), dropout=(0.0,), alpha=0.35, weights=None)
@@ -146,12 +146,12 @@ def test_the_cache_path_is_overridable(monkeypatch, tmp_path):
 def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
     monkeypatch.setenv("TFGENDER_PRECISION_CALIBRATION", "on")
     monkeypatch.setenv("TF_CONFIG", tf_config)
-    assert precision._may_measure() is measures  # noqa: SLF001
+    assert precision._may_measure() is measures
 
 
 def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
-    from tfgender.config import TrainConfig  # noqa: PLC0415
-    from tfgender.training import loop as train  # noqa: PLC0415
+    from tfgender.config import TrainConfig
+    from tfgender.training import loop as train
 
     assert train.model_options(TrainConfig(data_dir="d")) == {}
     recipe = TrainConfig(data_dir="d", conv_norm="batch", width_multiplier=1.25,
@@ -174,7 +174,7 @@ def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
 
 
 def test_the_step_runner_builds_the_run_s_model():
-    from tfgender.experiments import epoch_study  # noqa: PLC0415
+    from tfgender.experiments import epoch_study
 
     runner = epoch_study.create_step_runner(
         "levi_hassner", image_size=40, batch_size=4, precision_name="float32",

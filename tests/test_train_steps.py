@@ -31,13 +31,13 @@ def test_a_non_finite_step_leaves_every_variable_bit_identical(sample_records, m
     setup = train.resolve_setup(config)
     precision.apply(setup.policy)
     strategy = tf.distribute.get_strategy()
-    model, optimizer, _, state = state_lib.build(config, setup, strategy)  # noqa: SLF001
+    model, optimizer, _, state = state_lib.build(config, setup, strategy)
     images = tf.random.uniform((8, 40, 40, 3), maxval=256, dtype=tf.int32, seed=1)
     batch = (tf.cast(images, tf.uint8), tf.constant([0, 1] * 4, tf.int32))
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
     # One trace: the loss is multiplied by 1, then by NaN.
     poison = tf.Variable(1.0)
-    original = train_steps._per_example_loss  # noqa: SLF001
+    original = train_steps._per_example_loss
     monkeypatch.setattr(train_steps, "_per_example_loss",
                         lambda *args, **kw: original(*args, **kw) * poison)
     step, metrics = train_steps.make_train_step(model, optimizer, strategy, config, setup, state)
@@ -72,7 +72,7 @@ def test_a_non_finite_step_leaves_every_variable_bit_identical(sample_records, m
 
 def test_an_epoch_without_a_finite_step_is_never_kept_and_says_nan(sample_records, tmp_path,
                                                                    monkeypatch, capsys):
-    original = train_steps._per_example_loss  # noqa: SLF001
+    original = train_steps._per_example_loss
     monkeypatch.setattr(train_steps, "_per_example_loss",
                         lambda *args, **kw: original(*args, **kw) * float("nan"))
     config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=40,

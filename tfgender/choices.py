@@ -34,7 +34,7 @@ MODEL_FLAGS = {
 }
 BASE_BATCH_NORMS = ("train", "frozen")  # training.loop: the base's batch norm while it trains
 CONV_NORMS = ("lrn", "batch")  # Levi & Hassner: the paper's LRN, or batch norm after every conv
-AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmenter
+AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmentation
 EARLY_STOPPING_METRICS = ("auc", "accuracy", "loss")  # eval metrics: training.loop, actions.better
 EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8", "bundle")  # export.export
 DATA_SERVICE_ROLES = ("dispatcher", "worker")  # data_service.serve

@@ -348,7 +348,8 @@ class DataServiceConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything ``train.train_and_evaluate`` needs; each field's help says what it means."""
+    """Everything ``training.loop.train_and_evaluate`` needs; each field's help says what it
+    means."""
 
     data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
     model: str = opt("mobilenet_v2", "Architecture (default input sizes: levi_hassner 227, "

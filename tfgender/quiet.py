@@ -53,9 +53,9 @@ class _LibraryInfoFilter(logging.Filter):
 def _drop_library_info() -> None:
     """TensorFlow logs some INFO lines through absl (its checkpoint saver's timing); tfgender's
     own INFO lines go through absl too, so the filter goes by the calling file, not the level."""
-    import keras  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
-    from absl import logging as absl_logging  # noqa: PLC0415
+    import keras
+    import tensorflow as tf
+    from absl import logging as absl_logging
 
     folders = [os.path.dirname(module.__file__) + os.sep for module in (tf, keras)]
     # TensorFlow's Python code lives under tensorflow/ (tf.__file__ may be the API shim).
@@ -78,7 +78,7 @@ def import_quietly(argv=None) -> None:
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf  # noqa: PLC0415
+            import tensorflow as tf
 
             tf.config.list_physical_devices()
             tf.get_logger().setLevel("WARNING")

@@ -47,7 +47,7 @@ def announce_bundled_model(config) -> None:
     says there is none)."""
     if config.workdir or getattr(config, "model_path", ""):
         return
-    from tfgender.evaluation import tflite  # noqa: PLC0415  (after the flags: TensorFlow)
+    from tfgender.evaluation import tflite  # (after the flags: TensorFlow)
 
     if bundled := tflite.describe_bundled():
         print(f"no --workdir: {bundled}", file=sys.stderr)

@@ -225,9 +225,9 @@ def _completed_shard(out_dir: str, name: str) -> dict | None:
 def _square_encoder(image_size: int, quality: int):
     """``decode.decode_image`` then JPEG encoding, as one graph per size (traced once per
     worker: eager, its switch/case ops cost twice the decode)."""
-    import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
+    import tensorflow as tf  # (workers import TF only when they need it)
 
-    from tfgender.input import decode  # noqa: PLC0415
+    from tfgender.input import decode
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def encode(data):
@@ -242,7 +242,7 @@ def _encode_image(data: bytes, width: int, height: int, image_size: int, quality
     The resize is ``decode.decode_image``'s, the rule the input pipeline and ``bin/predict``
     apply, so a face reaches the model the same way from a record and from its file.
     """
-    import tensorflow as tf  # noqa: PLC0415  (workers import TF only when they need it)
+    import tensorflow as tf  # (workers import TF only when they need it)
 
     if image_size <= 0:
         image = tf.io.decode_jpeg(data, channels=3)
@@ -258,7 +258,7 @@ _PROGRESS_QUEUE = None
 def _init_worker(progress_queue) -> None:
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = progress_queue
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     # One thread per worker process: the processes are the parallelism.
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -276,7 +276,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
     Returns:
         ``{file, split, fold, num_records, sha256, skipped, labels}``.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     tick = tick or (lambda n: _PROGRESS_QUEUE.put(n) if _PROGRESS_QUEUE is not None else None)
     final = os.path.join(config.out_dir, task.name)
@@ -309,7 +309,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
 def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
     """One row's serialized example, or why its image is skipped: ``(example, None)`` or
     ``(None, reason)``."""
-    import tensorflow as tf  # noqa: PLC0415  (as in write_shard: workers import it themselves)
+    import tensorflow as tf  # (as in write_shard: workers import it themselves)
 
     try:
         # A user's own table may name files anywhere; a dataset's label files may not.
@@ -357,8 +357,8 @@ def convert_dataframe(frame: pd.DataFrame, out_dir: str, *, data_dir: str = ".",
         schema.DataFormatError: a missing column, an unknown label (the row named).
         ConversionError: as ``convert``.
     """
-    from tfgender.config import ConvertConfig  # noqa: PLC0415
-    from tfgender.data import table  # noqa: PLC0415
+    from tfgender.config import ConvertConfig
+    from tfgender.data import table
 
     config = ConvertConfig(source="table", data_dir=data_dir, out_dir=out_dir,
                            path_column=path_column, label_column=label_column,

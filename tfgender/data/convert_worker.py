@@ -13,9 +13,9 @@ from tfgender import quiet
 def init(progress_queue) -> None:
     """``ProcessPoolExecutor``'s initializer: TensorFlow quietly, then ``convert``'s own."""
     quiet.import_quietly()
-    from tfgender.data import convert  # noqa: PLC0415  (after the quiet import, on purpose)
+    from tfgender.data import convert  # (after the quiet import, on purpose)
 
-    convert._init_worker(progress_queue)  # noqa: SLF001  (its module's state, set in this process)
+    convert._init_worker(progress_queue)  # (its module's state, set in this process)
 
 
 def init_quiet() -> None:

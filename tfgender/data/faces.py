@@ -222,6 +222,6 @@ def draw_face(face: dict, rng: np.random.Generator, width: int, height: int,
 
 
 def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    import tensorflow as tf  # noqa: PLC0415 - TF is only needed once drawing starts
+    import tensorflow as tf  # TF is only needed once drawing starts
 
     return np.clip(tf.image.resize(pixels, (height, width)).numpy(), 0, 255)

@@ -71,7 +71,7 @@ def standard_bytes(data: bytes, max_pixels: int = 40_000_000, min_side: int = 1,
     Raises:
         ImageCheckError: not an image Pillow reads, a bomb, too small, or corrupt.
     """
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415  (conversion workers only)
+    from PIL import Image, UnidentifiedImageError  # (conversion workers only)
 
     if data.startswith(b"\xff\xd8"):  # JPEG: the header check first, as before any decode
         width, height = image_check.jpeg_size(data)
@@ -104,7 +104,7 @@ def standard_bytes(data: bytes, max_pixels: int = 40_000_000, min_side: int = 1,
 
 def to_rgb(image, orientation: int = 1):
     """A loaded Pillow image as 8-bit RGB by ``RGB_RULE`` (orientation: its EXIF tag)."""
-    from PIL import Image, ImageOps  # noqa: PLC0415
+    from PIL import Image, ImageOps
 
     if orientation not in (1, None):
         image = ImageOps.exif_transpose(image)

@@ -92,7 +92,7 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
 
 
 def _write_jpeg(path: Path, pixels: np.ndarray, quality: int) -> None:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tf.io.encode_jpeg(pixels, quality=quality).numpy())
@@ -189,11 +189,11 @@ def _map_chunks(fn, tasks: list, workers: int):
     if workers <= 1 or len(tasks) <= 1:
         yield from map(fn, tasks)
         return
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    from tfgender.data import convert_worker  # noqa: PLC0415
+    from tfgender.data import convert_worker
 
     with ProcessPoolExecutor(min(workers, len(tasks)),
                              mp_context=multiprocessing.get_context("spawn"),

@@ -43,7 +43,7 @@ class DetectorUnavailableError(RuntimeError):
 
 def _cv2():
     try:
-        import cv2  # noqa: PLC0415  (optional until a photo is searched)
+        import cv2  # (optional until a photo is searched)
     except ImportError as err:
         raise DetectorUnavailableError(
             "--detect_faces needs OpenCV: pip install 'opencv-python-headless<5'") from err
@@ -53,7 +53,7 @@ def _cv2():
 @functools.cache
 def _mtcnn():
     try:
-        from mtcnn import MTCNN  # noqa: PLC0415  (an optional package)
+        from mtcnn import MTCNN  # (an optional package)
     except ImportError as err:
         raise DetectorUnavailableError(
             "--detector=mtcnn needs the mtcnn package: pip install 'tfgender[detect]' (or "

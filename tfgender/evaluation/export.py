@@ -145,8 +145,8 @@ def bundle(config) -> str:
     Raises:
         ExportError: no --data_dir, or neither file fits the size limit.
     """
-    from tfgender.config import EvaluateConfig  # noqa: PLC0415
-    from tfgender.evaluation import evaluate  # noqa: PLC0415  (evaluate imports export's peers)
+    from tfgender.config import EvaluateConfig
+    from tfgender.evaluation import evaluate  # (evaluate imports export's peers)
 
     if not config.data_dir:
         raise ExportError("--format=bundle needs --data_dir: a converted dataset to calibrate "

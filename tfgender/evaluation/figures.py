@@ -8,10 +8,10 @@ CLASSES = ("female", "male")
 
 
 def _pyplot():
-    import matplotlib  # noqa: PLC0415  (figures only: keeps imports light elsewhere)
+    import matplotlib  # (figures only: keeps imports light elsewhere)
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
+    from matplotlib import pyplot
 
     return pyplot
 

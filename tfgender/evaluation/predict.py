@@ -390,7 +390,7 @@ def predict_faces(loaded: LoadedModel, paths, *, detector: str = "", annotate_di
         (rows ``{path, face, x, y, width, height, gender, probability_male}``, one per face,
         skipped ``{path, reason}`` for unreadable photos and photos without a face).
     """
-    from tfgender.evaluation import detect  # noqa: PLC0415  (OpenCV only when asked for)
+    from tfgender.evaluation import detect  # (OpenCV only when asked for)
 
     forward = make_forward(loaded)
     rows, skipped = [], []

@@ -35,7 +35,6 @@ PEER_LABELS = {"male": 1, "female": 0}  # tfgender's convention
 TFGENDER = "tfgender"
 PEER = "peer"
 ALL = "all"
-BANDS = evaluate.UTKFACE_BAND_NAMES
 RESULT_JSON = "comparison.json"
 RESULT_MARKDOWN = "comparison.md"
 

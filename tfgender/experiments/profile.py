@@ -71,7 +71,7 @@ def _xprof_tool(logdir: str, tool: str) -> list | None:
     """xprof's ``tool`` output for the newest trace in ``logdir`` (its JSON tables), or None
     when xprof is not installed or no trace was written."""
     try:
-        from xprof.convert import raw_to_tool_data  # noqa: PLC0415 (optional plugin)
+        from xprof.convert import raw_to_tool_data  # (optional plugin)
     except ImportError:
         return None
     paths = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))

@@ -43,7 +43,7 @@ def set_run_seed(seed: int) -> None:
     tf.data shuffles with tensor seeds (TF compares the seed pair to (0, 0) in Python), so it
     is cleared (``_without_global_seed`` guards pipelines built under someone else's seed).
     """
-    import keras  # noqa: PLC0415  (only here: the pipeline itself needs no Keras)
+    import keras  # (only here: the pipeline itself needs no Keras)
 
     keras.utils.set_random_seed(seed)
     tf.random.set_seed(None)
@@ -56,7 +56,7 @@ def _without_global_seed(build):
     of 0 (``keras.utils.set_random_seed(0)``) tf.data compares the (global, op) seed pair to
     (0, 0) in Python, which fails for a tensor op seed.
     """
-    from tensorflow.python.eager import context  # noqa: PLC0415  (no public getter)
+    from tensorflow.python.eager import context  # (no public getter)
 
     saved = context.global_seed()
     if saved is None:

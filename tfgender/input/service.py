@@ -81,7 +81,7 @@ def serve(config) -> None:
               f"--data_service_address=grpc://{socket.gethostname()}:{port}", flush=True)
     elif config.role == "worker":
         server = start_worker(config.dispatcher_address, config.port, config.worker_address)
-        port = server._address.rsplit(":", 1)[1]  # noqa: SLF001  (the bound port; no public API)
+        port = server._address.rsplit(":", 1)[1]  # (the bound port; no public API)
         print(f"tf.data service worker serving on port {port} for dispatcher "
               f"{config.dispatcher_address}", flush=True)
     else:
@@ -100,7 +100,7 @@ def _report_until_stopped(server, role: str) -> None:
     and in use (a worker received a trainer's task).
     """
     # No public accessors: the servers' own test hooks.
-    count = server._num_workers if role == "dispatcher" else server._num_tasks  # noqa: SLF001
+    count = server._num_workers if role == "dispatcher" else server._num_tasks
     what = "worker(s) registered" if role == "dispatcher" else "task(s) running"
     last = 0
     while True:

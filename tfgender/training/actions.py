@@ -183,7 +183,7 @@ class NonFiniteLossError(TrainingError):
 def check_finite(state: dict, max_non_finite_steps: int, policy: str = "float32") -> None:
     """Raises when the loss has been non-finite for too many consecutive steps.
 
-    Skipped steps changed nothing (``train_steps.apply_if``), so the checkpoints written so far
+    Skipped steps changed nothing (``steps.apply_if``), so the checkpoints written so far
     hold finite weights.
 
     Args:

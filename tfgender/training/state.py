@@ -52,7 +52,7 @@ def build(config, setup, strategy):
         "non_finite": tf.Variable(0, dtype=tf.int64, trainable=False),
         "non_finite_total": tf.Variable(0, dtype=tf.int64, trainable=False),
     }
-    if config.train_minutes:  # the planned length: --epochs until _plan_steps shortens it
+    if config.train_minutes:  # the planned length: --epochs until actions.plan_steps shortens it
         state["planned_steps"] = tf.Variable(total, dtype=tf.int64, trainable=False)
     if config.ema_momentum:  # a record that the optimizer holds averages (check_resume)
         state["ema_momentum"] = tf.Variable(config.ema_momentum, dtype=tf.float64,

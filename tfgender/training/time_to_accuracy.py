@@ -71,9 +71,9 @@ def write_report(out_dir: str, history: list[dict], title: str = "") -> dict:
 
 def plot_points(rows: list[dict], path: str, title: str = "") -> None:
     """Plots validation accuracy against training minutes into a PNG at ``path``."""
-    import matplotlib  # noqa: PLC0415  (only for the report; keeps imports light elsewhere)
+    import matplotlib  # (only for the report; keeps imports light elsewhere)
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # noqa: PLC0415
+    from matplotlib import pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
     axis.plot([r["train_minutes"] for r in rows],
