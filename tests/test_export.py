@@ -56,6 +56,12 @@ def test_tflite_float_and_int8_give_predicts_answers(run_dir, faces, expected, f
     np.testing.assert_allclose(model(images), expected, atol=1e-4)
     np.testing.assert_allclose(model(images[:1]), expected[:1], atol=1e-4)  # batch of one
 
+    # A decision threshold baked in: the logit minus the offset, 0.5 still the decision point.
+    path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "t.tflite"),
+                                      format="tflite", logit_offset=0.7))
+    shifted = 1 / (1 + np.exp(-(np.log(expected / (1 - expected)) - 0.7)))
+    np.testing.assert_allclose(tflite.TFLiteModel(path)(images), shifted, atol=1e-4)
+
     path = export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "m8.tflite"),
                                       format="tflite_int8", data_dir=fairface_records,
                                       calibration_images=40))
@@ -136,6 +142,22 @@ def test_bundle_ships_the_measured_file_that_predict_and_evaluate_use_without_a_
     monkeypatch.setattr(tflite, "BUNDLED_MODEL", str(tmp_path / "none.tflite"))
     with pytest.raises(predict.ModelError, match="ships no bundled model"):
         predict.load_model()
+
+
+def test_a_threshold_chosen_on_one_split_is_the_best_there_and_not_on_the_reported_one(
+        run_dir, fairface_records, tmp_path):
+    from tfgender.evaluation import metrics
+
+    chosen = export.choose_logit_offset(predict.load_model(workdir=run_dir), fairface_records,
+                                        "test")
+    assert chosen["accuracy"] >= chosen["accuracy_at_zero"]
+    with pytest.raises(export.ExportError, match="the split the card reports"):
+        export.export(ExportConfig(workdir=run_dir, output=str(tmp_path / "b"), format="bundle",
+                                   data_dir=fairface_records, bundle_threshold_split="test"))
+    # The rule itself: the best threshold, nearest 0 among ties.
+    assert metrics.best_logit_offset([1, 1, 0, 0], [2, 0.5, 0.2, -1]) == {
+        "offset": pytest.approx(0.35), "accuracy": 1.0, "accuracy_at_zero": 0.75}
+    assert metrics.best_logit_offset([1, 1, 0, 0], [2, -0.5, -0.2, -1])["offset"] == 0.0
 
 
 def test_the_bundled_model_classifies_real_faces_of_its_recipes_test_split(shared_data):

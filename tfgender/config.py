@@ -286,6 +286,13 @@ class ExportConfig:
     bundle_tolerance: float = opt(0.005, "bundle: the accuracy int8 may lose against float "
                                   "and still be the one shipped.", lower=0.0, upper=1.0)
     bundle_max_mb: float = opt(12.0, "bundle: the largest file shipped, in MB.", lower=0.0)
+    logit_offset: float = opt(0.0, "A decision threshold on the logit, subtracted before the "
+                              "sigmoid so that 0.5 stays the decision point: one chosen on a "
+                              "validation split (bin/evaluate prints the best for its split). "
+                              "0: the model's own.", lower=-20.0, upper=20.0)
+    bundle_threshold_split: str = opt("", "bundle: choose --logit_offset on this split of "
+                                      "--data_dir (a validation split: never the reported "
+                                      "--bundle_split); empty: use --logit_offset.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,6 +55,12 @@ def format_table(result: dict) -> str:
         lines.append(f"largest race gap: {gap['gap']:.3f} ({gap['best']['race']} "
                      f"{gap['best']['accuracy']:.3f} vs {gap['worst']['race']} "
                      f"{gap['worst']['accuracy']:.3f})")
+    threshold = result.get("threshold")
+    if threshold and threshold["offset"]:
+        lines.append(f"decision threshold (centre crop): logit offset {threshold['offset']:+.3f} "
+                     f"would read {threshold['accuracy']:.4f} on this split, against "
+                     f"{threshold['accuracy_at_zero']:.4f} at 0; choose it on a validation "
+                     "split, then bin/export --logit_offset")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from tensorboard.plugins.pr_curve import summary as pr_summary
 
 from tfgender.data import records, utkface
 from tfgender.evaluation import figures, predict
-from tfgender.evaluation.metrics import binary_metrics
+from tfgender.evaluation.metrics import best_logit_offset, binary_metrics
 from tfgender.files import write_json_atomic
 from tfgender.input import pipeline as input_pipeline
 from tfgender.training import precision
@@ -348,6 +348,10 @@ def evaluate(config) -> dict:
             except OSError as err:  # a full disk, an unwritable --summary_dir
                 raise EvaluationError(f"cannot write {path}: {err.strerror or err}") from None
             worst_paths.append(path)
+    # The decision threshold that would classify this split best (centre crop): to choose on
+    # a validation split and bake into an export (bin/export --logit_offset), never on test.
+    threshold = best_logit_offset(labels, np.concatenate(data["logits"]["center_crop"])[:, 0]) \
+        if "center_crop" in data["logits"] else None
     for metrics in modes.values():
         del metrics["probabilities"]
     result = {
@@ -358,6 +362,7 @@ def evaluate(config) -> dict:
         "cache_image_size": loaded.cache_image_size, "crop_fraction": loaded.crop_fraction,
         "data_dir": config.data_dir, "source": manifest.get("source"), "selection": selection,
         "batch_size": config.batch_size, "device": precision.device_kind(), "step": loaded.step,
+        "threshold": threshold,
     }
     if summary_dir:
         _write_summaries(summary_dir, loaded.step, result, labels, main_probabilities,

@@ -20,6 +20,7 @@ import os
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgender import models
@@ -35,22 +36,25 @@ class ExportError(ValueError):
     """The export cannot be made as asked (bad format, output, or calibration data)."""
 
 
-def _probability_fn(loaded: predict.LoadedModel):
-    """uint8 ``(B, S, S, 3)`` -> male probability ``(B,)``, as ``predict.make_forward``."""
+def _probability_fn(loaded: predict.LoadedModel, logit_offset: float = 0.0):
+    """uint8 ``(B, S, S, 3)`` -> male probability ``(B,)``, as ``predict.make_forward``;
+    ``logit_offset`` (a decision threshold chosen on a validation split) is subtracted from
+    the logit first, so that 0.5 stays the decision point of the exported file."""
     size, fraction = loaded.image_size, loaded.crop_fraction
 
     def probability(images):
         inputs = augment.eval_transform(images, size, crop_fraction=fraction)
         inputs = augment.normalize(tf.cast(inputs, tf.float32), loaded.normalization)
         logits = tf.cast(loaded.model(inputs, training=False), tf.float32)
-        return tf.sigmoid(logits[:, 0])
+        return tf.sigmoid(logits[:, 0] - logit_offset)
 
     return probability
 
 
-def export_saved_model(loaded: predict.LoadedModel, output: str) -> str:
+def export_saved_model(loaded: predict.LoadedModel, output: str,
+                       logit_offset: float = 0.0) -> str:
     """Writes the SavedModel; returns its directory."""
-    probability = _probability_fn(loaded)
+    probability = _probability_fn(loaded, logit_offset)
     side = loaded.cache_image_size
 
     def serve(image_bytes):
@@ -91,7 +95,8 @@ def _representative_images(data_dir: str, side: int, count: int):
 
 
 def export_tflite(loaded: predict.LoadedModel, output: str, *, int8: bool = False,
-                  data_dir: str = "", calibration_images: int = 200) -> str:
+                  data_dir: str = "", calibration_images: int = 200,
+                  logit_offset: float = 0.0) -> str:
     """Writes a TFLite flatbuffer (float, or int8 calibrated on ``data_dir``'s records)."""
     if int8:
         if not data_dir:
@@ -103,7 +108,7 @@ def export_tflite(loaded: predict.LoadedModel, output: str, *, int8: bool = Fals
             raise ExportError(f"--data_dir={data_dir}: {err}") from None
     side = loaded.cache_image_size
     loaded = dataclasses.replace(loaded, model=float32_copy(loaded.model))
-    probability = _probability_fn(loaded)
+    probability = _probability_fn(loaded, logit_offset)
 
     def serve(images):
         return {"probability_male": probability(images)}
@@ -132,6 +137,28 @@ def _convert(converter, *, int8: bool, data_dir: str, side: int,
     return converter.convert()
 
 
+def choose_logit_offset(loaded: predict.LoadedModel, data_dir: str, split: str) -> dict:
+    """The decision threshold (``metrics.best_logit_offset``) of the model's centre-crop
+    logits on ``split`` of ``data_dir``: a validation split, never the one reported.
+
+    Raises:
+        ExportError: the split is empty or the directory no conversion.
+    """
+    from tfgender.evaluation import evaluate, metrics  # (evaluate imports export's peers)
+
+    try:
+        dataset = input_pipeline.create_dataset(
+            data_dir, split=split, batch_size=64, image_size=loaded.cache_image_size,
+            training=False, cache="none", deterministic=True, with_metadata=True)
+        data = evaluate.collect(dataset, {"center": predict.make_forward(loaded)}, 64)
+    except (FileNotFoundError, ValueError) as err:
+        raise ExportError(f"--data_dir={data_dir} --bundle_threshold_split={split}: "
+                          f"{err}") from None
+    logits = np.concatenate(data["logits"]["center"])[:, 0]
+    labels = np.concatenate(data["labels"])
+    return metrics.best_logit_offset(labels, logits)
+
+
 def bundle(config) -> str:
     """Makes the model the package ships from a run: TFLite float and int8, both measured on
     ``config.data_dir``'s ``config.bundle_split``; int8 is kept where it loses at most
@@ -153,12 +180,21 @@ def bundle(config) -> str:
                           "int8 on and to measure both files on")
     loaded = predict.load_model(workdir=config.workdir, checkpoint=config.checkpoint)
     os.makedirs(config.output, exist_ok=True)
+    threshold = {"offset": config.logit_offset}
+    if config.bundle_threshold_split == config.bundle_split:
+        raise ExportError(f"--bundle_threshold_split={config.bundle_threshold_split} is the "
+                          "split the card reports: choose the threshold on another (val)")
+    if config.bundle_threshold_split:  # chosen there, measured on --bundle_split
+        threshold = {**choose_logit_offset(loaded, config.data_dir,
+                                           config.bundle_threshold_split),
+                     "split": config.bundle_threshold_split}
     candidates = {}
     with tempfile.TemporaryDirectory() as scratch:
         for fmt in ("tflite", "tflite_int8"):
             path = export_tflite(loaded, os.path.join(scratch, fmt + ".tflite"),
                                  int8=fmt == "tflite_int8", data_dir=config.data_dir,
-                                 calibration_images=config.calibration_images)
+                                 calibration_images=config.calibration_images,
+                                 logit_offset=threshold["offset"])
             try:
                 metrics = evaluate.evaluate(EvaluateConfig(
                     data_dir=config.data_dir, model_path=path, split=config.bundle_split,
@@ -191,7 +227,7 @@ def bundle(config) -> str:
         "run_config": summary.get("config", {}), "run_precision": summary.get("precision"),
         "run_best": summary.get("best"), "data_dir": config.data_dir,
         "split": config.bundle_split, "cpu": precision.cpu_model(),
-        "tolerance": config.bundle_tolerance,
+        "tolerance": config.bundle_tolerance, "logit_offset": threshold,
         "measured": {fmt: {k: v for k, v in c.items() if k != "flatbuffer"}
                      for fmt, c in candidates.items()},
     }
@@ -218,11 +254,12 @@ def export(config) -> str:
     os.makedirs(parent, exist_ok=True)
     loaded = predict.load_model(workdir=config.workdir, checkpoint=config.checkpoint)
     if config.format == "saved_model":
-        return export_saved_model(loaded, config.output)
+        return export_saved_model(loaded, config.output, config.logit_offset)
     return export_tflite(loaded, config.output, int8=config.format == "tflite_int8",
                          data_dir=config.data_dir,
-                         calibration_images=config.calibration_images)
+                         calibration_images=config.calibration_images,
+                         logit_offset=config.logit_offset)
 
 
-__all__ = ["ExportError", "FORMATS", "bundle", "export", "export_saved_model",
-           "export_tflite"]
+__all__ = ["ExportError", "FORMATS", "bundle", "choose_logit_offset", "export",
+           "export_saved_model", "export_tflite"]

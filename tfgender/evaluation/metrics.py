@@ -68,7 +68,36 @@ def binary_metrics(labels, logits=None, *, probabilities=None) -> dict:
             "num_examples": int(y.size), "confusion_matrix": confusion}
 
 
-__all__ = ["EPSILON", "binary_metrics", "exact_auc", "logit"]
+def best_logit_offset(labels, logits) -> dict:
+    """The decision threshold on the logit that classifies ``labels`` best: choose it on a
+    validation split, then subtract it from the logit (``bin/export --logit_offset``).
+
+    Candidates are 0 and the midpoints between consecutive distinct logits; among those of
+    the highest accuracy, the one nearest 0 (the smallest move) is taken.
+
+    Returns:
+        ``{offset, accuracy, accuracy_at_zero}``.
+    """
+    z = np.asarray(logits, np.float64).ravel()
+    y = np.asarray(labels).astype(np.int64).ravel()
+    if y.shape != z.shape or not y.size:
+        raise ValueError(f"need equal, non-empty labels and logits: {y.shape} {z.shape}")
+    values = np.unique(z)
+    candidates = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2.0,
+                                 [values[0] - 1.0, values[-1] + 1.0]])
+    # Correct at threshold t: positives above t plus negatives at or below it.
+    positives = np.sort(z[y == 1])
+    negatives = np.sort(z[y == 0])
+    correct = (positives.size - np.searchsorted(positives, candidates, side="right")
+               + np.searchsorted(negatives, candidates, side="right"))
+    best = correct.max()
+    ties = candidates[correct == best]
+    offset = float(ties[np.argmin(np.abs(ties))])
+    return {"offset": offset, "accuracy": float(best / y.size),
+            "accuracy_at_zero": float(correct[0] / y.size)}
+
+
+__all__ = ["EPSILON", "best_logit_offset", "binary_metrics", "exact_auc", "logit"]
 
 
 def run_eval(eval_step, dataset) -> dict:
