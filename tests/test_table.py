@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import fakes
+import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
@@ -87,8 +88,8 @@ def test_unknown_labels_missing_columns_and_repeats_are_named(tmp_path):
         table.read_table(tmp_path, labels=str(path))
     with pytest.raises(schema.DataFormatError, match="no_such.csv: table file not found"):
         table.read_table(tmp_path, labels=str(tmp_path / "no_such.csv"))
-    with pytest.raises(schema.DataFormatError, match="--slice_columns=height: height cannot"):
-        table.read_dataframe(pd.DataFrame({"file": ["a"], "sex": ["m"], "height": ["2"]}),
+    with pytest.raises(schema.DataFormatError, match="--slice_columns=height: no column height"):
+        table.read_dataframe(pd.DataFrame({"file": ["a"], "sex": ["m"]}),
                              slice_columns=("height",))
     with pytest.raises(ValueError, match="--label_map entry 'homme=1'"):
         table.parse_label_map("homme=1")
@@ -123,6 +124,30 @@ def test_a_dataframe_converts_to_the_same_shards_as_its_csv(tmp_path):
             group = rec.parse_example(raw)[rec.GROUP].numpy().decode()
             sides.setdefault(group, set()).add(shard["split"])
     assert all(len(s) == 1 for s in sides.values()) and len(sides) == 6
+
+
+def test_slice_columns_reach_the_records_and_the_evaluations_slices(tmp_path):
+    from tfgender.evaluation import evaluate
+    from tfgender.input import pipeline as input_pipeline
+
+    frame = _tree(tmp_path / "faces")
+    frame["age"] = [str(20 + i) for i in range(len(frame))]
+    frame["race"] = ["A", "B"] * (len(frame) // 2)
+    frame["glasses"] = ["yes", "no", ""] * (len(frame) // 3)
+    convert.convert_dataframe(frame, str(tmp_path / "out"), data_dir=str(tmp_path / "faces"),
+                              slice_columns=("age", "race", "glasses"), val_fraction=0,
+                              test_fraction=1.0, progress=False)
+    dataset = input_pipeline.create_dataset(str(tmp_path / "out"), split="test", batch_size=4,
+                                            image_size=24, training=False, cache="none",
+                                            with_metadata=True)
+    data = evaluate.collect(dataset, {"center": lambda images: tf.zeros([len(images), 1])}, 4)
+    keys = evaluate.slice_keys("table", np.concatenate(data["labels"]), data["source_ids"],
+                               data["ages"], np.concatenate(data["folds"]), races=data["races"],
+                               extras=data["extras"])
+    by_path = dict(zip(frame["filename"], frame["glasses"], strict=True))
+    assert set(keys) == {"gender", "age", "race", "race_gender", "glasses"}
+    assert keys["glasses"] == [by_path[p] or evaluate.UNKNOWN for p in data["source_ids"]]
+    assert sorted(keys["age"]) == sorted(frame["age"])
 
 
 def test_bin_convert_tfrecords_takes_a_table_with_absolute_paths(tmp_path):

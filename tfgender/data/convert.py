@@ -149,7 +149,8 @@ def plan_shards(frame: pd.DataFrame, config) -> list[ShardTask]:
         # A race name (FairFace) goes into the records; UTKFace's race code stays in its file
         # name, so its shards are byte-identical to those of earlier conversions.
         named_race = "race" in part.columns and pd.api.types.is_string_dtype(part["race"])
-        rows = part[columns + (["race"] if named_race else [])].to_dict("records")
+        extra = ["extra"] if "extra" in part.columns else []  # a table's slice columns
+        rows = part[columns + (["race"] if named_race else []) + extra].to_dict("records")
         split = str(rows[0]["split"])  # every row of a record set shares its split and fold
         fold = int(rows[0]["fold"])
         for index, chunk in enumerate(np.array_split(np.arange(len(rows)), num)):
@@ -332,7 +333,7 @@ def _encode_row(row: dict, config) -> tuple[bytes | None, str | None]:
     return rec.make_example(
         encoded=encoded, height=h, width=w, label=row["label"], source_id=row["path"],
         group=row["group"], fold=row["fold"], split=row["split"], age=row["age"],
-        race=str(row.get("race", ""))), None
+        race=str(row.get("race", "")), extra=str(row.get("extra", ""))), None
 
 
 def convert_dataframe(frame: pd.DataFrame, out_dir: str, *, data_dir: str = ".",

@@ -42,6 +42,8 @@ FOLD = "image/fold"
 SPLIT = "image/split"
 AGE = "image/age"
 RACE = "image/race"
+# A table's other columns kept for evaluation slices (--slice_columns): JSON {column: value}.
+EXTRA = "image/extra"
 
 FEATURES = {
     ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -55,6 +57,7 @@ FEATURES = {
     SPLIT: tf.io.FixedLenFeature([], tf.string, default_value=b""),
     AGE: tf.io.FixedLenFeature([], tf.string, default_value=b""),
     RACE: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    EXTRA: tf.io.FixedLenFeature([], tf.string, default_value=b""),
 }
 
 
@@ -70,7 +73,7 @@ def _int64(value: int) -> tf.train.Feature:
 
 def make_example(*, encoded: bytes, height: int, width: int, label: int, source_id: str,
                  group: str = "", fold: int = -1, split: str = "", age: str = "",
-                 race: str = "", image_format: str = "jpeg") -> bytes:
+                 race: str = "", extra: str = "", image_format: str = "jpeg") -> bytes:
     """Serializes one face image and its metadata as a ``tf.train.Example``.
 
     Returns:
@@ -90,6 +93,8 @@ def make_example(*, encoded: bytes, height: int, width: int, label: int, source_
     }
     if race:  # only sources that know it: their shards stay byte-identical to before
         feature[RACE] = _bytes(race)
+    if extra:  # likewise: a table's slice columns
+        feature[EXTRA] = _bytes(extra)
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     # Feature maps serialize in hash order unless asked: deterministic output makes shards
     # byte-identical across processes, worker counts and reruns.

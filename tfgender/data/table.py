@@ -17,11 +17,13 @@ it is:
   ``skip_unknown_labels``: then its rows are counted in ``dropped`` (as Adience's ``u`` rows).
 - ``split_column`` (``train``/``val``/``test``) keeps a given split; ``group_column`` keeps one
   subject's images on one side of a split or fold; else conversion splits by image.
-- An ``age`` or ``race`` column is kept for the evaluation's slices (``--slice_columns``).
+- Columns named by ``--slice_columns`` are kept for ``bin/evaluate``'s slices: ``age`` and
+  ``race`` in the records' own fields, any other in a JSON text (``records.EXTRA``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -39,8 +41,8 @@ DEFAULT_LABELS = {"male": schema.MALE, "m": schema.MALE, "man": schema.MALE,
                   "female": schema.FEMALE, "f": schema.FEMALE, "woman": schema.FEMALE,
                   "women": schema.FEMALE, "0": schema.FEMALE, "0.0": schema.FEMALE,
                   "false": schema.FEMALE}
-# Columns the records hold beside the label (records.make_example: age, race), which
-# bin/evaluate slices by.
+# Columns the records hold in fields of their own (records.make_example: age, race); other
+# slice columns go into its ``extra`` JSON text.
 SLICE_COLUMNS = ("age", "race")
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".parquet": "parquet",
                   ".pq": "parquet"}
@@ -103,7 +105,8 @@ def read_table(data_dir: str | os.PathLike, *, labels: str = "", path_column: st
         label_map: ``value:1,value:0`` entries; empty: ``DEFAULT_LABELS``.
         skip_unknown_labels: drop (and count) rows whose label is not in the map.
         split_column, group_column: optional columns (see the module docstring).
-        slice_columns: columns kept for slices: ``age`` and ``race``.
+        slice_columns: columns kept for ``bin/evaluate``'s slices (any; ``age`` and ``race``
+            in fields of their own).
 
     Returns:
         A ``ReadResult``; ``source`` is ``"table"``.
@@ -142,14 +145,12 @@ def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_co
         if name and name not in columns:
             raise schema.DataFormatError(f"{where}: no {kind} column {name!r} (columns: "
                                          f"{', '.join(columns)})")
-    unknown_slices = [c for c in slice_columns if c not in SLICE_COLUMNS]
     missing_slices = [c for c in slice_columns if c not in columns]
-    if unknown_slices or missing_slices:
+    if missing_slices:
         raise schema.DataFormatError(
-            f"{where}: --slice_columns={','.join(slice_columns)}: "
-            + (f"{', '.join(unknown_slices)} cannot be kept (the records hold "
-               f"{' and '.join(SLICE_COLUMNS)})" if unknown_slices else
-               f"no column {', '.join(missing_slices)} (columns: {', '.join(columns)})"))
+            f"{where}: --slice_columns={','.join(slice_columns)}: no column "
+            f"{', '.join(missing_slices)} (columns: {', '.join(columns)})")
+    others = [c for c in slice_columns if c not in SLICE_COLUMNS]
     if isinstance(label_map, dict):
         mapping = {str(k).strip().lower(): int(v) for k, v in label_map.items()}
     else:
@@ -187,13 +188,14 @@ def read_dataframe(frame: pd.DataFrame, *, where: str = "the DataFrame", path_co
         group = record[group_column].strip() if group_column else ""
         row = {"path": Path(path).as_posix(), "label": label, "group": group or path,
                "fold": -1, "split": split, "age": "", "source": "table"}
-        for name in slice_columns:
-            row[name] = record[name].strip()
+        for name in SLICE_COLUMNS:
+            if name in slice_columns:
+                row[name] = record[name].strip()
+        if others:  # the rest travel in the records as one JSON text (records.EXTRA)
+            row["extra"] = json.dumps({c: record[c].strip() for c in others}, sort_keys=True)
         rows.append(row)
-    extra = tuple(c for c in slice_columns if c != "age")
+    extra = tuple(c for c in ("race",) if c in slice_columns) + (("extra",) if others else ())
     result = schema.make_frame(rows, extra)
-    if "age" in slice_columns:
-        result["age"] = [r["age"] for r in rows]
     # rows_read counts the rows kept and skipped (ReadResult), not those the map dropped.
     return ReadResult(frame=result.astype({c: str for c in extra}), skipped=[],
                       dropped=dropped, rows_read=len(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -61,13 +62,14 @@ def utkface_band(age: int) -> str:
 
 
 def slice_keys(source: str, labels, source_ids, ages, folds,
-               races=None) -> dict[str, list[str]]:
+               races=None, extras=None) -> dict[str, list[str]]:
     """Each example's value in every slice: gender (true label), fold, and per source age/race.
 
     Args:
         source: the manifest's source (``adience``, ``utkface``, ``fairface``, ...).
         labels, source_ids, ages, folds: per-example values as read from the records.
-        races: per-example race strings from the records (FairFace), or None.
+        races: per-example race strings from the records (FairFace, tables), or None.
+        extras: per-example JSON texts of a table's other slice columns, or None.
 
     Returns:
         ``{slice name: [value per example]}``; FairFace adds ``age`` (its bands), ``race``
@@ -95,6 +97,16 @@ def slice_keys(source: str, labels, source_ids, ages, folds,
                 race.append(UNKNOWN)
                 band.append(UNKNOWN)
         keys["race"], keys["age"] = race, band
+    elif source == "table":  # what --slice_columns kept
+        if any(ages):
+            keys["age"] = [a or UNKNOWN for a in ages]
+        if races is not None and any(races):
+            keys["race"] = [r or UNKNOWN for r in races]
+            keys["race_gender"] = [f"{r} {g}" for r, g in zip(keys["race"], genders, strict=True)]
+    if extras is not None and any(extras):
+        parsed = [json.loads(e) if e else {} for e in extras]
+        for name in sorted({k for p in parsed for k in p} - set(keys)):  # gender stays the label
+            keys[name] = [p.get(name) or UNKNOWN for p in parsed]
     return keys
 
 
@@ -154,11 +166,11 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
 
     Returns:
         ``{"logits": {mode: [array per batch]}, "times": {mode: [seconds]}, "labels": [array
-        per batch], "source_ids", "ages", "races": [str per example], "folds": [array per
+        per batch], "source_ids", "ages", "races", "extras": [str per example], "folds": [array per
         batch]}``.
     """
     out = {"logits": {m: [] for m in forwards}, "times": {m: [] for m in forwards},
-           "labels": [], "source_ids": [], "ages": [], "races": [], "folds": []}
+           "labels": [], "source_ids": [], "ages": [], "races": [], "extras": [], "folds": []}
     for index, (images, labels, meta) in enumerate(dataset):
         for mode, forward in forwards.items():
             start = time.perf_counter()
@@ -172,6 +184,7 @@ def collect(dataset, forwards: dict, batch_size: int) -> dict:
         out["source_ids"] += [s.decode("utf-8", "replace") for s in meta["source_id"].numpy()]
         out["ages"] += [a.decode("utf-8", "replace") for a in meta["age"].numpy()]
         out["races"] += [r.decode("utf-8", "replace") for r in meta["race"].numpy()]
+        out["extras"] += [e.decode("utf-8", "replace") for e in meta["extra"].numpy()]
         out["folds"].append(meta["fold"].numpy())
     return out
 
@@ -323,7 +336,8 @@ def evaluate(config) -> dict:
                        "timed_steps": len(times), "probabilities": probabilities}
     main = "oversample" if config.oversample else "center_crop"
     keys = slice_keys(manifest.get("source", ""), labels, data["source_ids"], data["ages"],
-                      np.concatenate(data["folds"]), races=data["races"])
+                      np.concatenate(data["folds"]), races=data["races"],
+                      extras=data["extras"])
     slices = slice_accuracy(labels, modes[main]["probabilities"] > 0.5, keys)
     main_probabilities = modes[main]["probabilities"]
     summary_dir = config.summary_dir or (

@@ -171,7 +171,7 @@ def _parse_and_decode(serialized, image_size: int, with_metadata: bool):
         return image, label
     metadata = {"source_id": example[rec.SOURCE_ID], "group": example[rec.GROUP],
                 "age": example[rec.AGE], "race": example[rec.RACE],
-                "fold": tf.cast(example[rec.FOLD], tf.int32)}
+                "extra": example[rec.EXTRA], "fold": tf.cast(example[rec.FOLD], tf.int32)}
     return image, label, metadata
 
 
@@ -271,7 +271,7 @@ def create_dataset(data_dir, *, split=None, folds=None, batch_size: int, image_s
         start_epoch: the first epoch to yield (resuming).
         num_epochs: the epoch to stop before, or None for an endless dataset.
         deterministic: keep the element order fixed (parallel steps then wait for stragglers).
-        with_metadata: add a dict {"source_id", "group", "age", "race" (strings), "fold"
+        with_metadata: add a dict {"source_id", "group", "age", "race", "extra" (strings), "fold"
             (int32)}.
         drop_remainder: drop the last partial batch; default True in training (static shapes
             for XLA), False otherwise (evaluation sees every record).
