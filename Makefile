@@ -20,10 +20,11 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_DIR)
 
-# Two pytest workers, each test file kept in one (its module fixtures are built once): much
-# of a test is Python (tracing, model building, starting programs), which one core does.
-# The slowest tests are listed at the end. TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= 2
+# Three pytest workers on 2 cores, each test file kept in one (its module fixtures are built
+# once): much of a test is Python (tracing, model building, starting programs), which one core
+# does, so a third worker fills the cores two leave idle (session 18: two workers kept them
+# 84% busy). The slowest tests are listed at the end. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m ruff check tfgender bin tests benchmarks
 	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile --durations=25
