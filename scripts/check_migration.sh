@@ -17,6 +17,8 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 ln -s "$REPO/bin" bin
 ln -s "$REPO/configs" configs
+ln -s "$REPO/.venv" .venv  # bin/*'s first line runs bin/../.venv/bin/python: the checkout's
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # as if run from the checkout itself
 
 # faces/labels.csv: half PNG, half WebP, labels as flow_from_dataframe users write them.
 "$REPO/.venv/bin/python" - "$SHARED" "$FACES" <<'PYTHON'
