@@ -200,6 +200,12 @@ class ConvertConfig:
     progress: bool = opt(True, "Show a progress bar on stderr.")
 
 
+# The ConvertConfig fields only --source=table takes: the table reader's keyword arguments
+# (data.convert), refused with other sources (flags.data).
+TABLE_FIELDS = ("labels", "path_column", "label_column", "label_map", "skip_unknown_labels",
+                "split_column", "group_column", "slice_columns")
+
+
 # Where evaluate, predict, export and compare_peers take a run's model from.
 _CHECKPOINT_HELP = ("best: <workdir>/best_model.keras; latest: the latest checkpoint; or a "
                     "checkpoint prefix.")

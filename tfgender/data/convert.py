@@ -40,6 +40,7 @@ import pandas as pd
 
 from tfgender import errors, quiet
 from tfgender import progress as progress_lib
+from tfgender.config import TABLE_FIELDS
 from tfgender.data import convert_worker, image_check, image_files, readers, splits
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
@@ -73,11 +74,7 @@ class ShardTask:
 
 def _reader_options(config) -> dict:
     if config.source == "table":
-        return {"labels": config.labels, "path_column": config.path_column,
-                "label_column": config.label_column, "label_map": config.label_map,
-                "skip_unknown_labels": config.skip_unknown_labels,
-                "split_column": config.split_column, "group_column": config.group_column,
-                "slice_columns": tuple(config.slice_columns)}
+        return {name: getattr(config, name) for name in TABLE_FIELDS}
     if config.source == "adience":
         return {"frontal": config.adience_frontal, "image_set": config.adience_image_set}
     if config.source == "celeba":

@@ -156,6 +156,22 @@ def slice_accuracy(labels, predicted, keys: dict[str, list[str]]) -> dict:
     return out
 
 
+def center_crop_pass(loaded, data_dir: str, split: str, batch_size: int = 64) -> dict:
+    """One centre-crop pass of a loaded model over a split, in record order: ``collect``'s
+    metadata lists, with ``logits`` and ``labels`` as flat arrays (``peers`` compares them
+    with the peer's, ``export`` chooses a decision threshold on them).
+
+    Raises:
+        FileNotFoundError, ValueError: no conversion there, or an empty split.
+    """
+    dataset = input_pipeline.create_dataset(
+        data_dir, split=split, batch_size=batch_size, image_size=loaded.cache_image_size,
+        training=False, cache="none", deterministic=True, with_metadata=True)
+    data = collect(dataset, {"center": predict.make_forward(loaded)}, batch_size)
+    return {**data, "logits": np.concatenate(data["logits"]["center"])[:, 0],
+            "labels": np.concatenate(data["labels"])}
+
+
 def collect(dataset, forwards: dict, batch_size: int) -> dict:
     """One pass over an eval dataset with metadata: every forward's logits and wall times.
 

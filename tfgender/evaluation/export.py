@@ -20,7 +20,6 @@ import os
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfgender import models
@@ -147,16 +146,11 @@ def choose_logit_offset(loaded: predict.LoadedModel, data_dir: str, split: str) 
     from tfgender.evaluation import evaluate, metrics  # (evaluate imports export's peers)
 
     try:
-        dataset = input_pipeline.create_dataset(
-            data_dir, split=split, batch_size=64, image_size=loaded.cache_image_size,
-            training=False, cache="none", deterministic=True, with_metadata=True)
-        data = evaluate.collect(dataset, {"center": predict.make_forward(loaded)}, 64)
+        data = evaluate.center_crop_pass(loaded, data_dir, split)
     except (FileNotFoundError, ValueError) as err:
         raise ExportError(f"--data_dir={data_dir} --bundle_threshold_split={split}: "
                           f"{err}") from None
-    logits = np.concatenate(data["logits"]["center"])[:, 0]
-    labels = np.concatenate(data["labels"])
-    return metrics.best_logit_offset(labels, logits)
+    return metrics.best_logit_offset(data["labels"], data["logits"])
 
 
 def bundle(config) -> str:

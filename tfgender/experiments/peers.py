@@ -210,15 +210,11 @@ def tfgender_predictions(loaded, data_dir: str, split: str, batch_size: int = 64
         ``{source_ids, ages, races, folds, labels, probabilities}`` in record order;
         probabilities of male from the centre-crop forward pass (``predict.make_forward``).
     """
-    dataset = input_pipeline.create_dataset(
-        data_dir, split=split, batch_size=batch_size, image_size=loaded.cache_image_size,
-        training=False, cache="none", deterministic=True, with_metadata=True)
-    data = evaluate.collect(dataset, {"center": predict.make_forward(loaded)}, batch_size)
-    logits = np.concatenate(data["logits"]["center"])[:, 0]
+    data = evaluate.center_crop_pass(loaded, data_dir, split, batch_size)
     return {"source_ids": data["source_ids"], "ages": data["ages"], "races": data["races"],
             "folds": np.concatenate(data["folds"]).astype(int).tolist(),
-            "labels": np.concatenate(data["labels"]).astype(int).tolist(),
-            "probabilities": predict.sigmoid(logits).tolist()}
+            "labels": data["labels"].astype(int).tolist(),
+            "probabilities": predict.sigmoid(data["logits"]).tolist()}
 
 
 def peer_reference(peer, images_dir: str) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfgender.config import ConvertConfig, SampleDataConfig
+from tfgender.config import TABLE_FIELDS, ConvertConfig, SampleDataConfig
 from tfgender.flags.common import FLAGS, add_parsed_check, config_from_flags, define_config_flags
 
 
@@ -31,8 +31,7 @@ def _check_convert() -> None:
         return
     if not FLAGS.data_dir:
         raise ValueError(f"flag --data_dir must have a value (--source={FLAGS.source})")
-    for name in ("labels", "path_column", "label_column", "label_map", "split_column",
-                 "group_column", "slice_columns", "skip_unknown_labels"):
+    for name in TABLE_FIELDS:
         if FLAGS[name].value != FLAGS[name].default:
             raise ValueError(f"flag --{name}: only --source=table takes it, not "
                              f"--source={FLAGS.source}")
