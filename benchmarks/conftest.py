@@ -38,13 +38,13 @@ def device() -> str:
     """What the figures ran on: the GPUs' names, else the CPU's cores and bfloat16 support."""
     import tensorflow as tf  # (TF import on use)
 
-    from tfgender.training import precision
+    from tfgender import devices
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
                          for g in gpus)
-    return f"CPU ({os.cpu_count()} cores, bf16 units: {precision.cpu_has_bf16()})"
+    return f"CPU ({os.cpu_count()} cores, bf16 units: {devices.cpu_has_bf16()})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,9 +29,10 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tfgender.data import decode  # noqa: E402
 from tfgender.data import records as rec  # noqa: E402
 from tfgender.experiments import epoch_study, legacy  # noqa: E402
-from tfgender.input import augment, decode  # noqa: E402
+from tfgender.input import augment  # noqa: E402
 from tfgender.input import pipeline as input_pipeline  # noqa: E402
 
 SIZE, BATCH, ROUNDS = 224, 64, 3
@@ -187,7 +188,7 @@ def batch_norm_levers(model_name: str) -> dict:
 def train_step_levers(model_name: str, batch: str = str(BATCH)) -> dict:
     """One model's training step at 224, in-memory input, across precision levers.
 
-    Each lever goes through ``precision.apply`` (inside ``create_step_runner``), which also
+    Each lever goes through ``devices.apply`` (inside ``create_step_runner``), which also
     switches the process-wide oneDNN rewrite on or off.
     """
     return {name: _step_rate(model_name, name, int(batch))

@@ -21,10 +21,9 @@ import conftest  # benchmarks/conftest.py: the sample, settings and summary sect
 import keras
 import pytest
 
-from tfgender import models
+from tfgender import devices, models
 from tfgender.experiments import epoch_study, legacy
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import precision
 
 SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE
 MODELS = [m.strip() for m in os.environ.get("TFGENDER_BENCH_MODELS", "mobilenet_v2").split(",")
@@ -71,7 +70,7 @@ def _summary() -> list[str]:
 def _summary_section():
     conftest.SECTIONS["tfgender end-to-end training throughput"] = _summary
     yield
-    precision.apply("float32")
+    devices.apply("float32")
 
 
 def _measure(benchmark, stack: str, model_name: str, policy: str, jit: bool, run, steps: int):
@@ -94,7 +93,7 @@ def test_study_stack(benchmark, bench_data, model_name):
     frame = bench_data.frame.iloc[:len(bench_data.frame) // BATCH * BATCH]
     iterator = legacy.create_idg_iterator(frame, bench_data.raw_dir, batch_size=BATCH,
                                           image_size=SIZE, augment=True)
-    precision.apply("float32")  # also switches off a oneDNN rewrite an earlier test left on
+    devices.apply("float32")  # also switches off a oneDNN rewrite an earlier test left on
     keras.utils.set_random_seed(0)
     model = models.build_model(model_name, SIZE)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),

@@ -9,8 +9,9 @@ import keras
 import pytest
 import tensorflow as tf
 
+from tfgender.data import decode
 from tfgender.experiments import legacy
-from tfgender.input import augment, decode
+from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
 
 SIZE, BATCH = conftest.IMAGE_SIZE, conftest.BATCH_SIZE

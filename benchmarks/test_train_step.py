@@ -14,9 +14,8 @@ import os
 import conftest  # benchmarks/conftest.py: rounds, batch size, summary sections
 import pytest
 
-from tfgender import models
+from tfgender import devices, models
 from tfgender.experiments import epoch_study
-from tfgender.training import precision
 
 
 def _env_list(name: str, default) -> list[str]:
@@ -26,7 +25,7 @@ def _env_list(name: str, default) -> list[str]:
 
 MODELS = _env_list("TFGENDER_BENCH_MODELS", sorted(models.MODELS))
 SIZES = [int(v) for v in _env_list("TFGENDER_BENCH_SIZES", ["224", "96"])]
-PRECISIONS = _env_list("TFGENDER_BENCH_PRECISIONS", precision.POLICIES)
+PRECISIONS = _env_list("TFGENDER_BENCH_PRECISIONS", devices.POLICIES)
 XLA = _env_list("TFGENDER_BENCH_XLA", ["false", "true"])
 BATCH = int(os.environ.get("TFGENDER_BENCH_BATCH", conftest.BATCH_SIZE))
 STEPS = int(os.environ.get("TFGENDER_BENCH_STEPS", "5"))
@@ -49,7 +48,7 @@ def _summary() -> list[str]:
 def _summary_section():
     conftest.SECTIONS["tfgender training step throughput"] = _summary
     yield
-    precision.apply("float32")
+    devices.apply("float32")
 
 
 @pytest.mark.parametrize("jit", XLA, ids=lambda v: "xla_on" if v == "true" else "xla_off")

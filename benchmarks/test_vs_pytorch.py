@@ -91,8 +91,8 @@ def _best_rate(benchmark, run, extra: dict) -> float:
 
 @pytest.mark.parametrize("model_name, size", CASES)
 def test_tfgender_step(benchmark, model_name, size):
+    from tfgender import devices
     from tfgender.experiments import epoch_study
-    from tfgender.training import precision
 
     runner = epoch_study.create_step_runner(model_name, image_size=size, batch_size=BATCH)
     iterator = runner.iterator(epoch_study.in_memory_dataset(BATCH, size))
@@ -104,7 +104,7 @@ def test_tfgender_step(benchmark, model_name, size):
         "threads": (tf.config.threading.get_intra_op_parallelism_threads(),
                     tf.config.threading.get_inter_op_parallelism_threads())})
     RESULTS[("tfgender", model_name, size)] = rate
-    precision.apply("float32")
+    devices.apply("float32")
 
 
 class _Net(torch.nn.Module):

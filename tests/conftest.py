@@ -39,8 +39,8 @@ def _float32_after():
     yield
     import sys
 
-    if "tfgender.training.precision" in sys.modules:
-        sys.modules["tfgender.training.precision"].apply("float32")
+    if "tfgender.devices" in sys.modules:
+        sys.modules["tfgender.devices"].apply("float32")
     elif "keras" in sys.modules:
         sys.modules["keras"].mixed_precision.set_global_policy("float32")
 

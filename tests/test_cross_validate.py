@@ -117,14 +117,14 @@ def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
 def test_each_round_fine_tunes_from_the_pretrained_run(adience_records, tmp_path):
     from tfgender import models
     from tfgender.evaluation import predict
-    from tfgender.training import loop as train
+    from tfgender.training import loop
 
     def base(workdir, checkpoint):
         loaded = predict.load_model(workdir=str(workdir), checkpoint=checkpoint)
         return [w.numpy() for layer in models.base_layers(loaded.model) for w in layer.weights]
 
     pretrain_dir = tmp_path / "pretrain"
-    train.train_and_evaluate(_tiny(adience_records, train_folds=(0, 1, 2), eval_folds=(3,)),
+    loop.train_and_evaluate(_tiny(adience_records, train_folds=(0, 1, 2), eval_folds=(3,)),
                              str(pretrain_dir))
     pretrained = base(pretrain_dir, "latest")
     finetune = _tiny(adience_records, epochs=2, freeze_base_epochs=1,

@@ -1,10 +1,10 @@
-"""Tests for tfgender.input.decode: the centre crop, DCT scaling and the one resize rule."""
+"""Tests for tfgender.data.decode: the centre crop, DCT scaling and the one resize rule."""
 
 import fakes
 import numpy as np
 import tensorflow as tf
 
-from tfgender.input import decode
+from tfgender.data import decode
 
 
 def test_decode_crops_the_centre_square_and_uses_dct_scaling():

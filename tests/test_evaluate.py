@@ -15,9 +15,11 @@ import tensorflow as tf
 
 from tfgender import models
 from tfgender.config import EvaluateConfig
+from tfgender.data import decode
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate, metrics, predict
-from tfgender.input import augment, decode
+from tfgender.files import BEST_MODEL
+from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +46,7 @@ def make_run(workdir, *, seed=0, steps=5, precision_name="float32") -> str:
     spread = float(np.std(model.predict(probe, verbose=0)))
     kernel = [w for w in model.weights if len(w.shape) >= 2][-1]
     kernel.assign(kernel * (2.0 / max(spread, 1e-6)))
-    model.save(os.path.join(workdir, predict.BEST_MODEL))
+    model.save(os.path.join(workdir, BEST_MODEL))
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                          os.path.join(workdir, "checkpoints"), max_to_keep=1)
     manager.save(checkpoint_number=steps)
@@ -70,7 +72,7 @@ def _direct(data_dir, workdir, split="test"):
     """Labels and male probabilities computed without tfgender.evaluation.evaluate."""
     import keras
 
-    model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)
+    model = keras.models.load_model(os.path.join(workdir, BEST_MODEL), compile=False)
     manifest = rec.load_manifest(data_dir)
     files = [os.path.join(data_dir, s["file"]) for s in manifest["shards"] if s["split"] == split]
     labels, images = [], []
@@ -197,7 +199,7 @@ def test_mismatched_image_size_and_missing_split_are_clear_errors(sample_records
         evaluate.evaluate(_config(str(tmp_path), run_dir))
     with pytest.raises(predict.ModelError, match="needs --model_name and --image_size"):
         evaluate.evaluate(_config(sample_records, "", model_path=os.path.join(
-            run_dir, predict.BEST_MODEL)))
+            run_dir, BEST_MODEL)))
     bare = make_run(tmp_path / "bare")
     shutil.rmtree(os.path.join(bare, "checkpoints"))
     with pytest.raises(predict.ModelError, match="no checkpoint in"):
@@ -207,7 +209,7 @@ def test_mismatched_image_size_and_missing_split_are_clear_errors(sample_records
 
 
 def test_a_model_file_with_its_name_and_size(sample_records, run_dir, tmp_path):
-    config = _config(sample_records, "", model_path=os.path.join(run_dir, predict.BEST_MODEL),
+    config = _config(sample_records, "", model_path=os.path.join(run_dir, BEST_MODEL),
                      model_name="levi_hassner", image_size=SIZE, cache_image_size=CACHE,
                      output_json=str(tmp_path / "m.json"))
     result = evaluate.evaluate(config)
@@ -299,7 +301,7 @@ def test_fairness_summary_picks_the_worst_slice_and_the_race_gap():
 
 def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_records, tmp_path):
     from tfgender.config import TrainConfig
-    from tfgender.training import loop as train
+    from tfgender.training import loop
 
     workdir = str(tmp_path / "run")
     config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=SIZE,
@@ -307,7 +309,7 @@ def test_the_training_loop_and_bin_evaluate_report_the_same_metrics(sample_recor
                          learning_rate=3e-3, precision="float32", jit_compile="false",
                          cache="none", summary_images=0, progress=False, eval_split="val",
                          crop_scale=(0.8, 1.0))
-    trained = train.train_and_evaluate(config, workdir)["final"]["eval"]  # its val pass
+    trained = loop.train_and_evaluate(config, workdir)["final"]["eval"]  # its val pass
     result = evaluate.evaluate(_config(sample_records, workdir, split="val",
                                        checkpoint="latest"))
     for key in ("loss", "accuracy", "auc"):

@@ -24,7 +24,7 @@ from tfgender.data import convert, sample, schema, shards
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import loop as train
+from tfgender.training import loop
 
 # A longer search: TFGENDER_FUZZ_SEED=7 TFGENDER_FUZZ_CASES=100 pytest tests/test_fuzz.py -s
 SEED = int(os.environ.get("TFGENDER_FUZZ_SEED", "20261201"))
@@ -186,7 +186,7 @@ def test_train_and_evaluate_on_a_damaged_shard_fail_clearly(records, tmp_path):
                          cache_image_size=48, batch_size=8, epochs=1, steps_per_epoch=2,
                          precision="float32", jit_compile="false", cache="none",
                          summary_images=0, progress=False)
-    train.train_and_evaluate(config, workdir)
+    loop.train_and_evaluate(config, workdir)
     for kind in ("truncate", "flip"):
         damaged = str(tmp_path / kind)
         shutil.copytree(records, damaged)
@@ -196,14 +196,14 @@ def test_train_and_evaluate_on_a_damaged_shard_fail_clearly(records, tmp_path):
         data = open(path, "rb").read()
         with open(path, "wb") as f:
             f.write(_mutate(data, kind, rng, None))
-        runs = (functools.partial(train.train_and_evaluate,
+        runs = (functools.partial(loop.train_and_evaluate,
                                   TrainConfig(**{**config.__dict__, "data_dir": damaged}),
                                   str(tmp_path / f"run_{kind}")),
                 functools.partial(evaluate.evaluate, EvaluateConfig(
                     workdir=workdir, data_dir=damaged, split="val", batch_size=8)))
         for run in runs:
             _tried["cases"] += 1
-            with pytest.raises((train.TrainingError, evaluate.EvaluationError)) as caught:
+            with pytest.raises((loop.TrainingError, evaluate.EvaluationError)) as caught:
                 run()
             _one_line(caught.value)
             assert shard in str(caught.value)

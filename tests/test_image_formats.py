@@ -13,10 +13,9 @@ import tensorflow as tf
 from PIL import Image
 
 from tfgender.config import ConvertConfig
-from tfgender.data import convert, image_check, image_files
+from tfgender.data import convert, decode, image_check, image_files
 from tfgender.data import records as rec
 from tfgender.evaluation import predict
-from tfgender.input import decode
 
 SIZE = 40
 

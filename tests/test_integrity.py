@@ -14,7 +14,7 @@ from tfgender.data import records as rec
 from tfgender.data import shards
 from tfgender.evaluation import evaluate
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import loop as train
+from tfgender.training import loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,12 +66,12 @@ def test_a_shard_damaged_after_conversion_is_refused_by_train_and_evaluate(sampl
                                                                           tmp_path):
     data_dir = _copy(sample_records, tmp_path)
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_tiny(data_dir), workdir)  # verifies and remembers the shards
+    loop.train_and_evaluate(_tiny(data_dir), workdir)  # verifies and remembers the shards
     name = _train_shard(data_dir)
     _flip_middle(os.path.join(data_dir, name))
     message = f"shard {os.path.join(data_dir, name)} does not match its sha256 in manifest.json"
-    with pytest.raises(train.TrainingError, match=message):
-        train.train_and_evaluate(_tiny(data_dir, epochs=2), workdir)
+    with pytest.raises(loop.TrainingError, match=message):
+        loop.train_and_evaluate(_tiny(data_dir, epochs=2), workdir)
     with pytest.raises(evaluate.EvaluationError, match=message):
         evaluate.evaluate(EvaluateConfig(workdir=workdir, data_dir=data_dir, split="train",
                                          batch_size=8))
@@ -113,14 +113,14 @@ def test_a_missing_or_truncated_shard_is_one_training_error(sample_records, tmp_
     path = os.path.join(data_dir, name)
     data = open(path, "rb").read()
     os.remove(path)
-    with pytest.raises(train.TrainingError, match=f"shard {path} listed in the manifest is "
+    with pytest.raises(loop.TrainingError, match=f"shard {path} listed in the manifest is "
                        "missing"):
-        train.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
+        loop.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
     with open(path, "wb") as f:
         f.write(data[:-5])
-    with pytest.raises(train.TrainingError, match=f"corrupt TFRecord shard {path}: record "
+    with pytest.raises(loop.TrainingError, match=f"corrupt TFRecord shard {path}: record "
                        "runs past the end"):
-        train.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
+        loop.train_and_evaluate(_tiny(data_dir), str(tmp_path / "run"))
 
 
 def test_atomic_writes_hold_numbers_as_numbers_and_never_share_a_temporary(tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tfgender import devices
 from tfgender.training import precision
 
 
@@ -26,7 +27,7 @@ def test_a_calibration_picks_the_faster_candidate_and_caches_it(tmp_path):
     table = json.load(open(path))
     (key, saved), = table.items()
     assert saved["choice"] == "onednn_bfloat16"
-    assert "resnet50 | 224 px | batch 64" in key and precision.cpu_model() in key
+    assert "resnet50 | 224 px | batch 64" in key and devices.cpu_model() in key
 
     def no_timer(option):
         raise AssertionError("a cached choice must not be timed")
@@ -151,12 +152,12 @@ def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
 
 def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
     from tfgender.config import TrainConfig
-    from tfgender.training import loop as train
+    from tfgender.training import loop
 
-    assert train.model_options(TrainConfig(data_dir="d")) == {}
+    assert loop.model_options(TrainConfig(data_dir="d")) == {}
     recipe = TrainConfig(data_dir="d", conv_norm="batch", width_multiplier=1.25,
                          dropout=(0.2, 0.2), head_units=(1024, 512, 256))
-    options = train.model_options(recipe)
+    options = loop.model_options(recipe)
     assert options == {"conv_norm": "batch", "alpha": 1.25, "dropout": [0.2, 0.2]}
     plain = precision.calibration_key("levi_hassner", 64, 64, "cpu")
     keyed = precision.calibration_key("levi_hassner", 64, 64, "cpu", options)
@@ -198,7 +199,7 @@ def test_the_subprocess_timer_times_a_real_step():
 
 def test_explain_precision_gives_the_choice_and_its_reason(monkeypatch):
     assert precision.explain_precision("float32", "resnet50") == ("float32", "as requested")
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
     choice, why = precision.explain_precision("auto", "resnet50", "cpu")
     assert choice == precision.resolve_precision("auto", "resnet50", "cpu") == "onednn_bfloat16"
     assert "bf16" in why

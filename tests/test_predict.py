@@ -16,10 +16,11 @@ import tensorflow as tf
 from test_evaluate import CACHE, SIZE, make_run
 
 from tfgender.config import PredictConfig
-from tfgender.data import image_files
+from tfgender.data import decode, image_files
 from tfgender.data import records as rec
 from tfgender.evaluation import predict
-from tfgender.input import augment, decode
+from tfgender.files import BEST_MODEL
+from tfgender.input import augment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICT = os.path.join(REPO, "bin", "predict")
@@ -69,7 +70,7 @@ def _expected_probability(workdir, path) -> float:
     resized = np.round(resized).clip(0, 255)
     offset = (CACHE - SIZE) // 2
     inputs = resized[offset:offset + SIZE, offset:offset + SIZE] - augment.IMAGENET_RGB_MEAN
-    model = keras.models.load_model(os.path.join(workdir, predict.BEST_MODEL), compile=False)
+    model = keras.models.load_model(os.path.join(workdir, BEST_MODEL), compile=False)
     logit = float(model.predict(inputs[None].astype(np.float32), verbose=0)[0, 0])
     return 1.0 / (1.0 + np.exp(-logit))
 

@@ -16,7 +16,7 @@ from tfgender.data import convert, sample
 from tfgender.data import records as rec
 from tfgender.evaluation import evaluate, predict
 from tfgender.models.mobilenet_v2 import imagenet_weights_file
-from tfgender.training import loop as train
+from tfgender.training import loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The overrides of scripts/pretrain_finetune.sh (one step per epoch here): toy sizes, the
@@ -69,7 +69,7 @@ def test_celeba_pretrain_then_adience_fine_tune_and_evaluate(
     assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
         "mobilenet_v2", "train", "val")
     assert not pretrain.train_folds and not pretrain.init_checkpoint
-    summary = train.train_and_evaluate(pretrain, pretrain_dir)
+    summary = loop.train_and_evaluate(pretrain, pretrain_dir)
     assert summary["steps"] == 1 and np.isfinite(summary["final"]["train"]["loss"])
     pretrained = _base_weights(pretrain_dir, "latest")
 
@@ -80,7 +80,7 @@ def test_celeba_pretrain_then_adience_fine_tune_and_evaluate(
     assert finetune.train_folds == (0, 1, 2, 3) and finetune.eval_folds == (4,)
     assert finetune.fine_tune_learning_rate == pytest.approx(1e-5)
     finetune_dir = str(tmp_path / "finetune")
-    summary = train.train_and_evaluate(finetune, finetune_dir)
+    summary = loop.train_and_evaluate(finetune, finetune_dir)
     assert summary["steps"] == 2
     history = json.load(open(os.path.join(finetune_dir, "history.json")))
     assert history[0]["learning_rate"] == pytest.approx(finetune.learning_rate)
@@ -136,7 +136,7 @@ def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
     assert (pretrain.model, pretrain.train_split, pretrain.eval_split) == (
         "levi_hassner", "train", "val")
     pretrain_dir = str(tmp_path / "pretrain")
-    summary = train.train_and_evaluate(pretrain, pretrain_dir)
+    summary = loop.train_and_evaluate(pretrain, pretrain_dir)
     # It learns: 200 validation faces, chance is 0.5 (one binomial s.d. is 0.035).
     # (--deterministic: the same figure every run, so this bound cannot flake.)
     assert summary["best"]["value"] >= 0.6, summary["best"]
@@ -156,7 +156,7 @@ def test_fairface_recipe_learns_on_real_faces_then_fine_tunes_on_utkface(
                        f"--init_checkpoint={pretrain_dir}")
     assert finetune.fine_tune_learning_rate < finetune.learning_rate
     finetune_dir = str(tmp_path / "finetune")
-    train.train_and_evaluate(finetune, finetune_dir)
+    loop.train_and_evaluate(finetune, finetune_dir)
     history = json.load(open(os.path.join(finetune_dir, "history.json")))
     assert history[1]["learning_rate"] == pytest.approx(finetune.fine_tune_learning_rate)
     ckpt = os.path.join(finetune_dir, "checkpoints", "ckpt-{}")
@@ -185,7 +185,7 @@ def test_the_imagenet_recipe_beats_the_same_run_from_random_weights(flag_values,
                          "--epochs=6", "--train_minutes=0", "--freeze_base",
                          "--learning_rate=3e-3", "--deterministic", f"--weights={weights}")
         assert config.model == "mobilenet_v2" and config.eval_split == "val"
-        summary = train.train_and_evaluate(config, str(tmp_path / (weights or "random")))
+        summary = loop.train_and_evaluate(config, str(tmp_path / (weights or "random")))
         accuracy[weights or "random"] = summary["best"]["value"]
     print("imagenet recipe test: best val accuracy", accuracy)
     # 200 validation faces: one binomial s.d. is about 0.033. Measured on a Zen 4 (session 17):

@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hp_metadata
 
+from tfgender import files
 from tfgender.config import TrainConfig
 from tfgender.experiments import sweep
-from tfgender.training import loop as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(REPO, "bin", "sweep")
@@ -199,7 +199,7 @@ def test_two_trials_write_hparams_and_a_sorted_table_then_resume(sample_records,
             "learning_rate", "model", "image_size", "batch_size", "schedule", "optimizer",
             "precision", "epochs"]
         assert hparams["precision"] == "float32" and "dropout" not in hparams
-        history = json.load(open(trial_dir / train.HISTORY_FILE))
+        history = json.load(open(trial_dir / files.HISTORY_FILE))
         assert r["best_value"] == min(h["eval"]["loss"] for h in history)
     # Best (lowest validation loss) first, in the table as in the results.
     losses = [r["best_value"] for r in results["trials"]]
@@ -217,13 +217,13 @@ def test_two_trials_write_hparams_and_a_sorted_table_then_resume(sample_records,
     assert results["table"] in capsys.readouterr().out
 
     # Rerunning trains nothing; an interrupted trial resumes from its own checkpoints.
-    stamps = {i: os.stat(sweep_dir / i / train.SUMMARY_FILE).st_mtime_ns for i in ids}
-    os.remove(sweep_dir / ids[1] / train.SUMMARY_FILE)
+    stamps = {i: os.stat(sweep_dir / i / files.SUMMARY_FILE).st_mtime_ns for i in ids}
+    os.remove(sweep_dir / ids[1] / files.SUMMARY_FILE)
     again = sweep.run_sweep(_tiny(sample_records), str(sweep_dir), space)
     out = capsys.readouterr().out
     assert f"{ids[0]} (1/2) already finished" in out and f"{ids[1]} (2/2) resuming" in out
     assert "Resumed from step 1" in out
-    assert os.stat(sweep_dir / ids[0] / train.SUMMARY_FILE).st_mtime_ns == stamps[ids[0]]
+    assert os.stat(sweep_dir / ids[0] / files.SUMMARY_FILE).st_mtime_ns == stamps[ids[0]]
     assert [r["best_value"] for r in again["trials"]] == losses
 
     # A different space or base config in the same directory is refused.
@@ -261,7 +261,7 @@ def test_bin_sweep_runs_a_grid_with_train_flags_and_records_a_failed_trial(sampl
     assert "not one full batch" in results["trials"][1]["error"]
     assert results["metric"] == "auc" and results["base_config"]["model"] == "levi_hassner"
     finished = results["trials"][0]
-    summary = json.load(open(sweep_dir / finished["trial_id"] / train.SUMMARY_FILE))
+    summary = json.load(open(sweep_dir / finished["trial_id"] / files.SUMMARY_FILE))
     assert summary["config"]["dropout"] == [0.1, 0.2] and summary["config"]["batch_size"] == 4
     assert _hparams_of(str(sweep_dir / finished["trial_id"]))["dropout"] == "0.1,0.2"
     table = (sweep_dir / sweep.TABLE).read_text()

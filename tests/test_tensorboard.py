@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from tfgender.config import TrainConfig
-from tfgender.training import loop as train
+from tfgender.training import loop
 
 
 def _free_port() -> int:
@@ -42,7 +42,7 @@ def served_run(sample_records, tmp_path_factory):
                          cache_image_size=48, batch_size=8, epochs=2, steps_per_epoch=4,
                          precision="float32", jit_compile="false", cache="memory",
                          summary_images=2, progress=False, profile_steps=(1, 3))
-    train.train_and_evaluate(config, str(workdir))
+    loop.train_and_evaluate(config, str(workdir))
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     if not os.path.exists(tensorboard):
         pytest.skip("tensorboard is not installed beside this Python")

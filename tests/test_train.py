@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender import models
+from tfgender import devices, models
 from tfgender.config import TrainConfig
 from tfgender.evaluation import predict
 from tfgender.experiments import profile
-from tfgender.training import actions, optim, precision
-from tfgender.training import loop as train
+from tfgender.input import augment
+from tfgender.training import actions, loop, optim, precision
 from tfgender.training import state as state_lib
-from tfgender.training import steps as train_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "bin", "train")
@@ -63,18 +62,18 @@ def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_pa
 def test_loss_falls_and_accuracy_climbs_on_a_separable_problem(toy_records, tmp_path):
     config = _tiny(toy_records, epochs=4, steps_per_epoch=0, batch_size=16, learning_rate=1e-3,
                    max_rotation=0.0, brightness=(), image_size=40, cache_image_size=40)
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    summary = loop.train_and_evaluate(config, str(tmp_path / "run"))
     history = json.load(open(tmp_path / "run" / "history.json"))
     assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]
     assert summary["final"]["eval"]["accuracy"] >= 0.9, history
 
 
-@pytest.mark.parametrize("policy", precision.POLICIES)
+@pytest.mark.parametrize("policy", devices.POLICIES)
 def test_each_precision_policy_trains(sample_records, tmp_path, policy):
-    summary = train.train_and_evaluate(_tiny(sample_records, precision=policy),
+    summary = loop.train_and_evaluate(_tiny(sample_records, precision=policy),
                                        str(tmp_path / policy))
     assert summary["precision"] == policy
-    assert keras.mixed_precision.global_policy().name == precision.keras_policy(policy)
+    assert keras.mixed_precision.global_policy().name == devices.keras_policy(policy)
     rewrite = tf.config.optimizer.get_experimental_options().get(
         "auto_mixed_precision_onednn_bfloat16", False)
     assert rewrite == (policy == "onednn_bfloat16")
@@ -91,18 +90,18 @@ def test_each_precision_policy_trains(sample_records, tmp_path, policy):
 
 
 def test_auto_precision_picks_the_onednn_rewrite_for_resnet50_on_bf16_cpus(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
     assert precision.resolve_precision("auto", "resnet50", "cpu") == "onednn_bfloat16"
     assert precision.resolve_precision("auto", "mobilenet_v2", "cpu") == "float32"
     assert precision.resolve_precision("auto", "resnet50", "gpu") == "mixed_float16"
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
     assert precision.resolve_precision("auto", "resnet50", "cpu") == "float32"
     with pytest.raises(ValueError, match="precision"):
-        precision.apply("bfloat16")
+        devices.apply("bfloat16")
 
 
 def test_auto_precision_and_jit_follow_the_measured_cpu_defaults(sample_records):
-    setup = train.resolve_setup(_tiny(sample_records, precision="auto", jit_compile="auto",
+    setup = loop.resolve_setup(_tiny(sample_records, precision="auto", jit_compile="auto",
                                       model="mobilenet_v2", image_size=64))
     assert setup.policy == "float32" and setup.jit_compile is False
 
@@ -113,11 +112,11 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     common = dict(model="levi_hassner", conv_norm="batch", image_size=40, cache_image_size=48,
                   dropout=(0.0, 0.0))
     first = _tiny(sample_records, **common)
-    train.train_and_evaluate(first, str(tmp_path / "pretrain"))
+    loop.train_and_evaluate(first, str(tmp_path / "pretrain"))
     second = _tiny(sample_records, epochs=2, freeze_base_epochs=1,
                    fine_tune_learning_rate=1e-5, init_checkpoint=str(tmp_path / "pretrain"),
                    **common)
-    summary = train.train_and_evaluate(second, str(tmp_path / "finetune"))
+    summary = loop.train_and_evaluate(second, str(tmp_path / "finetune"))
     history = json.load(open(tmp_path / "finetune" / "history.json"))
     assert summary["steps"] == 4
     assert history[1]["learning_rate"] == pytest.approx(1e-5)
@@ -137,7 +136,7 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     # --base_batch_norm=frozen: once the base trains, its kernels move but its batch norms
     # (scale, offset and statistics) stay the pretrained run's, as in inference.
     frozen_norm = dataclasses.replace(second, base_batch_norm="frozen")
-    train.train_and_evaluate(frozen_norm, str(tmp_path / "finetune_bn"))
+    loop.train_and_evaluate(frozen_norm, str(tmp_path / "finetune_bn"))
     trained = base("finetune_bn/checkpoints/ckpt-4")
     kernels = [0, 5, 10]  # each convolution's kernel, then its batch norm's four
     for i, (a, b) in enumerate(zip(trained, pretrained, strict=True)):
@@ -172,8 +171,8 @@ def test_two_phase_fine_tuning_from_another_run(sample_records, tmp_path):
     (dict(train_folds=(-1,)), "--train_folds=-1: folds are 0 or more"),
 ])
 def test_bad_configuration_fails_at_start(sample_records, change, message):
-    with pytest.raises(train.TrainingError, match=message):
-        train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
+    with pytest.raises(loop.TrainingError, match=message):
+        loop.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -188,18 +187,18 @@ def test_weights_that_cannot_load_fail_at_start(sample_records, tmp_path, monkey
                                                 message):
     # Before the data is read or the precision calibrated: a missing file costs a second.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    with pytest.raises(train.TrainingError, match=message):
-        train.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
+    with pytest.raises(loop.TrainingError, match=message):
+        loop.resolve_setup(dataclasses.replace(_tiny(sample_records), **change))
 
 
 def test_zero_dropout_past_the_last_hidden_layer_is_no_error(sample_records):
-    train.resolve_setup(dataclasses.replace(_tiny(sample_records), dropout=(0.0, 0.0, 0.0)))
+    loop.resolve_setup(dataclasses.replace(_tiny(sample_records), dropout=(0.0, 0.0, 0.0)))
 
 
 def test_an_empty_erasing_scale_with_erasing_off_is_no_error(sample_records):
     config = dataclasses.replace(_tiny(sample_records), erasing_scale=())
-    setup = train.resolve_setup(config)
-    assert train_steps.make_augmentation(config, setup).erasing_probability == 0
+    setup = loop.resolve_setup(config)
+    assert augment.make_augmentation(config, setup).erasing_probability == 0
 
 
 def test_flagfile_with_unknown_flag_is_refused(sample_records, tmp_path):
@@ -214,20 +213,20 @@ def test_flagfile_with_unknown_flag_is_refused(sample_records, tmp_path):
 def test_a_workdir_that_is_a_file_or_another_models_run_is_a_clear_error(sample_records,
                                                                          tmp_path):
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(train.TrainingError, match="is a file, not a directory"):
-        train.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file"))
+    with pytest.raises(loop.TrainingError, match="is a file, not a directory"):
+        loop.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file"))
     # A folder that cannot be made (under a file; read-only is the same OSError, but the suite
     # may run as root, whom permissions do not stop).
-    with pytest.raises(train.TrainingError, match=r"--workdir=.*file/run: cannot write there: "
+    with pytest.raises(loop.TrainingError, match=r"--workdir=.*file/run: cannot write there: "
                        "Not a directory"):
-        train.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file" / "run"))
+        loop.train_and_evaluate(_tiny(sample_records), str(tmp_path / "file" / "run"))
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_tiny(sample_records), workdir)
+    loop.train_and_evaluate(_tiny(sample_records), workdir)
     other = _tiny(sample_records, model="mobilenet_v2", head_units=(8,), dropout=(0.0,))
     facts = open(os.path.join(workdir, "run_config.json")).read()
-    with pytest.raises(train.TrainingError, match="holds a run that does not fit "
+    with pytest.raises(loop.TrainingError, match="holds a run that does not fit "
                        "--model=mobilenet_v2 --image_size=40"):
-        train.train_and_evaluate(other, workdir)
+        loop.train_and_evaluate(other, workdir)
     # The refused start leaves the facts of the run the folder holds as they were.
     assert open(os.path.join(workdir, "run_config.json")).read() == facts
 
@@ -242,9 +241,9 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_error_and_leaves_no_partia
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
     workdir = tmp_path / "run"
-    with pytest.raises(train.TrainingError, match="no space left on the device while saving "
+    with pytest.raises(loop.TrainingError, match="no space left on the device while saving "
                        "the checkpoint of step 2 to .*rerun the same command to resume"):
-        train.train_and_evaluate(_tiny(sample_records), str(workdir))
+        loop.train_and_evaluate(_tiny(sample_records), str(workdir))
     assert not [p for p in os.listdir(workdir / "checkpoints") if "_temp" in p]
 
 
@@ -252,7 +251,7 @@ def test_the_profile_window_marks_each_step_for_xprof(sample_records, tmp_path):
     import glob as glob_lib
 
     workdir = tmp_path / "run"
-    train.train_and_evaluate(_tiny(sample_records, steps_per_epoch=4, profile_steps=(1, 3)),
+    loop.train_and_evaluate(_tiny(sample_records, steps_per_epoch=4, profile_steps=(1, 3)),
                              str(workdir))
     planes = glob_lib.glob(str(workdir / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
     assert len(planes) == 1
@@ -271,7 +270,7 @@ def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
 
     tf.train.Checkpoint(model=models.build_model("levi_hassner", 40)).save(str(tmp_path / "ckpt"))
     other = models.build_model("levi_hassner", 40, conv_norm="batch")
-    with pytest.raises(train.TrainingError, match=r"--init_checkpoint=.*ckpt-1 holds another "
+    with pytest.raises(loop.TrainingError, match=r"--init_checkpoint=.*ckpt-1 holds another "
                        "network than this run builds: give the --model, --conv_norm"):
         state_lib.restore_init_checkpoint(other, str(tmp_path))
     same = models.build_model("levi_hassner", 40)
@@ -280,32 +279,32 @@ def test_init_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
 
 def test_a_resume_that_adds_or_drops_budget_or_average_names_the_flag(sample_records, tmp_path):
     config = _tiny(sample_records, epochs=1)
-    train.train_and_evaluate(config, str(tmp_path / "plain"))
+    loop.train_and_evaluate(config, str(tmp_path / "plain"))
     for change, flag in ((dict(train_minutes=5.0), "--train_minutes"),
                          (dict(ema_momentum=0.9), "--ema_momentum")):
-        with pytest.raises(train.TrainingError, match=f"trained without {flag}, which this "
+        with pytest.raises(loop.TrainingError, match=f"trained without {flag}, which this "
                            f"one adds \\({flag}=.*\\): resume it with its own flags"):
-            train.train_and_evaluate(dataclasses.replace(config, epochs=2, **change),
+            loop.train_and_evaluate(dataclasses.replace(config, epochs=2, **change),
                                      str(tmp_path / "plain"))
     # A run with a weight average (below: what it evaluates and keeps) resumes only with it.
     averaged = dataclasses.replace(config, steps_per_epoch=4, ema_momentum=0.5,
                                    early_stopping_metric="loss")
-    assert train.train_and_evaluate(averaged, str(tmp_path / "ema"))["steps"] == 4
-    with pytest.raises(train.TrainingError, match="trained with --ema_momentum, which this one "
+    assert loop.train_and_evaluate(averaged, str(tmp_path / "ema"))["steps"] == 4
+    with pytest.raises(loop.TrainingError, match="trained with --ema_momentum, which this one "
                        "drops"):
-        train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.0),
+        loop.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.0),
                                  str(tmp_path / "ema"))
-    with pytest.raises(train.TrainingError, match="--ema_momentum=0.5, not 0.99"):
-        train.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.99),
+    with pytest.raises(loop.TrainingError, match="--ema_momentum=0.5, not 0.99"):
+        loop.train_and_evaluate(dataclasses.replace(averaged, epochs=2, ema_momentum=0.99),
                                  str(tmp_path / "ema"))
     _check_the_average_is_what_is_evaluated_and_kept(tmp_path / "ema")
     # A latest checkpoint that cannot be read is named, not a traceback (nor blamed on the data).
     index = tf.train.latest_checkpoint(str(tmp_path / "plain" / "checkpoints")) + ".index"
     with open(index, "r+b") as f:
         f.truncate(10)
-    with pytest.raises(train.TrainingError, match=r"--workdir=.*plain: .*ckpt-\d+ is not a "
+    with pytest.raises(loop.TrainingError, match=r"--workdir=.*plain: .*ckpt-\d+ is not a "
                        "readable checkpoint"):
-        train.train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "plain"))
+        loop.train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "plain"))
 
 
 def _check_the_average_is_what_is_evaluated_and_kept(run):
@@ -327,7 +326,7 @@ def _check_the_average_is_what_is_evaluated_and_kept(run):
     state_lib.restore_init_checkpoint(start, str(run))
     for initial, kept in zip(start.trainable_weights, best, strict=True):
         np.testing.assert_allclose(initial.numpy(), kept, rtol=1e-6, atol=1e-7)
-    with pytest.raises(train.TrainingError, match="is not a readable checkpoint"):
+    with pytest.raises(loop.TrainingError, match="is not a readable checkpoint"):
         state_lib.restore_init_checkpoint(start, str(run / "nothing"))
 
 
@@ -351,7 +350,7 @@ def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_r
     planned = []
     # Called with the history so far: its length is the epochs run when the plan was made.
     monkeypatch.setattr(actions, "plan_steps", lambda *args: planned.append(len(args[2])) or 6)
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    summary = loop.train_and_evaluate(config, str(tmp_path / "run"))
     history = json.load(open(tmp_path / "run" / "history.json"))
     assert planned == [2]  # decided once, after epoch 2
     assert summary["steps"] == summary["planned_steps"] == 6 and len(history) == 3
@@ -360,15 +359,15 @@ def test_a_budgeted_run_ends_its_schedule_at_the_plan_and_resumes_to_it(sample_r
     # The last epoch's last step is on the planned curve (it ends at step 6, not 10).
     assert history[2]["learning_rate"] == pytest.approx(float(
         optim.StudySchedule(1e-3, "cosine", total_steps=6)(5)))
-    again = train.train_and_evaluate(config, str(tmp_path / "run"))  # the plan is checkpointed
+    again = loop.train_and_evaluate(config, str(tmp_path / "run"))  # the plan is checkpointed
     assert again["steps"] == 6 and again["resumed_from_step"] == 6 and planned == [2]
 
 
 def test_several_steps_per_call_train_exactly_as_one_per_call(sample_records, tmp_path):
     # Epochs of 4 steps in calls of 3 (3 + 1), against one step per call: the same weights.
     common = dict(epochs=2, steps_per_epoch=4, deterministic=True)
-    one = train.train_and_evaluate(_tiny(sample_records, **common), str(tmp_path / "one"))
-    three = train.train_and_evaluate(_tiny(sample_records, steps_per_execution=3, **common),
+    one = loop.train_and_evaluate(_tiny(sample_records, **common), str(tmp_path / "one"))
+    three = loop.train_and_evaluate(_tiny(sample_records, steps_per_execution=3, **common),
                                      str(tmp_path / "three"))
     assert three["steps"] == one["steps"] == 8
     assert three["weights_sha256"] == one["weights_sha256"]
@@ -379,11 +378,11 @@ def test_early_stopping_ends_the_run_and_a_rerun_stays_stopped(sample_records, t
     # 2 the run stops after epoch 3 of 6.
     config = _tiny(sample_records, epochs=6, learning_rate=0.0, early_stopping_patience=2,
                    early_stopping_metric="loss")
-    summary = train.train_and_evaluate(config, str(tmp_path / "run"))
+    summary = loop.train_and_evaluate(config, str(tmp_path / "run"))
     assert summary["epochs_run"] == 3 and summary["steps"] == 6
     assert summary["best"]["value"] == summary["final"]["eval"]["loss"]
-    again = train.train_and_evaluate(config, str(tmp_path / "run"))
+    again = loop.train_and_evaluate(config, str(tmp_path / "run"))
     assert again["steps"] == 6 and again["epochs_run"] == 3
-    longer = train.train_and_evaluate(dataclasses.replace(config, early_stopping_patience=3),
+    longer = loop.train_and_evaluate(dataclasses.replace(config, early_stopping_patience=3),
                                       str(tmp_path / "run"))
     assert longer["steps"] == 8 and longer["epochs_run"] == 4

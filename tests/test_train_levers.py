@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender.evaluation import time_to_accuracy
 from tfgender.training import steps as train_steps
-from tfgender.training import time_to_accuracy
 
 
 def test_label_smoothing_moves_targets_towards_one_half():
@@ -67,9 +67,9 @@ def test_time_to_accuracy_accumulates_minutes_across_epochs(tmp_path):
 
 def test_mixup_with_an_xla_model_step_is_refused_at_start(sample_records):
     from tfgender.config import TrainConfig
-    from tfgender.training import loop as train
+    from tfgender.training import loop
 
     config = TrainConfig(data_dir=sample_records, model="levi_hassner", image_size=40,
                          batch_size=8, mixup_alpha=0.2, jit_compile="true")
-    with pytest.raises(train.TrainingError, match="--mixup_alpha needs the model step outside"):
-        train.resolve_setup(config)
+    with pytest.raises(loop.TrainingError, match="--mixup_alpha needs the model step outside"):
+        loop.resolve_setup(config)

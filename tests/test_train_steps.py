@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgender import devices
 from tfgender.config import TrainConfig
-from tfgender.training import loop as train
-from tfgender.training import precision
+from tfgender.training import loop
 from tfgender.training import state as state_lib
 from tfgender.training import steps as train_steps
 
@@ -28,8 +28,8 @@ def test_a_non_finite_step_leaves_every_variable_bit_identical(sample_records, m
                          dropout=(0.3, 0.3), batch_size=8, epochs=1, steps_per_epoch=2,
                          precision=policy, jit_compile="false", cache="none", progress=False,
                          weight_decay=1e-4)
-    setup = train.resolve_setup(config)
-    precision.apply(setup.policy)
+    setup = loop.resolve_setup(config)
+    devices.apply(setup.policy)
     strategy = tf.distribute.get_strategy()
     model, optimizer, _, state = state_lib.build(config, setup, strategy)
     images = tf.random.uniform((8, 40, 40, 3), maxval=256, dtype=tf.int32, seed=1)
@@ -80,7 +80,7 @@ def test_an_epoch_without_a_finite_step_is_never_kept_and_says_nan(sample_record
                          precision="float32", jit_compile="false", cache="none",
                          summary_images=0, progress=False, max_non_finite_steps=0)
     workdir = tmp_path / "run"
-    summary = train.train_and_evaluate(config, str(workdir))
+    summary = loop.train_and_evaluate(config, str(workdir))
     assert summary["non_finite_steps"] == 3
     assert np.isnan(summary["final"]["train"]["loss"])
     assert "train loss nan acc nan" in capsys.readouterr().out
@@ -90,5 +90,5 @@ def test_an_epoch_without_a_finite_step_is_never_kept_and_says_nan(sample_record
     stopping = TrainConfig(**{**config.__dict__, "max_non_finite_steps": 2, "epochs": 2})
     with pytest.raises(Exception, match="non-finite for 2 consecutive steps.*skipped.*lower "
                        "--learning_rate or check the data") as caught:
-        train.train_and_evaluate(stopping, str(tmp_path / "stop"))
+        loop.train_and_evaluate(stopping, str(tmp_path / "stop"))
     assert "--precision=float32" not in str(caught.value)  # it is float32 already

@@ -8,7 +8,7 @@ each option check against the same tuple.
 
 OPTIMIZERS = ("adam", "adamw", "sgd")  # optim.create_optimizer
 SCHEDULES = ("constant", "cosine", "step", "exponential")  # optim.StudySchedule
-# precision.apply; ``onednn_bfloat16`` is oneDNN's graph rewrite of a float32 model;
+# devices.apply; ``onednn_bfloat16`` is oneDNN's graph rewrite of a float32 model;
 # ``mixed_bfloat16_matmul`` is mixed_bfloat16 in the matmul-shaped layers only (the
 # convolutions that are not depthwise and the hidden Dense layers), float32 elsewhere.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16",

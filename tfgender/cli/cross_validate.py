@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
     from tfgender.evaluation import evaluate, predict
     from tfgender.experiments import cross_validate
-    from tfgender.training import loop as train
+    from tfgender.training import loop
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     try:
         results = cross_validate.cross_validate(
             config, flags.FLAGS.workdir, **flags.cross_validate_options_from_flags())
-    except (cross_validate.CrossValidationError, train.TrainingError,
+    except (cross_validate.CrossValidationError, loop.TrainingError,
             evaluate.EvaluationError, predict.ModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -24,15 +24,14 @@ fairface_mobilenet_v2, ...; the repository's configs/): found from any folder.
 
 def main(argv: list[str]) -> int:
     # After the flags are parsed (cli.run_program): a bad flag fails before TensorFlow loads.
-    from tfgender.training import interrupt
-    from tfgender.training import loop as train
+    from tfgender.training import interrupt, loop
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = flags.train_config_from_flags()
     try:
-        summary = train.train_and_evaluate(config, flags.FLAGS.workdir)
-    except train.TrainingError as err:  # also a non-finite loss (actions.NonFiniteLossError)
+        summary = loop.train_and_evaluate(config, flags.FLAGS.workdir)
+    except loop.TrainingError as err:  # also a non-finite loss (actions.NonFiniteLossError)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except interrupt.Interrupted as err:

@@ -225,7 +225,7 @@ def _square_encoder(image_size: int, quality: int):
     worker: eager, its switch/case ops cost twice the decode)."""
     import tensorflow as tf  # (workers import TF only when they need it)
 
-    from tfgender.input import decode
+    from tfgender.data import decode
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def encode(data):
@@ -250,19 +250,6 @@ def _encode_image(data: bytes, width: int, height: int, image_size: int, quality
     return encoded, image_size, image_size
 
 
-_PROGRESS_QUEUE = None
-
-
-def _init_worker(progress_queue) -> None:
-    global _PROGRESS_QUEUE
-    _PROGRESS_QUEUE = progress_queue
-    import tensorflow as tf
-
-    # One thread per worker process: the processes are the parallelism.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
 def write_shard(task: ShardTask, config, tick=None) -> dict:
     """Writes one shard (temporary name, then rename) and records it in ``.progress/``.
 
@@ -276,7 +263,7 @@ def write_shard(task: ShardTask, config, tick=None) -> dict:
     """
     import tensorflow as tf
 
-    tick = tick or (lambda n: _PROGRESS_QUEUE.put(n) if _PROGRESS_QUEUE is not None else None)
+    tick = tick or convert_worker.tick
     final = os.path.join(config.out_dir, task.name)
     tmp = os.path.join(config.out_dir, f".{task.name}.tmp")
     skipped, labels, num = [], collections.Counter(), 0

@@ -11,12 +11,12 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
+from tfgender import devices
 from tfgender.data import records, utkface
 from tfgender.evaluation import figures, predict
 from tfgender.evaluation.metrics import best_logit_offset, binary_metrics
 from tfgender.files import write_json_atomic
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import precision
 
 # The eight Adience age groups (Levi & Hassner 2015).
 ADIENCE_AGE_GROUPS = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
@@ -391,7 +391,7 @@ def evaluate(config) -> dict:
         "model": loaded.name, "model_source": loaded.source, "image_size": loaded.image_size,
         "cache_image_size": loaded.cache_image_size, "crop_fraction": loaded.crop_fraction,
         "data_dir": config.data_dir, "source": manifest.get("source"), "selection": selection,
-        "batch_size": config.batch_size, "device": precision.device_kind(), "step": loaded.step,
+        "batch_size": config.batch_size, "device": devices.device_kind(), "step": loaded.step,
         "threshold": threshold,
     }
     if summary_dir:

@@ -22,13 +22,13 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from tfgender import models
+from tfgender import devices, models
 from tfgender.choices import EXPORT_FORMATS as FORMATS
+from tfgender.data import decode
 from tfgender.evaluation import predict, tflite
 from tfgender.files import write_bytes_atomic, write_json_atomic
-from tfgender.input import augment, decode
+from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import precision
 
 
 class ExportError(ValueError):
@@ -220,7 +220,7 @@ def bundle(config) -> str:
         "steps": loaded.step, "format": chosen, "source_run": os.path.abspath(config.workdir),
         "run_config": summary.get("config", {}), "run_precision": summary.get("precision"),
         "run_best": summary.get("best"), "data_dir": config.data_dir,
-        "split": config.bundle_split, "cpu": precision.cpu_model(),
+        "split": config.bundle_split, "cpu": devices.cpu_model(),
         "tolerance": config.bundle_tolerance, "logit_offset": threshold,
         "measured": {fmt: {k: v for k, v in c.items() if k != "flatbuffer"}
                      for fmt, c in candidates.items()},

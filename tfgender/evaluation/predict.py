@@ -17,12 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgender import errors, models
-from tfgender.data import image_check, image_files
+from tfgender import devices, errors, models
+from tfgender.data import decode, image_check, image_files
 from tfgender.evaluation import tflite
-from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE  # noqa: F401 (re-exported)
-from tfgender.input import augment, decode
-from tfgender.training import precision
+from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE
+from tfgender.input import augment
 
 OVERSAMPLE_VIEWS = 10
 IMAGE_SUFFIXES = image_files.SUFFIXES  # JPEG, PNG, BMP, GIF, WebP, TIFF
@@ -77,7 +76,7 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
     policy = keras.mixed_precision.global_policy()
     # Built under the run's policy, so the network computes as the saved .keras model would.
     keras.mixed_precision.set_global_policy(
-        precision.keras_policy(summary.get("precision", "float32")))
+        devices.keras_policy(summary.get("precision", "float32")))
     try:
         model = models.build_model(
             summary["model"], summary["image_size"],

@@ -9,7 +9,6 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from tfgender.input import augment
-from tfgender.training.steps import make_augmentation
 
 HPARAM_METRICS = ("eval/accuracy", "eval/auc", "eval/loss", "train/images_per_second")
 
@@ -77,7 +76,7 @@ def write_augmented_images(writer, dataset, config, setup) -> None:
     if hasattr(images, "values"):  # a PerReplica value: take the first replica's batch
         images = images.values[0]
     images = images[: config.summary_images]
-    out = make_augmentation(config, setup)(images, augment.make_step_seed(config.seed, 0))
+    out = augment.make_augmentation(config, setup)(images, augment.make_step_seed(config.seed, 0))
     with writer.as_default():
         tf.summary.image("train/augmented_inputs", out / 255.0, step=0,
                          max_outputs=config.summary_images)

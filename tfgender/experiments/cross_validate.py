@@ -15,7 +15,7 @@ from tfgender.config import EvaluateConfig
 from tfgender.data import records
 from tfgender.evaluation import evaluate as evaluate_lib
 from tfgender.files import write_json_atomic
-from tfgender.training import loop as train
+from tfgender.training import loop
 
 TEST_METRICS = "test_metrics.json"
 RESULTS = "cross_validation.json"
@@ -82,7 +82,7 @@ def _run_fold(train_config, fold_dir: str, plan: dict, oversample: bool,
     """Trains (or resumes) one round and evaluates its best model on the test fold."""
     config = dataclasses.replace(train_config, train_folds=plan["train_folds"],
                                  eval_folds=(plan["val_fold"],))
-    summary = train.train_and_evaluate(config, fold_dir)
+    summary = loop.train_and_evaluate(config, fold_dir)
     result = evaluate_lib.evaluate(EvaluateConfig(
         data_dir=train_config.data_dir, workdir=fold_dir, checkpoint="best",
         folds=(plan["test_fold"],), oversample=oversample, batch_size=eval_batch_size,
@@ -137,7 +137,7 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
     Raises:
         CrossValidationError: fewer than three folds, or a requested fold not in the dataset,
             or a finished round of a different fold plan in ``workdir``.
-        train.TrainingError, evaluate.EvaluationError: from a round.
+        loop.TrainingError, evaluate.EvaluationError: from a round.
     """
     all_folds = manifest_folds(train_config.data_dir)
     if len(all_folds) < MIN_FOLDS:

@@ -22,11 +22,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfgender import models
+from tfgender import devices, models
 from tfgender.config import TrainConfig
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import loop as train
-from tfgender.training import precision
+from tfgender.training import loop, precision
 from tfgender.training import state as state_lib
 from tfgender.training.loop import Setup
 from tfgender.training.steps import make_train_step
@@ -145,12 +144,12 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
         model_name: a key of ``models.MODELS``.
         image_size: input side; 0: the architecture's default.
         batch_size: images per step.
-        precision_name: ``auto`` or a policy of ``precision.POLICIES``.
+        precision_name: ``auto`` or a policy of ``devices.POLICIES``.
         jit_compile: ``auto``, ``true`` or ``false``.
         device: a logical device name (``/device:CPU:0``); None: the default placement.
         seed: the run seed (initialisation, augmentation).
         model_options: ``models.build_model`` options over the defaults (``alpha``,
-            ``conv_norm``, ``head_units``, ``dropout``; ``train.model_options`` gives a run's).
+            ``conv_norm``, ``head_units``, ``dropout``; ``loop.model_options`` gives a run's).
 
     Returns:
         A ``StepRunner``.
@@ -163,8 +162,8 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
                                               image_size=size, batch_size=batch_size,
                                               model_options=model_options)
     jit = precision.resolve_jit(jit_compile, kind)
-    # The run's config fields for the model options (``train.model_options``' inverse).
-    fields = {option: field for field, option in train.COMPUTE_OPTIONS.items()}
+    # The run's config fields for the model options (``loop.model_options``' inverse).
+    fields = {option: field for field, option in loop.COMPUTE_OPTIONS.items()}
     options = {fields[k]: tuple(v) if isinstance(v, list) else v
                for k, v in (model_options or {}).items()}
     config = TrainConfig(data_dir="", model=model_name, image_size=size, batch_size=batch_size,
@@ -178,7 +177,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
     previous = keras.mixed_precision.global_policy()
     input_pipeline.set_run_seed(seed)
     # Left in force: the oneDNN rewrite must still be on when the runner's step first runs.
-    precision.apply(policy)
+    devices.apply(policy)
     try:
         # bin/train's builder: the same model, optimizer, schedule and counters.
         model, optimizer, _, state = state_lib.build(config, setup, strategy)
@@ -366,7 +365,7 @@ def run_study(config) -> dict:
                       for p in PUBLISHED],
         "measured": rows, "matmul_peak_gflops": peaks,
         "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                        "cpu_count": os.cpu_count(), "cpu_bf16": precision.cpu_has_bf16()},
+                        "cpu_count": os.cpu_count(), "cpu_bf16": devices.cpu_has_bf16()},
         "config": dataclasses.asdict(config),
     }
     if config.output_dir:

@@ -7,7 +7,7 @@ the elements of one value (``head_units=512/512/512;1024/512/256``). Random sear
 ``uniform:LOW:HIGH`` and ``loguniform:LOW:HIGH`` for numeric fields.
 
 Trials are a pure function of (space, search, seed): trial ``i`` is ``trial_<i>_<hash of its
-overrides>``, trained by ``train.train_and_evaluate`` into ``<sweep_dir>/<trial_id>``, which
+overrides>``, trained by ``loop.train_and_evaluate`` into ``<sweep_dir>/<trial_id>``, which
 writes its HParams there, so TensorBoard's HParams dashboard compares the trials.
 """
 
@@ -28,8 +28,8 @@ import keras
 from absl import logging
 
 from tfgender.config import TrainConfig, check_train, parse_value
-from tfgender.files import write_json_atomic
-from tfgender.training import loop as train
+from tfgender.files import HISTORY_FILE, SUMMARY_FILE, write_json_atomic
+from tfgender.training import loop
 
 RESULTS = "sweep.json"
 TABLE = "trials.md"
@@ -260,9 +260,9 @@ def _best(history: list, metric: str):
 
 def _finished_record(trial_dir: str, config: TrainConfig, metric: str, summary: dict) -> dict:
     if _comparable(summary.get("config", {})) != _comparable(dataclasses.asdict(config)):
-        raise SweepError(f"{trial_dir}/{train.SUMMARY_FILE} was trained with another "
+        raise SweepError(f"{trial_dir}/{SUMMARY_FILE} was trained with another "
                          "configuration than this trial's: use another --workdir")
-    history_path = os.path.join(trial_dir, train.HISTORY_FILE)
+    history_path = os.path.join(trial_dir, HISTORY_FILE)
     history = json.load(open(history_path)) if os.path.exists(history_path) else []
     final = (summary.get("final") or {}).get("eval", {})
     best = _best(history, metric)
@@ -330,8 +330,8 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
             swept = ", ".join(f"{k}={_cell(v)}" for k, v in overrides[trial_id].items())
             raise SweepError(f"trial {trial_id} ({swept}): {err}") from None
         try:
-            train.check_weights(config)
-        except train.TrainingError as err:
+            loop.check_weights(config)
+        except loop.TrainingError as err:
             raise SweepError(str(err)) from None
     os.makedirs(sweep_dir, exist_ok=True)
     path = os.path.join(sweep_dir, RESULTS)
@@ -345,7 +345,7 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
         trial_dir = os.path.join(sweep_dir, trial.trial_id)
         config = configs[trial.trial_id]
         label = ", ".join(f"{k}={_cell(v)}" for k, v in trial.overrides.items())
-        done = os.path.join(trial_dir, train.SUMMARY_FILE)
+        done = os.path.join(trial_dir, SUMMARY_FILE)
         if os.path.exists(done):
             print(f"{trial.trial_id} ({n}/{len(trials)}) already finished: {label}", flush=True)
             records[trial.trial_id] = _finished_record(trial_dir, config, metric,
@@ -354,10 +354,10 @@ def run_sweep(base: TrainConfig, sweep_dir: str, space, *, search: str = "grid",
         verb = "resuming" if os.path.isdir(trial_dir) else "training"
         print(f"{trial.trial_id} ({n}/{len(trials)}) {verb}: {label}", flush=True)
         try:
-            summary = train.train_and_evaluate(config, trial_dir,
+            summary = loop.train_and_evaluate(config, trial_dir,
                                                swept=[p.name for p in space])
             records[trial.trial_id] = _finished_record(trial_dir, config, metric, summary)
-        except train.TrainingError as err:  # also a non-finite loss
+        except loop.TrainingError as err:  # also a non-finite loss
             # One diverging learning rate should not end the sweep; rerunning retries it.
             logging.warning("%s failed: %s", trial.trial_id, err)
             print(f"{trial.trial_id} failed: {err}", flush=True)

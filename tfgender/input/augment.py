@@ -286,6 +286,24 @@ class Augmentation:
         return run
 
 
+def make_augmentation(config, setup, dtype=tf.float32,
+                      normalization: str | None = None) -> Augmentation:
+    """The run's training augmentation (flip, crop, rotation, brightness, colour, resize to
+    the model size), the one the step applies (normalised) and TensorBoard shows (in [0, 255])."""
+    return Augmentation(
+        output_size=setup.image_size, flip=config.flip,
+        max_rotation_degrees=config.max_rotation,
+        brightness_range=tuple(config.brightness) if config.brightness else None,
+        contrast_range=tuple(config.contrast) if config.contrast else None,
+        saturation_range=tuple(config.saturation) if config.saturation else None,
+        hue_delta=config.hue,
+        crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
+        interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization,
+        erasing_probability=config.random_erasing,
+        # Read only with erasing on: --erasing_scale= (empty) is then no error.
+        **({"erasing_scale": tuple(config.erasing_scale)} if config.random_erasing else {}))
+
+
 _ERASING_LOG_RATIO = (math.log(0.3), math.log(1 / 0.3))
 
 

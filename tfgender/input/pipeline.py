@@ -11,7 +11,7 @@ from absl import logging
 
 from tfgender.data import records as rec
 from tfgender.data import shards as shards_lib
-from tfgender.input.decode import decode_and_resize
+from tfgender.data.decode import decode_and_resize
 
 CACHE_MODES = ("auto", "memory", "none", "disk:PATH")
 # Share of physical RAM that ``cache="auto"`` may fill (cache + shuffle buffer) and that tf.data

@@ -106,7 +106,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     Args:
         name: A key of ``MODELS``.
         image_size: Input side in pixels, at least ``MODELS[name].min_image_size``.
-        precision_name: The run's precision (``precision.POLICIES``): built under the global
+        precision_name: The run's precision (``devices.POLICIES``): built under the global
             Keras policy, then given the per-layer policies the name asks for
             (``set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
         **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,

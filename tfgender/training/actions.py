@@ -21,8 +21,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tfgender.evaluation import time_to_accuracy
 from tfgender.files import BEST_MODEL, HISTORY_FILE, write_json_atomic
-from tfgender.training import TrainingError, distribute, state, time_to_accuracy
+from tfgender.training import TrainingError, distribute, state
 
 
 def next_call(step: int, epoch_end: int, steps_per_execution: int, checkpoint_every: int,

@@ -22,18 +22,10 @@ import tensorflow as tf
 from absl import logging
 
 from tfgender import config as config_lib
-from tfgender import errors, models
+from tfgender import devices, errors, models
 from tfgender import progress as progress_lib
 from tfgender.evaluation import metrics, summaries
-from tfgender.files import (  # noqa: F401  (the names also as train.X)
-    BEST_MODEL,
-    CHECKPOINT_DIR,
-    HISTORY_FILE,
-    RUN_CONFIG_FILE,
-    SUMMARY_FILE,
-    write_json_atomic,
-)
-from tfgender.input import augment
+from tfgender.files import CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE, write_json_atomic
 from tfgender.input import pipeline as input_pipeline
 from tfgender.training import (
     TrainingError,
@@ -306,7 +298,7 @@ def _start(config, workdir: str) -> _Run:
     input_pipeline.set_run_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    precision.apply(setup.policy)
+    devices.apply(setup.policy)
     strategy = distribute.create_strategy(config.distribution)
     out_dir = distribute.task_dir(workdir, strategy)
     chief = distribute.is_chief(strategy)
@@ -475,7 +467,7 @@ def _finish(run: _Run) -> dict:
     """The run's summary, written by the chief; other workers remove their throwaway files."""
     config, state = run.config, run.state
     summary = {
-        **_run_facts(config, run.setup), "device": precision.device_kind(),
+        **_run_facts(config, run.setup), "device": devices.device_kind(),
         "jit_compile": run.setup.jit_compile, "replicas": run.strategy.num_replicas_in_sync,
         "steps": int(state["step"]), "resumed_from_step": run.resumed_from,
         "epochs_run": len(run.history), "planned_steps": run.total_steps,
@@ -495,4 +487,4 @@ def _finish(run: _Run) -> dict:
     return summary
 
 
-__all__ = ["TrainingError", "resolve_setup", "train_and_evaluate", "augment"]
+__all__ = ["TrainingError", "resolve_setup", "train_and_evaluate"]

@@ -18,64 +18,19 @@ import os
 import subprocess
 import sys
 
-import keras
 import tensorflow as tf
 from absl import logging
 
-from tfgender.choices import PRECISIONS
+from tfgender import devices
 from tfgender.files import write_json_atomic
 
-# ``onednn_bfloat16`` is not a Keras policy: the model is float32 and Grappler's
-# auto_mixed_precision_onednn_bfloat16 pass rewrites the graph's oneDNN ops to bfloat16.
-POLICIES = PRECISIONS
 # Architectures measured faster with oneDNN's bfloat16 rewrite than with Keras' mixed_bfloat16
 # and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step, BUILD_NOTES).
 _CPU_BF16_FASTER = frozenset({"resnet50"})
-_ONEDNN_REWRITE = "auto_mixed_precision_onednn_bfloat16"
-
 
 # What a calibration's second pass re-times: candidates within this factor of the fastest.
 # One pass in a fixed order let a VM's drift of 10-20% between runs decide a close call.
 _CLOSE = 1.25
-
-
-def keras_policy(name: str) -> str:
-    """The global Keras policy a precision name builds its model under
-    (``models.set_layer_policies`` then gives ``mixed_bfloat16_matmul``'s matmul layers their
-    own)."""
-    return "float32" if name in ("onednn_bfloat16", "mixed_bfloat16_matmul") else name
-
-
-def apply(name: str) -> None:
-    """Makes ``name`` the process's precision: the Keras policy and the oneDNN graph rewrite.
-
-    The rewrite is a process-wide Grappler option read when a ``tf.function`` first runs, so
-    call this before the first step and not again with another name until then; every other
-    name switches the rewrite off.
-
-    Raises:
-        ValueError: ``name`` is not one of ``POLICIES``.
-    """
-    if name not in POLICIES:
-        raise ValueError(f"unknown precision {name!r}; expected one of {POLICIES}")
-    keras.mixed_precision.set_global_policy(keras_policy(name))
-    tf.config.optimizer.set_experimental_options({_ONEDNN_REWRITE: name == "onednn_bfloat16"})
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def device_kind() -> str:
-    """``"gpu"`` when TensorFlow sees a GPU, else ``"cpu"``."""
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
 def candidates(device: str, has_bf16: bool) -> tuple[str, ...]:
@@ -93,20 +48,6 @@ def candidates(device: str, has_bf16: bool) -> tuple[str, ...]:
     return ("float32", "onednn_bfloat16", "mixed_bfloat16", "mixed_bfloat16_matmul")
 
 
-def cpu_model() -> str:
-    """The CPU's model name, family and model numbers, as ``/proc/cpuinfo`` gives them."""
-    fields = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        return "unknown CPU"
-    return (f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')})")
-
-
 def calibration_path() -> str:
     """Where measured choices are kept: ``$TFGENDER_PRECISION_CACHE``, else the user's cache
     directory (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/tfgender/precision.json``."""
@@ -120,7 +61,7 @@ def calibration_key(model_name: str, image_size: int, batch_size: int, device: s
                     options: dict | None = None) -> str:
     """The table's key; ``options`` (the run's model options that differ from the defaults:
     width, conv_norm, head) are part of it, since each changes what a step computes."""
-    hardware = cpu_model() if device == "cpu" else device
+    hardware = devices.cpu_model() if device == "cpu" else device
     key = (f"{hardware} | TensorFlow {tf.__version__} | {model_name} | {image_size} px | "
            f"batch {batch_size}")
     if options:
@@ -156,8 +97,8 @@ def choose_by_measuring(model_name: str, image_size: int, batch_size: int, *,
         (choice, the table entry ``{"choice", "seconds_per_step": {precision: s},
         "candidates", "why"}``).
     """
-    device = device or device_kind()
-    has_bf16 = cpu_has_bf16() if has_bf16 is None else has_bf16
+    device = device or devices.device_kind()
+    has_bf16 = devices.cpu_has_bf16() if has_bf16 is None else has_bf16
     options = candidates(device, has_bf16)
     if len(options) == 1:
         return options[0], {"choice": options[0], "seconds_per_step": {},
@@ -279,10 +220,11 @@ def explain_precision(requested: str, model_name: str, device: str | None = None
     """``resolve_precision``'s choice and the reason for it, in words (with the measured
     milliseconds per step of each candidate where ``auto`` timed them)."""
     if requested != "auto":
-        if requested not in POLICIES:
-            raise ValueError(f"unknown precision {requested!r}; expected auto or {POLICIES}")
+        if requested not in devices.POLICIES:
+            raise ValueError(f"unknown precision {requested!r}; expected auto or "
+                             f"{devices.POLICIES}")
         return requested, "as requested"
-    device = device or device_kind()
+    device = device or devices.device_kind()
     if image_size and batch_size and _may_measure():
         choice, entry = choose_by_measuring(model_name, image_size, batch_size, device=device,
                                             model_options=model_options)
@@ -291,7 +233,7 @@ def explain_precision(requested: str, model_name: str, device: str | None = None
         return choice, f"{entry['why']}; {timed}"
     if device == "gpu":
         return "mixed_float16", "GPU: float16 tensor cores"
-    if model_name in _CPU_BF16_FASTER and cpu_has_bf16():
+    if model_name in _CPU_BF16_FASTER and devices.cpu_has_bf16():
         return "onednn_bfloat16", (f"CPU with bf16 matrix units: oneDNN's bf16 rewrite measured "
                                    f"fastest for {model_name}")
     return "float32", "CPU: measured fastest (or unmeasured) for this model"
@@ -303,7 +245,7 @@ def resolve_jit(requested: str, device: str | None = None) -> bool:
         return requested == "true"
     if requested != "auto":
         raise ValueError(f"unknown jit_compile {requested!r}; expected auto, true or false")
-    device = device or device_kind()
+    device = device or devices.device_kind()
     choice = device == "gpu"
     logging.info("jit_compile=auto -> %s (%s)", choice,
                  "GPU: XLA fuses the step" if choice else "CPU: oneDNN graph mode measured faster")

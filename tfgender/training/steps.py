@@ -93,24 +93,6 @@ def apply_if(optimizer, grads, variables, finite) -> None:
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
 
 
-def make_augmentation(config, setup, dtype=tf.float32,
-                      normalization: str | None = None) -> augment.Augmentation:
-    """The run's training augmentation (flip, crop, rotation, brightness, colour, resize to
-    the model size), the one the step applies (normalised) and TensorBoard shows (in [0, 255])."""
-    return augment.Augmentation(
-        output_size=setup.image_size, flip=config.flip,
-        max_rotation_degrees=config.max_rotation,
-        brightness_range=tuple(config.brightness) if config.brightness else None,
-        contrast_range=tuple(config.contrast) if config.contrast else None,
-        saturation_range=tuple(config.saturation) if config.saturation else None,
-        hue_delta=config.hue,
-        crop_scale=tuple(config.crop_scale) if config.crop_scale else None,
-        interpolation=config.augment_interpolation, dtype=dtype, normalization=normalization,
-        erasing_probability=config.random_erasing,
-        # Read only with erasing on: --erasing_scale= (empty) is then no error.
-        **({"erasing_scale": tuple(config.erasing_scale)} if config.random_erasing else {}))
-
-
 def make_train_step(model, optimizer, strategy, config, setup, state):
     """Builds ``train_steps(iterator, num_steps)``: ``num_steps`` updates in one call, and
     ``train_steps.single(iterator)``: one update, in a function without a loop (for the
@@ -127,8 +109,8 @@ def make_train_step(model, optimizer, strategy, config, setup, state):
     global_batch = config.batch_size
     variables = model.trainable_variables
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    augment_fn = make_augmentation(config, setup, dtype=compute_dtype,
-                                   normalization=setup.normalization)
+    augment_fn = augment.make_augmentation(config, setup, dtype=compute_dtype,
+                                           normalization=setup.normalization)
     label_smoothing, mixup_alpha = config.label_smoothing, config.mixup_alpha
     moving = forward_state(model)
     replicas = strategy.num_replicas_in_sync
