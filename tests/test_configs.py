@@ -214,3 +214,34 @@ def test_a_program_started_without_its_required_flags_names_them_in_error_lines(
     assert proc.stderr.startswith("error: ")
     for name in required:
         assert f"--{name}=None" in proc.stderr, (name, proc.stderr)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_python_reads_a_flagfile_as_bin_train_does(path, flag_values, monkeypatch, tmp_path):
+    from tfgender.flags import config_from_flagfile
+
+    monkeypatch.chdir(REPO)
+    flag_values.unparse_flags()
+    flag_values(["prog", f"--flagfile={os.path.relpath(path)}", "--data_dir=d", "--workdir=w"])
+    want = tf_flags.train_config_from_flags()
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(path)[: -len(".flags")]
+    assert config_from_flagfile(tf_config.TrainConfig, name, data_dir="d") == want
+    assert config_from_flagfile(tf_config.TrainConfig, name, data_dir="d",
+                                epochs=3).epochs == 3
+
+
+def test_python_names_a_flagfiles_bad_line(tmp_path):
+    from tfgender.flags import config_from_flagfile
+
+    bad = tmp_path / "bad.flags"
+    bad.write_text("--flagfile=smoke\n--batch_size=zero\n")
+    with pytest.raises(ValueError, match=r"bad.flags: --batch_size=zero: "):
+        config_from_flagfile(tf_config.TrainConfig, str(bad), data_dir="d")
+    bad.write_text("--workdir=runs/x\n")
+    with pytest.raises(ValueError, match="--workdir is not an option of TrainConfig"):
+        config_from_flagfile(tf_config.TrainConfig, str(bad), data_dir="d")
+    with pytest.raises(ValueError, match="TrainConfig needs data_dir"):
+        config_from_flagfile(tf_config.TrainConfig, "smoke")
+    with pytest.raises(ValueError, match="cannot read"):
+        config_from_flagfile(tf_config.TrainConfig, str(tmp_path / "none.flags"), data_dir="d")

@@ -6,7 +6,7 @@ module per group of programs; this package exports them all.
 """
 
 from tfgender.choices import DATA_SERVICE_ROLES
-from tfgender.flags.common import FLAGS, SOURCES
+from tfgender.flags.common import FLAGS, SOURCES, config_from_flagfile
 from tfgender.flags.data import (
     ConvertConfig,
     SampleDataConfig,
@@ -55,7 +55,7 @@ __all__ = [
     "ComparePeersConfig", "ConvertConfig", "DATA_SERVICE_ROLES", "DEFINING_MODULES",
     "DataServiceConfig", "EpochStudyConfig", "EvaluateConfig", "ExportConfig", "FLAGS",
     "PredictConfig", "SOURCES", "SampleDataConfig", "TrainConfig",
-    "compare_peers_config_from_flags", "convert_config_from_flags",
+    "compare_peers_config_from_flags", "config_from_flagfile", "convert_config_from_flags",
     "cross_validate_options_from_flags", "data_service_config_from_flags",
     "define_compare_peers_flags", "define_convert_flags", "define_cross_validate_flags",
     "define_data_service_flags", "define_epoch_study_flags", "define_evaluate_flags",

@@ -105,6 +105,46 @@ def config_from_flags(cls, **overrides):
     return cls(**values, **overrides)
 
 
+def config_from_flagfile(cls, flagfile: str, **overrides):
+    """The dataclass ``cls`` from a flagfile, for Python code: what ``--flagfile=`` gives a
+    program (included files, the field's reading of each value), then ``overrides``.
+
+    Args:
+        cls: a config dataclass (``config.TrainConfig``, ...).
+        flagfile: a path, or a shipped flagfile's name (``fairface_mobilenet_v2``).
+        **overrides: field values, as Python values; they win over the file's.
+
+    Raises:
+        ValueError: the file cannot be read, a line names no field of ``cls``, or its value
+            is not one the field takes (the file and the flag named); a field without a
+            default that neither gives.
+    """
+    try:
+        argv = expand_flagfiles([f"--flagfile={flagfile}"])
+    except flags.Error as err:
+        raise ValueError(str(err)) from None
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for arg in argv:
+        name, has_value, text = arg.lstrip("-").partition("=")
+        if not has_value:  # --flip / --noflip
+            name, text = ((name[2:], "false") if name not in hints and name.startswith("no")
+                          else (name, "true"))
+        if name not in hints:
+            raise ValueError(f"{flagfile}: --{name} is not an option of {cls.__name__}")
+        try:
+            values[name] = parse_value(cls, name, text)
+        except ValueError as err:
+            raise ValueError(f"{flagfile}: --{name}={text}: {err}") from None
+    values.update(overrides)
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
+               and f.default is REQUIRED and f.default_factory is REQUIRED]
+    if missing:
+        raise ValueError(f"{cls.__name__} needs {', '.join(missing)} (the flagfile "
+                         f"{flagfile} does not give it)")
+    return cls(**values)
+
+
 def ints(name: str) -> tuple[int, ...]:
     """The list flag ``name``'s elements as ints.
 
