@@ -99,7 +99,7 @@ def resize_square(image, image_size: int) -> tf.Tensor:
 
     Antialiased when shrinking by more than 4/3 (after DCT scaling that is e.g. 408 -> 224);
     plain bilinear for smaller changes, where the filter barely differs and costs a multiple
-    of the decode (BUILD_NOTES.md, input pipeline: 256 px records resized to 224); no
+    of the decode (docs/log.md, input pipeline: 256 px records resized to 224); no
     resampling at all when the size already matches.
 
     Returns:

@@ -7,7 +7,7 @@ on every side), resizes it by the one rule (``decode.square_and_resize``) and cl
 Detectors, none downloading anything: ``mtcnn`` (the ``mtcnn`` package: a TensorFlow cascade
 whose weights are in its wheel; boxes and five landmarks) and OpenCV's bundled Haar cascades
 (``opencv-python-headless``; boxes only). With landmarks the crop is turned so that the eyes
-are level, as FairFace's crops were. BUILD_NOTES.md has the measurement that chose the default
+are level, as FairFace's crops were. docs/benchmarks.md has the measurement that chose the default
 and each detector's framing (``FRAMING``).
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 # the faces haar_alt2 finds where mtcnn found none (profiles, faces that fill the photo).
 DETECTORS = {"mtcnn_haar": "", "mtcnn": "", "haar_default": "haarcascade_frontalface_default.xml",
              "haar_alt2": "haarcascade_frontalface_alt2.xml"}
-DEFAULT_DETECTOR = "mtcnn_haar"  # the best recall at no false detection (BUILD_NOTES.md)
+DEFAULT_DETECTOR = "mtcnn_haar"  # the best recall at no false detection (docs/benchmarks.md)
 # The Haar cascades' settings, measured on 24 real FairFace faces pasted into 8 photos
-# (BUILD_NOTES.md, session 11): scale step 1.05 and 3 neighbours.
+# (docs/log.md, session 5): scale step 1.05 and 3 neighbours.
 SCALE_FACTOR, MIN_NEIGHBORS = 1.05, 3
 # MTCNN's faces kept: its own final-stage confidence.
 MIN_CONFIDENCE = 0.9

@@ -91,7 +91,7 @@ class Augmentation:
     ``render`` reads the pixels. ``compiled()`` runs them as two XLA programs: the plan needs
     only the batch's shape, so it no longer waits for the batch and leaves the render's
     critical path, which measured faster than one fused program (``benchmarks/levers.py
-    augment_pipeline``; the figures are in BUILD_NOTES.md, not here, as they depend on the CPU).
+    augment_pipeline``; the figures are in docs/benchmarks.md, not here, as they depend on the CPU).
     Inside a ``jit_compile``d step they fuse again.
 
     Attributes:
@@ -116,7 +116,7 @@ class Augmentation:
             scale (``crop_scale=None`` and S >= output_size: flips, integer crops and rotation,
             where a nearest sample lies within half a pixel of the exact point, as
             torchvision's ``RandomRotation`` does by default), bilinear when it resizes.
-            Nearest measured faster than bilinear (BUILD_NOTES.md, input pipeline).
+            Nearest measured faster than bilinear (docs/log.md, input pipeline).
         normalization: A ``normalize`` mode applied last, or None for [0, 255] output.
         erasing_probability: Random erasing (Zhong et al., 2020): the chance that an image
             gets one rectangle filled with the ImageNet mean colour (0 after the models'

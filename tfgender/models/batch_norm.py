@@ -5,7 +5,7 @@ separate ops (mean, squared difference, subtract, multiply, ...), and its gradie
 many again. TensorFlow's ``FusedBatchNormV3`` does each direction in one op (oneDNN on this
 CPU, cuDNN on GPUs, and it compiles under XLA). In a profile of the MobileNetV2 training step
 here the unfused ops took about half of all op time; with the fused kernel the step ran
-faster side by side (``benchmarks/levers.py batch_norm``; the figure is in BUILD_NOTES.md).
+faster side by side (``benchmarks/levers.py batch_norm``; the figure is in docs/benchmarks.md).
 """
 
 from __future__ import annotations

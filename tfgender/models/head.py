@@ -302,7 +302,7 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> int:
 
     keras.applications' MobileNetV2 uses 0.999: its moving statistics need thousands of steps
     to forget their initial (0, 1), far more than a from-scratch run on a few thousand images
-    has, so until then inference-mode outputs collapse (validation AUC exactly 0.5; BUILD_NOTES.md
+    has, so until then inference-mode outputs collapse (validation AUC exactly 0.5; docs/log.md
     has the run). Momentum only changes training.
 
     Returns:

@@ -4,7 +4,7 @@
 architecture, image size and batch (a few steps each, in fresh processes) the first time that
 combination is seen, and keeps the fastest in the user's cache (``calibration_path``). A CPU
 without bf16 units has one candidate, float32, and times nothing. What earlier measurement
-found (BUILD_NOTES.md, per CPU and with the command that measured it) is the fallback table
+found (docs/benchmarks.md, per CPU and with the command that measured it) is the fallback table
 where measuring is off: the answer differs between CPUs that look alike, which is why it is
 measured rather than looked up. On a CUDA GPU the usual answer holds: ``mixed_float16`` with
 XLA.
@@ -25,7 +25,7 @@ from tfgender import devices
 from tfgender.files import write_json_atomic
 
 # Architectures measured faster with oneDNN's bfloat16 rewrite than with Keras' mixed_bfloat16
-# and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step, BUILD_NOTES).
+# and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step; docs/log.md, sessions 2-3).
 _CPU_BF16_FASTER = frozenset({"resnet50"})
 
 # What a calibration's second pass re-times: candidates within this factor of the fastest.
