@@ -399,3 +399,38 @@ def test_every_activation_the_flag_offers_is_a_keras_activation():
 
     for name in ACTIVATIONS:
         assert callable(keras.activations.get(name)), name
+
+
+def test_one_model_contract_reads_a_run_as_the_config_has_it():
+    import dataclasses
+
+    from tfgender.choices import MODEL_FLAGS
+    from tfgender.config import TrainConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert set(models.MODEL_OPTIONS) <= set(fields)
+    assert set(models.COMPUTE_OPTIONS) | set(MODEL_FLAGS) <= set(models.MODEL_OPTIONS)
+    config = TrainConfig(data_dir="d", head_units=(64,), dropout=(0.1,), width_multiplier=0.5)
+    live = models.model_kwargs(config)
+    assert live["head_units"] == (64,) and live["alpha"] == 0.5
+    # A run recorded before a field existed reads the field's default.
+    recorded = {"head_units": [64], "dropout": [0.1], "width_multiplier": 0.5}
+    assert models.model_kwargs(recorded) == live
+    assert models.model_kwargs({}) == models.model_kwargs(TrainConfig(data_dir="d"))
+    changed = models.changed_options(config)
+    assert changed == {"alpha": 0.5, "head_units": [64], "dropout": [0.1]}
+    assert models.config_fields(changed) == {"width_multiplier": 0.5, "head_units": (64,),
+                                             "dropout": (0.1,)}
+
+
+def test_a_build_without_options_takes_the_configs_defaults():
+    keras.utils.set_random_seed(0)
+    plain = build_model("mobilenet_v2", 32)
+    keras.utils.set_random_seed(0)
+    from tfgender.config import TrainConfig
+
+    explicit = build_model("mobilenet_v2", 32,
+                           **models.model_kwargs(TrainConfig(data_dir="d")))
+    assert [w.shape for w in plain.weights] == [w.shape for w in explicit.weights]
+    assert all(np.array_equal(a, b)
+               for a, b in zip(plain.get_weights(), explicit.get_weights(), strict=True))

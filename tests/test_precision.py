@@ -151,13 +151,13 @@ def test_several_workers_take_the_table(monkeypatch, tf_config, measures):
 
 
 def test_the_run_s_model_options_are_timed_and_keyed(tmp_path):
+    from tfgender import models
     from tfgender.config import TrainConfig
-    from tfgender.training import loop
 
-    assert loop.model_options(TrainConfig(data_dir="d")) == {}
+    assert models.changed_options(TrainConfig(data_dir="d")) == {}
     recipe = TrainConfig(data_dir="d", conv_norm="batch", width_multiplier=1.25,
                          dropout=(0.2, 0.2), head_units=(1024, 512, 256))
-    options = loop.model_options(recipe)
+    options = models.changed_options(recipe)
     assert options == {"conv_norm": "batch", "alpha": 1.25, "dropout": [0.2, 0.2]}
     plain = precision.calibration_key("levi_hassner", 64, 64, "cpu")
     keyed = precision.calibration_key("levi_hassner", 64, 64, "cpu", options)

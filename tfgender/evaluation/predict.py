@@ -80,11 +80,8 @@ def _rebuild_from_checkpoint(workdir: str, checkpoint: str, summary: dict):
     try:
         model = models.build_model(
             summary["model"], summary["image_size"],
-            precision_name=summary.get("precision", "float32"),
-            head_units=tuple(run.get("head_units", (1024, 512, 256))),
-            dropout=tuple(run.get("dropout", (0.5, 0.5, 0.5))),
-            activation=run.get("activation", "relu"), alpha=run.get("width_multiplier", 1.0),
-            conv_norm=run.get("conv_norm", "lrn"), weights=None, freeze_base=False)
+            precision_name=summary.get("precision", "float32"), weights=None,
+            freeze_base=False, **models.model_kwargs(run))
     finally:
         keras.mixed_precision.set_global_policy(policy)
     try:

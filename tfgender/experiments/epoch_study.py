@@ -25,7 +25,7 @@ from absl import logging
 from tfgender import devices, models
 from tfgender.config import TrainConfig
 from tfgender.input import pipeline as input_pipeline
-from tfgender.training import loop, precision
+from tfgender.training import precision
 from tfgender.training import state as state_lib
 from tfgender.training.loop import Setup
 from tfgender.training.steps import make_train_step
@@ -149,7 +149,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
         device: a logical device name (``/device:CPU:0``); None: the default placement.
         seed: the run seed (initialisation, augmentation).
         model_options: ``models.build_model`` options over the defaults (``alpha``,
-            ``conv_norm``, ``head_units``, ``dropout``; ``loop.model_options`` gives a run's).
+            ``conv_norm``, ``head_units``, ``dropout``; ``models.changed_options`` gives a run's).
 
     Returns:
         A ``StepRunner``.
@@ -162,10 +162,7 @@ def create_step_runner(model_name: str, *, image_size: int = 0, batch_size: int 
                                               image_size=size, batch_size=batch_size,
                                               model_options=model_options)
     jit = precision.resolve_jit(jit_compile, kind)
-    # The run's config fields for the model options (``loop.model_options``' inverse).
-    fields = {option: field for field, option in loop.COMPUTE_OPTIONS.items()}
-    options = {fields[k]: tuple(v) if isinstance(v, list) else v
-               for k, v in (model_options or {}).items()}
+    options = models.config_fields(model_options or {})
     config = TrainConfig(data_dir="", model=model_name, image_size=size, batch_size=batch_size,
                          seed=seed, precision=policy, jit_compile=str(jit).lower(),
                          progress=False, **options)
@@ -332,11 +329,11 @@ def run_study(config) -> dict:
         raise ValueError(f"unknown models {unknown}; known: {', '.join(sorted(models.MODELS))}")
     if config.steps < 1 or config.warmup_steps < 1 or config.batch_size < 1:
         raise ValueError("--steps, --warmup_steps and --batch_size must be positive")
-    devices = list_devices(config.devices)
-    if not devices:
+    targets = list_devices(config.devices)
+    if not targets:
         raise ValueError(f"no CPU/GPU device matches {list(config.devices)}")
     peaks, rows = {}, []
-    for device in devices:
+    for device in targets:
         dtypes = ("float32", "bfloat16") + (("float16",) if device.device_type == "GPU" else ())
         peaks[device.name] = {dtype: measure_matmul_peak(dtype, size=config.matmul_size,
                                                          device=device.name)

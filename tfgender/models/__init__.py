@@ -2,10 +2,13 @@
 ``build_model``. A fourth architecture is one module and one ``MODELS`` entry (and a
 normaliser in ``input/augment.py`` if none of the existing ones fits).
 
-Every builder takes ``(image_size, *, weights, freeze_base, ..., **options)``: the options
-every run passes (``head_units``, ``dropout``, ``weight_decay``, ``activation``, ``alpha``, ...)
-and ignores the ones its architecture has not; it returns an uncompiled ``keras.Model``
-ending in ``(batch, 1)`` float32 logits, also under a mixed precision policy.
+Every builder takes ``(image_size, *, weights_path, freeze_base, **options)``: the options of
+``MODEL_OPTIONS``, every one of them on every call (``build_model`` fills in
+``config.TrainConfig``'s defaults, the one place they are written), and ignores those its
+architecture has not; it returns an uncompiled ``keras.Model`` ending in ``(batch, 1)``
+float32 logits, also under a mixed precision policy. ``model_kwargs`` reads a run's options
+from its config, live or recorded, for every caller: training, predict's rebuild from a
+checkpoint, the epoch study and ``--precision=auto``'s timing.
 
 ``ModelSpec.normalization`` names the input normalisation that ``tfgender/input/augment.py``
 implements for each architecture:
@@ -25,6 +28,7 @@ from collections.abc import Callable
 
 import keras
 
+from tfgender.config import TrainConfig
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
     WeightsError,
@@ -71,6 +75,50 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+# A run's config fields (``TrainConfig``) that its network is built from -> the builders'
+# name for each. A new model option is a TrainConfig field and an entry here.
+MODEL_OPTIONS = {"head_units": "head_units", "dropout": "dropout",
+                 "weight_decay": "weight_decay", "activation": "activation",
+                 "width_multiplier": "alpha", "kernel_init": "kernel_init",
+                 "conv_norm": "conv_norm"}
+# Those that change what a training step computes: --precision=auto times a run's own values
+# of these and keys its choice by them (``changed_options``).
+COMPUTE_OPTIONS = ("width_multiplier", "conv_norm", "head_units", "dropout")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def model_kwargs(run) -> dict:
+    """``build_model``'s options for a run.
+
+    Args:
+        run: a ``TrainConfig``, or a recorded run's config (the ``config`` of its
+            ``summary.json`` or ``run_config.json``: a field it lacks reads the default).
+
+    Returns:
+        ``{option: value}`` for every ``MODEL_OPTIONS`` entry; lists as tuples.
+    """
+    get = run.get if isinstance(run, dict) else (lambda name, _: getattr(run, name))
+    return {option: tuple(value) if isinstance(value, list) else value
+            for field, option in MODEL_OPTIONS.items()
+            if (value := get(field, _DEFAULTS[field])) is not None}
+
+
+def changed_options(run) -> dict:
+    """The run's ``COMPUTE_OPTIONS`` that differ from the defaults, as the builders name them
+    (lists, for JSON): what ``--precision=auto`` times and keys its choice by."""
+    options = model_kwargs(run)
+    return {MODEL_OPTIONS[field]: list(value) if isinstance(value, tuple) else value
+            for field in COMPUTE_OPTIONS
+            if (value := options[MODEL_OPTIONS[field]]) != _DEFAULTS[field]}
+
+
+def config_fields(options: dict) -> dict:
+    """``changed_options``' inverse: builder options -> the ``TrainConfig`` fields they are."""
+    fields = {option: field for field, option in MODEL_OPTIONS.items()}
+    return {fields[name]: tuple(value) if isinstance(value, list) else value
+            for name, value in options.items()}
+
+
 def resolve_weights(name: str, weights: str | None, image_size: int,
                     alpha: float = 1.0) -> str | None:
     """The local file a build of ``name`` would load ``weights`` from, checked without
@@ -109,9 +157,9 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
         precision_name: The run's precision (``devices.POLICIES``): built under the global
             Keras policy, then given the per-layer policies the name asks for
             (``set_layer_policies``: ``mixed_bfloat16_matmul``'s matmul layers).
-        **kwargs: Builder options: ``head_units``, ``dropout``, ``weight_decay``,
-            ``activation``, ``weights``, ``freeze_base`` and, for MobileNetV2 and Levi &
-            Hassner, ``alpha``.
+        **kwargs: ``weights``, ``freeze_base`` and the builder options (``MODEL_OPTIONS``'
+            names; ``model_kwargs`` gives a run's); an option not given has
+            ``TrainConfig``'s default.
 
     Returns:
         An uncompiled ``keras.Model`` ending in ``(batch, 1)`` float32 logits.
@@ -126,9 +174,9 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     spec = MODELS[name]
     check_image_size(name, image_size, spec.min_image_size)
     # The one place a build turns "imagenet" or a path into a file (the registry's names).
-    path = resolve_weights(name, kwargs.pop("weights", None), image_size,
-                           kwargs.get("alpha", 1.0))
-    return set_layer_policies(spec.build(image_size, weights_path=path, **kwargs),
+    options = {**model_kwargs({}), **kwargs}
+    path = resolve_weights(name, options.pop("weights", None), image_size, options["alpha"])
+    return set_layer_policies(spec.build(image_size, weights_path=path, **options),
                               precision_name)
 
 
@@ -148,5 +196,6 @@ def base_layers(model: keras.Model) -> list:
                 and layer.weights]
 
 
-__all__ = ["MODELS", "ModelSpec", "WeightsError", "base_layers", "build_model", "resolve_weights",
+__all__ = ["COMPUTE_OPTIONS", "MODELS", "MODEL_OPTIONS", "ModelSpec", "WeightsError", "base_layers",
+           "build_model", "changed_options", "config_fields", "model_kwargs", "resolve_weights",
            "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]

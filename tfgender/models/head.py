@@ -37,10 +37,10 @@ def kernel_regularizer(weight_decay: float) -> keras.regularizers.Regularizer | 
 def add_dense_head(
     features: keras.KerasTensor,
     *,
-    units: Sequence[int] = (1024, 512, 256),
-    dropout: Sequence[float] = (0.5, 0.5, 0.5),
-    weight_decay: float = 0.0,
-    activation: str = "relu",
+    units: Sequence[int],
+    dropout: Sequence[float],
+    weight_decay: float,
+    activation: str,
     kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
     bias_initializer: str | keras.initializers.Initializer = "zeros",
     prefix: str = "head",
@@ -222,10 +222,10 @@ def attach_head(
     name: str,
     weights_path: str | None = None,
     freeze_base: bool = False,
-    head_units: Sequence[int] = (1024, 512, 256),
-    dropout: Sequence[float] = (0.5, 0.5, 0.5),
-    weight_decay: float = 0.0,
-    activation: str = "relu",
+    head_units: Sequence[int],
+    dropout: Sequence[float],
+    weight_decay: float,
+    activation: str,
 ) -> keras.Model:
     """Wraps a pooled feature extractor and the dense head into one model.
 

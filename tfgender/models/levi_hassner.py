@@ -187,13 +187,13 @@ def _caffe_max_pool(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
 def build_levi_hassner(
     image_size: int,
     *,
-    dropout: Sequence[float] = (0.5, 0.5),
-    weight_decay: float = 0.0,
+    dropout: Sequence[float],
+    weight_decay: float,
+    kernel_init: str,
+    conv_norm: str,
+    alpha: float,
     weights_path: str | None = None,
     freeze_base: bool = False,
-    kernel_init: str = "paper",
-    conv_norm: str = "lrn",
-    alpha: float = 1.0,
     **unused,
 ) -> keras.Model:
     """Builds the Levi & Hassner network ending in one float32 logit.

@@ -47,9 +47,8 @@ def imagenet_weights_files(image_size: int, alpha: float = 1.0) -> tuple[str, ..
     return (own,) if own == fallback else (own, fallback)
 
 
-def build_mobilenet_v2(image_size: int, *, weights_path: str | None = None,
-                       freeze_base: bool = False, alpha: float = 1.0,
-                       **options) -> keras.Model:
+def build_mobilenet_v2(image_size: int, *, alpha: float, weights_path: str | None = None,
+                       freeze_base: bool = False, **options) -> keras.Model:
     """Builds MobileNetV2 (global average pooled) + dense head ending in one float32 logit.
 
     The base is always constructed with ``weights=None`` and weights are then loaded from a

@@ -118,25 +118,11 @@ def resolve_setup(config) -> Setup:
         image_size=image_size, cache_image_size=cache_size,
         policy=precision.resolve_precision(config.precision, config.model,
                                            image_size=image_size, batch_size=config.batch_size,
-                                           model_options=model_options(config)),
+                                           model_options=models.changed_options(config)),
         jit_compile=jit_compile,
         normalization=info.normalization, train_records=train_records,
         eval_records=eval_records, steps_per_epoch=config.steps_per_epoch or data_steps,
         data_steps_per_epoch=data_steps)
-
-
-# Config fields that change what a step computes -> models.build_model's option name.
-COMPUTE_OPTIONS = {"width_multiplier": "alpha", "conv_norm": "conv_norm",
-                    "head_units": "head_units", "dropout": "dropout"}
-
-
-def model_options(config) -> dict:
-    """The run's model options that differ from its config's defaults (``TrainConfig``), as
-    ``models.build_model`` names them: what ``--precision=auto`` times and keys its choice by."""
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    return {option: list(value) if isinstance(value, tuple) else value
-            for field, option in COMPUTE_OPTIONS.items()
-            if (value := getattr(config, field)) != defaults[field]}
 
 
 def set_base_trainable(model: keras.Model, trainable: bool, batch_norm: str = "train") -> None:

@@ -25,7 +25,8 @@ from tfgender import devices
 from tfgender.files import write_json_atomic
 
 # Architectures measured faster with oneDNN's bfloat16 rewrite than with Keras' mixed_bfloat16
-# and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step; docs/log.md, sessions 2-3).
+# and float32 on a CPU with AMX/AVX512-BF16 (benchmarks/levers.py train_step; docs/log.md,
+# sessions 2-3).
 _CPU_BF16_FASTER = frozenset({"resnet50"})
 
 # What a calibration's second pass re-times: candidates within this factor of the fastest.

@@ -61,11 +61,8 @@ def build(config, setup, strategy):
         try:
             model = models.build_model(
                 config.model, setup.image_size, precision_name=setup.policy,
-                head_units=config.head_units,
-                dropout=config.dropout, weight_decay=config.weight_decay,
-                activation=config.activation, alpha=config.width_multiplier,
-                kernel_init=config.kernel_init, conv_norm=config.conv_norm,
-                weights=config.weights or None, freeze_base=False)
+                weights=config.weights or None, freeze_base=False,
+                **models.model_kwargs(config))
         except models.WeightsError as err:  # a file of another model (resolve_setup checked
             raise TrainingError(f"--weights={config.weights}: {err}") from None  # the rest)
         if config.bn_momentum:
