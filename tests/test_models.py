@@ -404,8 +404,7 @@ def test_every_activation_the_flag_offers_is_a_keras_activation():
 def test_one_model_contract_reads_a_run_as_the_config_has_it():
     import dataclasses
 
-    from tfgender.choices import MODEL_FLAGS
-    from tfgender.config import TrainConfig
+    from tfgender.config import MODEL_FLAGS, TrainConfig
 
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     assert set(models.MODEL_OPTIONS) <= set(fields)

@@ -23,15 +23,6 @@ ACTIVATIONS = ("relu", "relu6", "gelu", "silu", "swish", "elu", "selu", "leaky_r
 # Levi & Hassner's fc6 and fc7, as published (models.levi_hassner): --head_units does not
 # apply to it, and --dropout takes at most one rate for each.
 LEVI_HASSNER_FC_UNITS = (512, 512)
-# The model flags only some architectures take, and which (config.check_train refuses a value
-# other than the default for the others, rather than record a setting that did nothing).
-MODEL_FLAGS = {
-    "head_units": ("resnet50", "mobilenet_v2"),
-    "activation": ("resnet50", "mobilenet_v2"),
-    "width_multiplier": ("levi_hassner", "mobilenet_v2"),
-    "kernel_init": ("levi_hassner",),
-    "conv_norm": ("levi_hassner",),
-}
 BASE_BATCH_NORMS = ("train", "frozen")  # training.loop: the base's batch norm while it trains
 CONV_NORMS = ("lrn", "batch")  # Levi & Hassner: the paper's LRN, or batch norm after every conv
 AUGMENT_INTERPOLATIONS = ("auto", "bilinear", "nearest")  # augment.Augmentation

@@ -28,7 +28,6 @@ from tfgender.choices import (
     JIT_COMPILE,
     KERNEL_INITS,
     LEVI_HASSNER_FC_UNITS,
-    MODEL_FLAGS,
     MODELS,
     OPTIMIZERS,
     PEER_MODES,
@@ -42,7 +41,8 @@ from tfgender.choices import (
 REQUIRED = dataclasses.MISSING  # opt's default of a field every config must be given
 
 
-def opt(default, help: str, *, choices=None, lower=None, upper=None, flag_default=REQUIRED):
+def opt(default, help: str, *, choices=None, lower=None, upper=None, flag_default=REQUIRED,
+        builds: str = "", models: tuple[str, ...] = ()):
     """A config field: its default (``REQUIRED``: none) and what its flag says and checks.
 
     Args:
@@ -53,9 +53,13 @@ def opt(default, help: str, *, choices=None, lower=None, upper=None, flag_defaul
         lower, upper: inclusive bounds a number must keep (the flag refuses others).
         flag_default: a required field's flag default, for a program that supplies the value
             when the command line does not (the flag is then not required).
+        builds: a model option: the builders' name for it (``models.build_model``'s keyword);
+            the model is built from it (``MODEL_OPTIONS``).
+        models: the architectures that take the option, where not all do (``MODEL_FLAGS``:
+            ``check_train`` refuses a value other than the default for the others).
     """
     metadata = {"help": help, "choices": choices, "lower": lower, "upper": upper,
-                "flag_default": flag_default}
+                "flag_default": flag_default, "builds": builds, "models": models}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -359,6 +363,10 @@ class DataServiceConfig:
                            "restarted dispatcher keeps its workers and jobs.")
 
 
+# The architectures with the dense head of head.attach_head (Levi & Hassner has fc6 and fc7).
+_HEADED = ("resnet50", "mobilenet_v2")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything ``training.loop.train_and_evaluate`` needs; each field's help says what it
@@ -393,28 +401,33 @@ class TrainConfig:
     decay_rate: float = opt(0.1, "Step/exponential decay factor per period.", lower=0.0)
     weight_decay: float = opt(0.0, "L2 penalty on the head's dense kernels (Keras' "
                               "kernel_regularizer L2, as the study's head had): adds "
-                              "weight_decay * sum(w**2) to the loss; 0: none.", lower=0.0)
+                              "weight_decay * sum(w**2) to the loss; 0: none.", lower=0.0,
+                              builds="weight_decay")
     decoupled_weight_decay: float = opt(0.0, "AdamW/SGD decoupled weight decay.", lower=0.0)
     head_units: tuple[int, ...] = opt((1024, 512, 256), "Widths of the dense head's hidden "
                                       "layers on resnet50 and mobilenet_v2 (the study's three); "
-                                      "Levi & Hassner's fc6 and fc7 are fixed.")
+                                      "Levi & Hassner's fc6 and fc7 are fixed.",
+                                      builds="head_units", models=_HEADED)
     dropout: tuple[float, ...] = opt((0.5, 0.5, 0.5), "Dropout rate after each hidden layer, in "
                                      "order: at most one per --head_units width (levi_hassner: "
-                                     "fc6, fc7); fewer leave the last layers without.")
+                                     "fc6, fc7); fewer leave the last layers without.",
+                                     builds="dropout")
     activation: str = opt("relu", "Activation of the head's hidden layers (resnet50 and "
                           "mobilenet_v2; Levi & Hassner's fc6 and fc7 are ReLU as published).",
-                          choices=ACTIVATIONS)
+                          choices=ACTIVATIONS, builds="activation", models=_HEADED)
     width_multiplier: float = opt(1.0, "Width multiplier (Keras' alpha): MobileNetV2's "
                                   "(0.35-1.4 scale every layer's channels) and Levi & Hassner's "
                                   "(scales its three convolutions' filters); ResNet50 has "
-                                  "none (refused).", lower=0.1)
+                                  "none (refused).", lower=0.1, builds="alpha",
+                                  models=("levi_hassner", "mobilenet_v2"))
     kernel_init: str = opt("paper", "Levi & Hassner's kernel initialiser: paper (Gaussian, "
                            "stddev 0.01) or he (he_normal); other architectures have none "
                            "(refused).",
-                           choices=KERNEL_INITS)
+                           choices=KERNEL_INITS, builds="kernel_init", models=("levi_hassner",))
     conv_norm: str = opt("lrn", "Levi & Hassner's normalisation: lrn (the paper's, after pool1 "
                          "and pool2) or batch (batch normalisation before every conv's ReLU); "
-                         "other architectures have none (refused).", choices=CONV_NORMS)
+                         "other architectures have none (refused).", choices=CONV_NORMS,
+                         builds="conv_norm", models=("levi_hassner",))
     weights: str = opt("", "Base weights: empty (random); imagenet (Keras' file for the "
                        "model, e.g. mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_"
                        "no_top.h5, read from $KERAS_HOME/models, by default ~/.keras/models: "
@@ -500,6 +513,17 @@ class TrainConfig:
                                          "steps.")
     summary_images: int = opt(4, "Augmented input images written to TensorBoard.", lower=0)
     progress: bool = opt(True, "Show a progress bar per epoch.")
+
+
+# A model is built from these fields (opt's ``builds``): field -> the builders' name for it.
+# A new model option is a field here with ``builds=`` and the builder that reads it.
+MODEL_OPTIONS = {f.name: f.metadata["builds"] for f in dataclasses.fields(TrainConfig)
+                 if f.metadata["builds"]}
+# The model options only some architectures take, and which (opt's ``models``): check_train
+# refuses a value other than the default for the others, rather than record a setting that
+# did nothing.
+MODEL_FLAGS = {f.name: f.metadata["models"] for f in dataclasses.fields(TrainConfig)
+               if f.metadata["models"]}
 
 
 def check_train(config: TrainConfig) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import keras
 
-from tfgender.config import TrainConfig
+from tfgender.config import MODEL_OPTIONS, TrainConfig
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
     WeightsError,
@@ -75,12 +75,6 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-# A run's config fields (``TrainConfig``) that its network is built from -> the builders'
-# name for each. A new model option is a TrainConfig field and an entry here.
-MODEL_OPTIONS = {"head_units": "head_units", "dropout": "dropout",
-                 "weight_decay": "weight_decay", "activation": "activation",
-                 "width_multiplier": "alpha", "kernel_init": "kernel_init",
-                 "conv_norm": "conv_norm"}
 # Those that change what a training step computes: --precision=auto times a run's own values
 # of these and keys its choice by them (``changed_options``).
 COMPUTE_OPTIONS = ("width_multiplier", "conv_norm", "head_units", "dropout")
