@@ -139,7 +139,7 @@ def test_folders_whole_tree_into_test(tmp_path, shared_data):
 
 
 def test_sources_are_one_list():
-    from tfgender.flags import common
+    from tfgender import choices, flags
 
-    assert common.SOURCES is SOURCES
+    assert flags.SOURCES is SOURCES is choices.SOURCES
     assert {"fairface", "folders"} <= set(SOURCES)

@@ -97,9 +97,6 @@ def best_logit_offset(labels, logits) -> dict:
             "accuracy_at_zero": float(correct[0] / y.size)}
 
 
-__all__ = ["EPSILON", "best_logit_offset", "binary_metrics", "exact_auc", "logit"]
-
-
 def run_eval(eval_step, dataset) -> dict:
     """One pass over ``dataset``; returns {loss, accuracy, auc} by ``metrics.binary_metrics``.
 
@@ -113,3 +110,6 @@ def run_eval(eval_step, dataset) -> dict:
     result = binary_metrics(np.concatenate(labels), np.concatenate(logits))
     return {"loss": result["loss"], "accuracy": result["accuracy"],
             "auc": float("nan") if result["auc"] is None else result["auc"]}
+
+
+__all__ = ["EPSILON", "best_logit_offset", "binary_metrics", "exact_auc", "logit", "run_eval"]

@@ -5,8 +5,8 @@ and one ``*_config_from_flags()`` in ``main``, then passes the config to the lib
 module per group of programs; this package exports them all.
 """
 
-from tfgender.choices import DATA_SERVICE_ROLES
-from tfgender.flags.common import FLAGS, SOURCES, config_from_flagfile
+from tfgender.choices import DATA_SERVICE_ROLES, SOURCES
+from tfgender.flags.common import FLAGS, config_from_flagfile
 from tfgender.flags.data import (
     ConvertConfig,
     SampleDataConfig,

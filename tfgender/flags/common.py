@@ -9,7 +9,6 @@ import typing
 
 from absl import flags
 
-from tfgender.choices import SOURCES  # noqa: F401  (re-exported: one list of sources)
 from tfgender.config import REQUIRED, parse_value
 
 FLAGS = flags.FLAGS

@@ -32,7 +32,6 @@ from tfgender.config import MODEL_OPTIONS, TrainConfig
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
     WeightsError,
-    check_image_size,
     resolve_base_weights,
     set_batch_norm_momentum,
     set_layer_policies,
@@ -113,6 +112,22 @@ def config_fields(options: dict) -> dict:
             for name, value in options.items()}
 
 
+def check_image_size(name: str, image_size: int) -> None:
+    """The one check of an input side against the architecture's minimum (``build_model``
+    runs it; ``bin/train`` runs it before it reads any data).
+
+    Raises:
+        ValueError: ``image_size`` is no int, or below ``MODELS[name].min_image_size``.
+    """
+    minimum = MODELS[name].min_image_size
+    if isinstance(image_size, bool) or not isinstance(image_size, int):
+        raise ValueError(f"image_size must be an int, got {image_size!r}")
+    if image_size < minimum:
+        raise ValueError(f"image_size={image_size} is too small for {name}: the minimum is "
+                         f"{minimum} (image_size >= {minimum}: a smaller input collapses the "
+                         "feature map to nothing)")
+
+
 def resolve_weights(name: str, weights: str | None, image_size: int,
                     alpha: float = 1.0) -> str | None:
     """The local file a build of ``name`` would load ``weights`` from, checked without
@@ -166,7 +181,7 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
-    check_image_size(name, image_size, spec.min_image_size)
+    check_image_size(name, image_size)
     # The one place a build turns "imagenet" or a path into a file (the registry's names).
     options = {**model_kwargs({}), **kwargs}
     path = resolve_weights(name, options.pop("weights", None), image_size, options["alpha"])
@@ -191,5 +206,5 @@ def base_layers(model: keras.Model) -> list:
 
 
 __all__ = ["COMPUTE_OPTIONS", "MODELS", "MODEL_OPTIONS", "ModelSpec", "WeightsError", "base_layers",
-           "build_model", "changed_options", "config_fields", "model_kwargs", "resolve_weights",
-           "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]
+           "build_model", "changed_options", "check_image_size", "config_fields", "model_kwargs",
+           "resolve_weights", "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]

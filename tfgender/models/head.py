@@ -92,26 +92,6 @@ def add_dense_head(
     )(x)
 
 
-def check_image_size(name: str, image_size: int, minimum: int) -> None:
-    """Raises a ValueError naming the minimum when ``image_size`` is below it.
-
-    Args:
-        name: Model name, for the message.
-        image_size: Requested input side in pixels.
-        minimum: Smallest side the architecture accepts.
-
-    Raises:
-        ValueError: ``image_size`` is not an int or is smaller than ``minimum``.
-    """
-    if isinstance(image_size, bool) or not isinstance(image_size, int):
-        raise ValueError(f"image_size must be an int, got {image_size!r}")
-    if image_size < minimum:
-        raise ValueError(
-            f"{name} needs image_size >= {minimum} (smaller inputs collapse the feature map "
-            f"to zero size), got {image_size}"
-        )
-
-
 def keras_models_dir() -> str:
     """Returns the directory keras.applications caches weights in: ``$KERAS_HOME/models``.
 

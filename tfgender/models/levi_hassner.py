@@ -44,7 +44,6 @@ from tfgender.choices import CONV_NORMS, KERNEL_INITS, LEVI_HASSNER_FC_UNITS
 from tfgender.models.batch_norm import FusedBatchNormalization
 from tfgender.models.head import (
     add_dense_head,
-    check_image_size,
     kernel_regularizer,
     load_weights,
 )
@@ -227,7 +226,6 @@ def build_levi_hassner(
         WeightsError: the weights file is not of this model.
     """
     del unused
-    check_image_size("levi_hassner", image_size, MIN_IMAGE_SIZE)
     path = weights_path
     if freeze_base:
         raise ValueError("levi_hassner has no pretrained base; freeze_base must be False")

@@ -71,7 +71,6 @@ def build_mobilenet_v2(image_size: int, *, alpha: float, weights_path: str | Non
         ValueError: ``image_size`` is below 32.
         head.WeightsError: the weights file is not of this model.
     """
-    head.check_image_size("mobilenet_v2", image_size, MIN_IMAGE_SIZE)
     base = keras.applications.MobileNetV2(
         include_top=False,
         weights=None,

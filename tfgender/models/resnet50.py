@@ -38,7 +38,6 @@ def build_resnet50(image_size: int, *, weights_path: str | None = None,
         ValueError: ``image_size`` is below 32.
         head.WeightsError: the weights file is not of this model.
     """
-    head.check_image_size("resnet50", image_size, MIN_IMAGE_SIZE)
     base = keras.applications.ResNet50(
         include_top=False,
         weights=None,

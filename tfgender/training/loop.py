@@ -86,9 +86,10 @@ def resolve_setup(config) -> Setup:
                             f"{', '.join(sorted(models.MODELS))}")
     info = models.MODELS[config.model]
     image_size = config.image_size or info.default_image_size
-    if image_size < info.min_image_size:
-        raise TrainingError(f"--image_size={image_size} is too small for {config.model}: the "
-                            f"minimum is {info.min_image_size}")
+    try:
+        models.check_image_size(config.model, image_size)
+    except ValueError as err:
+        raise TrainingError(f"--{err}") from None
     try:
         config_lib.check_train(config)
     except ValueError as err:
