@@ -1,4 +1,4 @@
-"""Side-by-side timings of single pipeline levers, behind the choices docs/log.md records (current figures: docs/benchmarks.md).
+"""Side-by-side timings of single pipeline levers, behind the choices docs/log.md records.
 
 Not a pytest module: each lever is one function compared with its alternatives in one process.
 
