@@ -25,9 +25,8 @@ import tensorflow as tf
 from tfgender import devices, models
 from tfgender.choices import EXPORT_FORMATS as FORMATS
 from tfgender.data import decode
-from tfgender.evaluation import predict, tflite
+from tfgender.evaluation import forward, predict, tflite
 from tfgender.files import write_bytes_atomic, write_json_atomic
-from tfgender.input import augment
 from tfgender.input import pipeline as input_pipeline
 
 
@@ -42,9 +41,8 @@ def _probability_fn(loaded: predict.LoadedModel, logit_offset: float = 0.0):
     size, fraction = loaded.image_size, loaded.crop_fraction
 
     def probability(images):
-        inputs = augment.eval_transform(images, size, crop_fraction=fraction)
-        inputs = augment.normalize(tf.cast(inputs, tf.float32), loaded.normalization)
-        logits = tf.cast(loaded.model(inputs, training=False), tf.float32)
+        logits = forward.eval_logits(loaded.model, images, image_size=size,
+                                     normalization=loaded.normalization, crop_fraction=fraction)
         return tf.sigmoid(logits[:, 0] - logit_offset)
 
     return probability

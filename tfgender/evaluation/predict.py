@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfgender import devices, errors, models
 from tfgender.data import decode, image_check, image_files
-from tfgender.evaluation import tflite
+from tfgender.evaluation import forward, tflite
 from tfgender.files import BEST_MODEL, CHECKPOINT_DIR, RUN_CONFIG_FILE, SUMMARY_FILE
 from tfgender.input import augment
 
@@ -202,13 +202,10 @@ def make_forward(loaded: LoadedModel, oversample: bool = False):
     size, fraction = loaded.image_size, loaded.crop_fraction
     spec = tf.TensorSpec([None, loaded.cache_image_size, loaded.cache_image_size, 3], tf.uint8)
 
-    def logits_of(inputs):
-        inputs = augment.normalize(tf.cast(inputs, tf.float32), loaded.normalization)
-        return tf.cast(loaded.model(inputs, training=False), tf.float32)
-
     @tf.function(input_signature=[spec])
     def center(images):
-        return logits_of(augment.eval_transform(images, size, crop_fraction=fraction))
+        return forward.eval_logits(loaded.model, images, image_size=size,
+                                   normalization=loaded.normalization, crop_fraction=fraction)
 
     @tf.function(input_signature=[spec])
     def ten_crops(images):
@@ -217,7 +214,8 @@ def make_forward(loaded: LoadedModel, oversample: bool = False):
             images = tf.image.resize(images, [side, side], antialias=True)
         crops = augment.oversample_crops(images, size)  # (B, 10, size, size, 3)
         flat = tf.reshape(crops, [-1, size, size, 3])
-        return tf.reshape(logits_of(flat), [-1, OVERSAMPLE_VIEWS])
+        return tf.reshape(forward.logits(loaded.model, flat, loaded.normalization),
+                          [-1, OVERSAMPLE_VIEWS])
 
     return ten_crops if oversample else center
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfgender.evaluation import forward
 from tfgender.input import augment
 
 
@@ -203,9 +204,9 @@ def make_eval_step(model, strategy, setup, crop_fraction=None):
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
 
     def replica_step(images, labels):
-        inputs = augment.eval_transform(images, setup.image_size, crop_fraction=crop_fraction)
-        inputs = augment.normalize(tf.cast(inputs, compute_dtype), setup.normalization)
-        logits = tf.cast(model(inputs, training=False), tf.float32)
+        logits = forward.eval_logits(model, images, image_size=setup.image_size,
+                                     normalization=setup.normalization,
+                                     crop_fraction=crop_fraction, dtype=compute_dtype)
         return logits, labels
 
     @tf.function
