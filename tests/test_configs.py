@@ -60,13 +60,15 @@ PROGRAM_CONFIGS = {
     "epoch_time_study": tf_config.EpochStudyConfig, "profile_run": tf_config.EpochStudyConfig,
     "data_service": tf_config.DataServiceConfig,
 }
+# bin/cross_validate reads a second config: its own options beside the training ones.
+EXTRA_CONFIGS = {"cross_validate": tf_config.CrossValidateConfig}
 # Flags a program reads beside its config: the run directory (an argument of
 # train_and_evaluate, not a setting), the study drivers' options (flags.*_options_from_flags),
 # and evaluate's --fold (parsed into the config's folds tuple by evaluate_config_from_flags).
 PROGRAM_OPTIONS = {
     "train": {"workdir"},
     "sweep": {"workdir", "param", "search", "max_trials", "sweep_seed"},
-    "cross_validate": {"workdir", "folds", "oversample", "eval_batch_size"},
+    "cross_validate": {"workdir"},
     "evaluate": {"fold"},
 }
 
@@ -123,8 +125,9 @@ def test_a_programs_flags_are_its_configs_fields_with_the_same_defaults(program,
                                                                         program_flags):
     cls = PROGRAM_CONFIGS[program]
     defaults = program_flags[program]
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    classes = (cls, *([EXTRA_CONFIGS[program]] if program in EXTRA_CONFIGS else []))
+    hints = {k: v for c in classes for k, v in typing.get_type_hints(c).items()}
+    fields = {f.name: f for c in classes for f in dataclasses.fields(c)}
     overridden = {"folds"} if cls is tf_config.EvaluateConfig else set()
     assert set(defaults) - set(fields) - PROGRAM_OPTIONS.get(program, set()) == set()
     assert set(fields) - set(defaults) - overridden == set()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgender.config import ConvertConfig, SampleDataConfig, TrainConfig
+from tfgender.config import ConvertConfig, CrossValidateConfig, SampleDataConfig, TrainConfig
 from tfgender.experiments import cross_validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +62,7 @@ def test_mean_and_stderr_use_the_sample_standard_deviation():
 def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
     workdir = tmp_path / "cv"
     results = cross_validate.cross_validate(_tiny(adience_records), str(workdir),
-                                            folds=(0, 2, 4), eval_batch_size=8)
+                                            CrossValidateConfig(folds=(0, 2, 4), eval_batch_size=8))
     manifest = json.load(open(os.path.join(adience_records, "manifest.json")))
     fold_counts = manifest["counts"]["fold"]
     assert results["all_folds"] == [0, 1, 2, 3, 4]
@@ -99,7 +99,7 @@ def test_three_folds_then_a_rerun_skips_them(adience_records, tmp_path, capsys):
                         workdir / f"fold_{k}" / "summary.json")}
     os.remove(workdir / "fold_4" / "test_metrics.json")
     again = cross_validate.cross_validate(_tiny(adience_records), str(workdir),
-                                          folds=(0, 2, 4), eval_batch_size=8)
+                                          CrossValidateConfig(folds=(0, 2, 4), eval_batch_size=8))
     out = capsys.readouterr().out
     assert "fold 0 already finished" in out and "fold 2 already finished" in out
     assert "fold 4 already finished" not in out
@@ -129,8 +129,8 @@ def test_each_round_fine_tunes_from_the_pretrained_run(adience_records, tmp_path
     pretrained = base(pretrain_dir, "latest")
     finetune = _tiny(adience_records, epochs=2, freeze_base_epochs=1,
                      init_checkpoint=str(pretrain_dir), fine_tune_learning_rate=1e-5)
-    results = cross_validate.cross_validate(finetune, str(tmp_path / "cv"), folds=(2,),
-                                            eval_batch_size=8)
+    results = cross_validate.cross_validate(finetune, str(tmp_path / "cv"),
+                                            CrossValidateConfig(folds=(2,), eval_batch_size=8))
     (r,) = results["folds"]
     assert (r["fold"], r["train_folds"], r["val_fold"]) == (2, [0, 1, 4], 3)
     fold_dir = tmp_path / "cv" / "fold_2"
@@ -150,7 +150,8 @@ def test_too_few_folds_is_a_clear_error(sample_records, tmp_path):
 
 def test_unknown_fold_is_rejected(adience_records, tmp_path):
     with pytest.raises(cross_validate.CrossValidationError, match="dataset's folds"):
-        cross_validate.cross_validate(_tiny(adience_records), str(tmp_path / "cv"), folds=(7,))
+        cross_validate.cross_validate(_tiny(adience_records), str(tmp_path / "cv"),
+                                      CrossValidateConfig(folds=(7,)))
 
 
 def test_bin_cross_validate_reports_an_error_without_folds(sample_records, tmp_path):

@@ -216,6 +216,18 @@ _CHECKPOINT_HELP = ("best: <workdir>/best_model.keras; latest: the latest checkp
 
 
 @dataclasses.dataclass(frozen=True)
+class CrossValidateConfig:
+    """``bin/cross_validate``'s options beyond its ``TrainConfig``
+    (``experiments.cross_validate``); each field's help says what it means."""
+
+    folds: tuple[int, ...] = opt((), "Held-out test folds to run, e.g. 0,1,2,3,4; empty: every "
+                                 "fold of the dataset. Training always draws on all its folds.")
+    oversample: bool = opt(False, "Report Levi & Hassner's 10-crop oversampling on each test "
+                           "fold instead of the centre crop.")
+    eval_batch_size: int = opt(64, "Images per test-evaluation step.", lower=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     """What ``evaluate.evaluate`` measures; each field's help says what it means."""
 

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     config = flags.train_config_from_flags()
     try:
         results = cross_validate.cross_validate(
-            config, flags.FLAGS.workdir, **flags.cross_validate_options_from_flags())
+            config, flags.FLAGS.workdir, flags.cross_validate_options_from_flags())
     except (cross_validate.CrossValidationError, loop.TrainingError,
             evaluate.EvaluationError, predict.ModelError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from tfgender.config import EvaluateConfig
+from tfgender.config import CrossValidateConfig, EvaluateConfig
 from tfgender.data import records
 from tfgender.evaluation import evaluate as evaluate_lib
 from tfgender.files import write_json_atomic
@@ -109,8 +109,8 @@ def _load_finished(path: str, plan: dict) -> dict:
     return metrics
 
 
-def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool = False,
-                   eval_batch_size: int = 64) -> dict:
+def cross_validate(train_config, workdir: str, options: CrossValidateConfig | None = None
+                   ) -> dict:
     """Levi & Hassner's Adience protocol: one round per held-out test fold, then mean +- s.e.
 
     Any converted dataset with folds works: Adience's five, or the k grouped folds of
@@ -125,10 +125,8 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
     Args:
         train_config: a ``config.TrainConfig``; its splits and folds are replaced per round.
         workdir: directory of the rounds and of ``cross_validation.json``.
-        folds: the test folds to run; None: every fold of the dataset. Training always draws
-            on all the dataset's folds.
-        oversample: report Levi & Hassner's 10-crop oversampling instead of the centre crop.
-        eval_batch_size: images per test-evaluation step.
+        options: a ``config.CrossValidateConfig`` (the test folds, 10-crop oversampling, the
+            evaluation batch); None: its defaults, every fold.
 
     Returns:
         ``{"folds": [per-round metrics], "mean": {metric: value}, "stderr": {metric: value},
@@ -139,13 +137,14 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
             or a finished round of a different fold plan in ``workdir``.
         loop.TrainingError, evaluate.EvaluationError: from a round.
     """
+    options = options or CrossValidateConfig()
     all_folds = manifest_folds(train_config.data_dir)
     if len(all_folds) < MIN_FOLDS:
         raise CrossValidationError(
             f"{train_config.data_dir} has {len(all_folds)} fold(s) {list(all_folds)}; "
             f"cross-validation needs at least {MIN_FOLDS} (train, validation, test): convert "
             "Adience, or UTKFace/CelebA with bin/convert_tfrecords --num_folds=5")
-    test_folds = tuple(all_folds if folds is None else (int(f) for f in folds))
+    test_folds = tuple(options.folds or all_folds)
     unknown = sorted(set(test_folds) - set(all_folds))
     if unknown or not test_folds or len(set(test_folds)) != len(test_folds):
         raise CrossValidationError(f"folds {list(test_folds)}: each must be one of the "
@@ -167,7 +166,8 @@ def cross_validate(train_config, workdir: str, *, folds=None, oversample: bool =
             continue
         print(f"fold {k}: train on folds {list(plan['train_folds'])}, validate on fold "
               f"{plan['val_fold']}, test on fold {k}", flush=True)
-        rounds.append(_run_fold(train_config, fold_dir, plan, oversample, eval_batch_size))
+        rounds.append(_run_fold(train_config, fold_dir, plan, options.oversample,
+                                options.eval_batch_size))
 
     mean, stderr = {}, {}
     for metric in METRICS:

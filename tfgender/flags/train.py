@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfgender.config import TrainConfig, check_train
+from tfgender.config import CrossValidateConfig, TrainConfig, check_train
 from tfgender.flags.common import (
     FLAGS,
     add_parsed_check,
     config_from_flags,
     define_config_flags,
-    ints,
 )
 
 
@@ -36,19 +35,12 @@ def train_config_from_flags() -> TrainConfig:
 # --------------------------------------------------------------------------- cross-validation
 def define_cross_validate_flags() -> None:
     """Flags of ``bin/cross_validate`` beyond the training flags (``define_train_flags``)."""
-    flags.DEFINE_list("folds", [], "Held-out test folds to run, e.g. 0,1,2,3,4; empty: every "
-                      "fold of the dataset. Training always draws on all its folds.")
-    flags.DEFINE_bool("oversample", False, "Report Levi & Hassner's 10-crop oversampling on "
-                      "each test fold instead of the centre crop.")
-    flags.DEFINE_integer("eval_batch_size", 64, "Images per test-evaluation step.",
-                         lower_bound=1)
-    add_parsed_check(cross_validate_options_from_flags)
+    define_config_flags(CrossValidateConfig)
 
 
-def cross_validate_options_from_flags() -> dict:
-    """Keyword arguments of ``cross_validate.cross_validate`` beyond the TrainConfig."""
-    return {"folds": ints("folds") or None, "oversample": FLAGS.oversample,
-            "eval_batch_size": FLAGS.eval_batch_size}
+def cross_validate_options_from_flags() -> CrossValidateConfig:
+    """``cross_validate.cross_validate``'s options beyond the TrainConfig."""
+    return config_from_flags(CrossValidateConfig)
 
 
 # --------------------------------------------------------------------------- sweep
