@@ -219,6 +219,21 @@ def test_a_model_file_with_its_name_and_size(sample_records, run_dir, tmp_path):
         evaluate.evaluate(dataclasses.replace(config, image_size=48))
 
 
+def test_a_model_file_with_its_normalisation_needs_no_name(sample_records, run_dir, tmp_path):
+    import keras
+
+    bare = keras.models.load_model(os.path.join(run_dir, BEST_MODEL), compile=False)
+    path = str(tmp_path / "whole.keras")
+    models.with_normalization(bare, "levi_hassner_mean").save(path)
+    alone = evaluate.evaluate(_config(sample_records, "", model_path=path,
+                                      cache_image_size=CACHE,
+                                      output_json=str(tmp_path / "alone.json")))
+    run = evaluate.evaluate(_config(sample_records, run_dir,
+                                    output_json=str(tmp_path / "run.json")))
+    assert alone["accuracy"] == run["accuracy"]
+    assert alone["loss"] == pytest.approx(run["loss"], abs=1e-4)
+
+
 def test_adience_age_groups_and_utkface_bands():
     group = evaluate.adience_age_group
     assert [group(a) for a in ("(25, 32)", "(0, 2)", "(60, 100)", "(8, 23)", "(38, 42)",

@@ -433,3 +433,20 @@ def test_a_build_without_options_takes_the_configs_defaults():
     assert [w.shape for w in plain.weights] == [w.shape for w in explicit.weights]
     assert all(np.array_equal(a, b)
                for a, b in zip(plain.get_weights(), explicit.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_saved_model_holds_its_normalisation(name, tmp_path):
+    """best_model.keras takes [0, 255] pixels: plain Keras loads it and gets the logits the
+    model gives its normalised inputs (the normalisation is one affine Dense layer)."""
+    size = max(MODELS[name].min_image_size, 32)
+    model = build_model(name, size, head_units=(8,), dropout=(0.0,))
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    want = model(augment.normalize(tf.constant(pixels), MODELS[name].normalization)).numpy()
+    whole = models.with_normalization(model, MODELS[name].normalization)
+    path = str(tmp_path / "m.keras")
+    whole.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    assert models.takes_pixels(loaded) and not models.takes_pixels(model)
+    assert loaded.name == name and loaded.input_shape[1] == size
+    np.testing.assert_allclose(loaded(pixels).numpy(), want, rtol=1e-4, atol=1e-4)

@@ -51,7 +51,9 @@ def test_two_steps_of_each_architecture_through_bin_train(sample_records, tmp_pa
     summary = json.load(open(workdir / "summary.json"))
     assert summary["steps"] == 2 and summary["model"] == model
     assert set(summary["final"]["eval"]) == {"loss", "accuracy", "auc"}
-    assert os.path.exists(workdir / "best_model.keras")
+    # The file takes [0, 255] pixels: its normalisation is inside.
+    assert models.takes_pixels(keras.models.load_model(workdir / "best_model.keras",
+                                                       compile=False))
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints"))
     assert "view with: tensorboard --logdir" in proc.stdout
     console = proc.stdout + proc.stderr  # quiet: TensorFlow's own INFO and start-up lines
@@ -81,7 +83,7 @@ def test_each_precision_policy_trains(sample_records, tmp_path, policy):
     assert np.isfinite(summary["final"]["train"]["loss"])
     if policy == "mixed_bfloat16_matmul":  # the saved model computes as the run did
         saved = keras.models.load_model(tmp_path / policy / "best_model.keras", compile=False)
-        convs = {layer.dtype_policy.name for layer in saved.layers
+        convs = {layer.dtype_policy.name for layer in models.walk_layers(saved)
                  if isinstance(layer, keras.layers.Conv2D)}
         assert convs == {"mixed_bfloat16"}, convs
         loaded = predict.load_model(workdir=str(tmp_path / policy), checkpoint="latest")

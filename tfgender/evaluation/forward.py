@@ -15,10 +15,13 @@ def logits(model, inputs, normalization: str, dtype=tf.float32) -> tf.Tensor:
     Args:
         model: a Keras model (or anything called as one) ending in one logit.
         inputs: ``(B, S, S, 3)`` pixels in [0, 255], S the model's input side.
-        normalization: the architecture's mode (``augment.normalize``).
+        normalization: the architecture's mode (``augment.normalize``); empty for a model
+            that normalises inside (``models.with_normalization``).
         dtype: the compute dtype the inputs are cast to (the run's policy's).
     """
-    inputs = augment.normalize(tf.cast(inputs, dtype), normalization)
+    inputs = tf.cast(inputs, dtype)
+    if normalization:
+        inputs = augment.normalize(inputs, normalization)
     return tf.cast(model(inputs, training=False), tf.float32)
 
 

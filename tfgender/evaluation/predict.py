@@ -103,8 +103,9 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
             ``summary.json``); ignored for the weights when ``model_path`` is given.
         checkpoint: ``"best"`` (``best_model.keras``), ``"latest"`` (rebuild the model from
             ``summary.json`` and restore the latest checkpoint) or a checkpoint prefix.
-        model_path: a ``.keras`` file to load instead (``model_name`` and ``image_size`` are
-            then required), or a ``.tflite`` file from ``bin/export``. With neither
+        model_path: a ``.keras`` file to load instead (one saved without its normalisation,
+            as runs before ``models.with_normalization`` saved, needs ``model_name`` and
+            ``image_size``), or a ``.tflite`` file from ``bin/export``. With neither
             ``workdir`` nor ``model_path``, the model the package ships (``tflite.py``).
         model_name: the architecture of ``model_path`` (selects the normalisation).
         image_size: the expected model input side; 0 accepts the model's.
@@ -121,11 +122,12 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
     summary = read_summary(workdir) if workdir else {}
     run = summary.get("config", {})
     if model_path:
-        if not model_name or not image_size:
-            raise ModelError("--model_path needs --model_name and --image_size")
         if not os.path.exists(model_path):
             raise ModelError(f"--model_path={model_path} does not exist")
         model, source, run = keras.models.load_model(model_path, compile=False), model_path, {}
+        if not models.takes_pixels(model) and not (model_name and image_size):
+            raise ModelError("--model_path needs --model_name and --image_size (a file saved "
+                             "without its normalisation)")
     elif not workdir:
         raise ModelError("give --workdir (a training run) or --model_path")
     elif checkpoint == "best":
@@ -151,7 +153,8 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
         model=model, name=name, image_size=input_size,
         cache_image_size=cache_image_size or run.get("cache_image_size") or input_size,
         crop_fraction=max(crop_scale) if crop_scale else None,
-        normalization=models.MODELS[name].normalization, source=source,
+        normalization="" if models.takes_pixels(model) else models.MODELS[name].normalization,
+        source=source,
         step=int(summary.get("steps", 0)))
 
 

@@ -27,8 +27,10 @@ import dataclasses
 from collections.abc import Callable
 
 import keras
+import tensorflow as tf
 
 from tfgender.config import MODEL_OPTIONS, TrainConfig
+from tfgender.input import augment
 from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
     WeightsError,
@@ -189,6 +191,40 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
                               precision_name)
 
 
+# The first layer of a saved model that takes [0, 255] pixels (``with_normalization``).
+NORMALIZE_LAYER = "normalize"
+
+
+def with_normalization(model: keras.Model, normalization: str) -> keras.Model:
+    """``model`` behind its input normalisation: one model from [0, 255] RGB pixels, what
+    ``best_model.keras`` holds, so that the file needs nothing beside it (plain Keras loads it;
+    ``bin/predict`` reads the architecture from its name and the size from its input).
+
+    Every normalisation of ``augment.NORMALIZERS`` is an affine map of a pixel's three
+    values, so it is one float32 ``Dense(3)`` layer with fixed weights (a built-in layer: no
+    custom object is needed to load the file). The weights of ``model`` are shared, not copied.
+
+    Args:
+        model: a built model that takes normalised inputs.
+        normalization: a key of ``augment.NORMALIZERS`` (``MODELS[name].normalization``).
+    """
+    basis = tf.constant([[[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                           [0.0, 0.0, 1.0]]]])
+    out = augment.normalize(basis, normalization)[0, 0].numpy()  # f(0), f(e_r), f(e_g), f(e_b)
+    bias, kernel = out[0], out[1:] - out[0]  # f(x) = x @ kernel + bias
+    side = model.input_shape[1]
+    inputs = keras.Input((side, side, 3), dtype="float32", name="image")
+    layer = keras.layers.Dense(3, name=NORMALIZE_LAYER, dtype="float32", trainable=False)
+    x = layer(inputs)
+    layer.set_weights([kernel, bias])
+    return keras.Model(inputs, model(x), name=model.name)
+
+
+def takes_pixels(model: keras.Model) -> bool:
+    """True for a model ``with_normalization`` made (its own normalisation inside)."""
+    return any(layer.name == NORMALIZE_LAYER for layer in model.layers[:2])
+
+
 def base_layers(model: keras.Model) -> list:
     """The feature extractor of a built model: what fine-tuning freezes, then unfreezes.
 
@@ -205,6 +241,7 @@ def base_layers(model: keras.Model) -> list:
                 and layer.weights]
 
 
-__all__ = ["COMPUTE_OPTIONS", "MODELS", "MODEL_OPTIONS", "ModelSpec", "WeightsError", "base_layers",
-           "build_model", "changed_options", "check_image_size", "config_fields", "model_kwargs",
-           "resolve_weights", "set_batch_norm_momentum", "set_layer_policies", "walk_layers"]
+__all__ = ["COMPUTE_OPTIONS", "MODELS", "MODEL_OPTIONS", "NORMALIZE_LAYER", "ModelSpec",
+           "WeightsError", "base_layers", "build_model", "changed_options", "check_image_size",
+           "config_fields", "model_kwargs", "resolve_weights", "set_batch_norm_momentum",
+           "set_layer_policies", "takes_pixels", "walk_layers", "with_normalization"]

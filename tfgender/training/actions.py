@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tfgender import models
 from tfgender.evaluation import time_to_accuracy
 from tfgender.files import BEST_MODEL, HISTORY_FILE, write_json_atomic
 from tfgender.training import TrainingError, distribute, state
@@ -85,10 +86,13 @@ def plan_steps(config, steps_per_epoch: int, history: list[dict], strategy) -> i
 
 
 
-def save_best_model(model, out_dir: str) -> None:
+def save_best_model(model, out_dir: str, normalization: str = "") -> None:
+    """Writes ``best_model.keras`` (temporary name, then rename); with ``normalization`` the
+    file holds the model behind it (``models.with_normalization``): it takes [0, 255] pixels
+    and needs nothing else to be used."""
     tmp = os.path.join(out_dir, ".best_model.tmp.keras")
     try:
-        model.save(tmp)
+        (models.with_normalization(model, normalization) if normalization else model).save(tmp)
     except OSError as err:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -114,9 +118,11 @@ class BestMetric:
     interruption and goes on counting. Only the chief writes ``best_model.keras``.
     """
 
-    def __init__(self, metric: str, patience: int, counters: dict, out_dir: str, chief: bool):
+    def __init__(self, metric: str, patience: int, counters: dict, out_dir: str, chief: bool,
+                 normalization: str = ""):
         self.metric, self.patience = metric, patience
         self.counters, self.out_dir, self.chief = counters, out_dir, chief
+        self.normalization = normalization  # saved inside best_model.keras
 
     @property
     def value(self) -> float:
@@ -130,7 +136,7 @@ class BestMetric:
         improved = valid and better(self.metric, value, self.value)
         if improved:
             if self.chief:
-                save_best_model(model, self.out_dir)
+                save_best_model(model, self.out_dir, self.normalization)
             self.counters["best_metric"].assign(value)
             self.counters["bad_epochs"].assign(0)
         else:

@@ -350,7 +350,7 @@ def _restore(run: _Run) -> None:
     run.resumed_from = run.step if latest else None
     run.history = actions.History(run.out_dir, run.title, run.chief, run.resumed_from)
     run.best = actions.BestMetric(config.early_stopping_metric, config.early_stopping_patience,
-                                  state, run.out_dir, run.chief)
+                                  state, run.out_dir, run.chief, run.setup.normalization)
     run.total_steps = int(state["planned_steps"]) if "planned_steps" in state else \
         run.setup.steps_per_epoch * config.epochs
 
