@@ -211,8 +211,27 @@ TABLE_FIELDS = ("labels", "path_column", "label_column", "label_map", "skip_unkn
 
 
 # Where evaluate, predict, export and compare_peers take a run's model from.
-_CHECKPOINT_HELP = ("best: <workdir>/best_model.keras; latest: the latest checkpoint; or a "
-                    "checkpoint prefix.")
+# The fields that say which trained model a program loads (evaluation.predict.load_model),
+# written once for evaluate, predict, export and compare_peers (``_model_field``).
+_MODEL_FIELDS = {
+    "checkpoint": opt("best", "best: <workdir>/best_model.keras; latest: rebuild the model from "
+                      "the run's summary.json and restore the latest checkpoint; or a checkpoint "
+                      "prefix."),
+    "model_path": opt("", "Use this model file instead of a run's: a run's .keras file (one "
+                      "saved without its normalisation inside, as older runs saved it, needs "
+                      "--model_name and --image_size) or a .tflite file from bin/export."),
+    "model_name": opt("", "Architecture of --model_path (its normalisation)."),
+    "image_size": opt(0, "Model input side; 0: the model's. A value that does not match the "
+                      "model is an error.", lower=0),
+    "cache_image_size": opt(0, "Side images are decoded to before the crop; 0: the run's "
+                            "--cache_image_size (else the model input size).", lower=0),
+}
+
+
+def _model_field(name: str) -> dataclasses.Field:
+    """A fresh field of ``_MODEL_FIELDS`` (a dataclass field belongs to one class)."""
+    field = _MODEL_FIELDS[name]
+    return opt(field.default, **field.metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,16 +253,11 @@ class EvaluateConfig:
     data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
     workdir: str = opt("", "A training run directory (best_model.keras, checkpoints/, "
                        "summary.json); evaluation summaries go under it.")
-    checkpoint: str = opt("best", "best: <workdir>/best_model.keras; latest: rebuild the model "
-                          "from summary.json and restore the latest checkpoint; or a checkpoint "
-                          "prefix.")
-    model_path: str = opt("", "Evaluate this .keras file instead of a run's model (needs "
-                          "--model_name and --image_size).")
-    model_name: str = opt("", "Architecture of --model_path (its normalisation).")
-    image_size: int = opt(0, "Model input side; 0: the model's. A value that does not match the "
-                          "model is an error.", lower=0)
-    cache_image_size: int = opt(0, "Side images are decoded to before the crop; 0: the run's "
-                                "--cache_image_size (else the model input size).", lower=0)
+    checkpoint: str = _model_field("checkpoint")
+    model_path: str = _model_field("model_path")
+    model_name: str = _model_field("model_name")
+    image_size: int = _model_field("image_size")
+    cache_image_size: int = _model_field("cache_image_size")
     split: str = opt("test", "Split to evaluate (ignored with --folds/--fold).")
     folds: tuple[int, ...] = opt((), "Adience folds to evaluate, pooled, e.g. 4 or 0,1.")
     oversample: bool = opt(False, "Also evaluate Levi & Hassner's 10-crop oversampling and "
@@ -265,13 +279,11 @@ class PredictConfig:
                                   "folders searched recursively for them; positional "
                                   "arguments are added to these.", flag_default=())
     workdir: str = opt("", "A training run directory (best_model.keras, summary.json).")
-    checkpoint: str = opt("best", _CHECKPOINT_HELP)
-    model_path: str = opt("", "Use this .keras file instead of a run's model (needs "
-                          "--model_name and --image_size).")
-    model_name: str = opt("", "Architecture of --model_path (its normalisation).")
-    image_size: int = opt(0, "Model input side; 0: the model's.", lower=0)
-    cache_image_size: int = opt(0, "Side images are resized to before the crop; 0: the run's "
-                                "--cache_image_size (else the model input size).", lower=0)
+    checkpoint: str = _model_field("checkpoint")
+    model_path: str = _model_field("model_path")
+    model_name: str = _model_field("model_name")
+    image_size: int = _model_field("image_size")
+    cache_image_size: int = _model_field("cache_image_size")
     batch_size: int = opt(32, "Images per model call.", lower=1)
     output: str = opt("", "Write predictions to this .csv or .json file; default CSV on "
                       "stdout.")
@@ -299,7 +311,7 @@ class ExportConfig:
                       "--bundle_tolerance of float on --data_dir's --bundle_split) and its "
                       "card.",
                       choices=EXPORT_FORMATS)
-    checkpoint: str = opt("best", _CHECKPOINT_HELP)
+    checkpoint: str = _model_field("checkpoint")
     data_dir: str = opt("", "tflite_int8: a converted dataset whose records calibrate the "
                         "quantisation.")
     calibration_images: int = opt(200, "tflite_int8: images to calibrate on.", lower=1)
@@ -324,7 +336,7 @@ class ComparePeersConfig:
     data_dir: str = opt(REQUIRED, "A converted UTKFace dataset (manifest.json).")
     workdir: str = opt("", "A training run directory (best_model.keras, summary.json); the "
                        "comparison is written under it. Empty: the model tfgender ships.")
-    checkpoint: str = opt("best", _CHECKPOINT_HELP)
+    checkpoint: str = _model_field("checkpoint")
     split: str = opt("test", "Split of --data_dir both models classify.")
     images_dir: str = opt("", "The original images (the conversion's --data_dir); default: the "
                           "path the manifest records.")
