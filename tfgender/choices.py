@@ -16,7 +16,16 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "onednn_bfloat16",
 JIT_COMPILE = ("auto", "true", "false")  # precision.resolve_jit
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")  # distribute.create_strategy
 KERNEL_INITS = ("paper", "he")  # Levi & Hassner: the paper's Gaussian (stddev 0.01) or he_normal
-MODELS = ("levi_hassner", "resnet50", "mobilenet_v2")  # models.MODELS
+# The architectures: each is the module tfgender/models/<name>.py (models.MODELS reads its
+# builder, minimum size and normalisation there) and one line here: its default input side,
+# whether it has the dense head of models/head.py (--head_units, --activation) and a width
+# multiplier (--width_multiplier).
+ARCHITECTURES = {
+    "levi_hassner": {"size": 227, "head": False, "width": True},
+    "resnet50": {"size": 224, "head": True, "width": False},
+    "mobilenet_v2": {"size": 224, "head": True, "width": True},
+}
+MODELS = tuple(ARCHITECTURES)  # models.MODELS
 # The hidden layers' activation of the head (Keras names; tests check each is one).
 ACTIVATIONS = ("relu", "relu6", "gelu", "silu", "swish", "elu", "selu", "leaky_relu", "mish",
                "tanh", "sigmoid", "softplus", "hard_silu", "linear")

@@ -18,6 +18,7 @@ import typing
 from tfgender.choices import (
     ACTIVATIONS,
     ADIENCE_IMAGE_SETS,
+    ARCHITECTURES,
     AUGMENT_INTERPOLATIONS,
     BASE_BATCH_NORMS,
     CONV_NORMS,
@@ -357,7 +358,7 @@ class EpochStudyConfig:
     """What ``epoch_study.run_study`` measures; each field's help says what it means."""
 
     output_dir: str = opt("", "Where epoch_time_study.md/.json (or traces) go.")
-    models: tuple[str, ...] = opt(("levi_hassner", "resnet50", "mobilenet_v2"), "Architectures.")
+    models: tuple[str, ...] = opt(MODELS, "Architectures.")
     steps: int = opt(20, "Timed training steps per architecture and device.", lower=1)
     warmup_steps: int = opt(3, "Untimed steps first (tracing, compilation).", lower=0)
     batch_size: int = opt(64, "Images per step.", lower=1)
@@ -387,8 +388,18 @@ class DataServiceConfig:
                            "restarted dispatcher keeps its workers and jobs.")
 
 
-# The architectures with the dense head of head.attach_head (Levi & Hassner has fc6 and fc7).
-_HEADED = ("resnet50", "mobilenet_v2")
+# The architectures with the dense head of head.attach_head (Levi & Hassner has fc6 and fc7),
+# and those with a width multiplier.
+_HEADED = tuple(name for name, arch in ARCHITECTURES.items() if arch["head"])
+_WIDE = tuple(name for name, arch in ARCHITECTURES.items() if arch["width"])
+
+
+def _sizes_text() -> str:
+    """``levi_hassner 227, resnet50 and mobilenet_v2 224``: each default input side once."""
+    sizes: dict[int, list[str]] = {}
+    for name, arch in ARCHITECTURES.items():
+        sizes.setdefault(arch["size"], []).append(name)
+    return ", ".join(f"{' and '.join(names)} {size}" for size, names in sizes.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,10 +408,10 @@ class TrainConfig:
     means."""
 
     data_dir: str = opt(REQUIRED, "A converted dataset (directory with manifest.json).")
-    model: str = opt("mobilenet_v2", "Architecture (default input sizes: levi_hassner 227, "
-                     "resnet50 and mobilenet_v2 224).", choices=MODELS)
-    image_size: int = opt(0, "Model input side; 0: the architecture's default (levi_hassner "
-                          "227, resnet50 and mobilenet_v2 224).", lower=0)
+    model: str = opt("mobilenet_v2", f"Architecture (default input sizes: {_sizes_text()}).",
+                     choices=MODELS)
+    image_size: int = opt(0, "Model input side; 0: the architecture's default "
+                          f"({_sizes_text()}).", lower=0)
     cache_image_size: int = opt(0, "Side of the decoded, cached images the augmentation crops "
                                 "from; 0: the model input size (Levi & Hassner cropped 227 from "
                                 "256).", lower=0)
@@ -443,7 +454,7 @@ class TrainConfig:
                                   "(0.35-1.4 scale every layer's channels) and Levi & Hassner's "
                                   "(scales its three convolutions' filters); ResNet50 has "
                                   "none (refused).", lower=0.1, builds="alpha",
-                                  models=("levi_hassner", "mobilenet_v2"))
+                                  models=_WIDE)
     kernel_init: str = opt("paper", "Levi & Hassner's kernel initialiser: paper (Gaussian, "
                            "stddev 0.01) or he (he_normal); other architectures have none "
                            "(refused).",

@@ -1,6 +1,7 @@
 """The model registry: architecture name -> ``ModelSpec`` (builder and input facts), and
-``build_model``. A fourth architecture is one module and one ``MODELS`` entry (and a
-normaliser in ``input/augment.py`` if none of the existing ones fits).
+``build_model``. A fourth architecture is its module ``tfgender/models/<name>.py`` and its
+line in ``choices.ARCHITECTURES`` (and a normaliser in ``input/augment.py`` if none of the
+existing ones fits).
 
 Every builder takes ``(image_size, *, weights_path, freeze_base, **options)``: the options of
 ``MODEL_OPTIONS``, every one of them on every call (``build_model`` fills in
@@ -24,14 +25,15 @@ implements for each architecture:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
+from tfgender.choices import ARCHITECTURES
 from tfgender.config import MODEL_OPTIONS, TrainConfig
 from tfgender.input import augment
-from tfgender.models import levi_hassner, mobilenet_v2, resnet50
 from tfgender.models.head import (
     WeightsError,
     resolve_base_weights,
@@ -62,18 +64,18 @@ class ModelSpec:
     imagenet_file: Callable[[int, float], tuple[str, ...]] | None = None
 
 
-def _spec(module, build, normalization: str, imagenet_file=None) -> ModelSpec:
-    return ModelSpec(build, module.DEFAULT_IMAGE_SIZE, module.MIN_IMAGE_SIZE, normalization,
-                     imagenet_file)
+def _spec(name: str) -> ModelSpec:
+    """An architecture's spec: its module ``tfgender/models/<name>.py`` (``build_<name>``,
+    ``MIN_IMAGE_SIZE``, ``NORMALIZATION``, and ``imagenet_weights_files`` if it has ImageNet
+    weights) and its line of ``choices.ARCHITECTURES`` (the default input side)."""
+    module = importlib.import_module(f"tfgender.models.{name}")
+    return ModelSpec(getattr(module, f"build_{name}"), ARCHITECTURES[name]["size"],
+                     module.MIN_IMAGE_SIZE, module.NORMALIZATION,
+                     getattr(module, "imagenet_weights_files", None))
 
 
-MODELS: dict[str, ModelSpec] = {
-    "levi_hassner": _spec(levi_hassner, levi_hassner.build_levi_hassner, "levi_hassner_mean"),
-    "resnet50": _spec(resnet50, resnet50.build_resnet50, "resnet50_caffe",
-                      lambda image_size, alpha: (resnet50.IMAGENET_WEIGHTS_FILE,)),
-    "mobilenet_v2": _spec(mobilenet_v2, mobilenet_v2.build_mobilenet_v2, "mobilenet_v2",
-                          mobilenet_v2.imagenet_weights_files),
-}
+# A new architecture is its module and its line in choices.ARCHITECTURES.
+MODELS: dict[str, ModelSpec] = {name: _spec(name) for name in ARCHITECTURES}
 
 
 # Those that change what a training step computes: --precision=auto times a run's own values

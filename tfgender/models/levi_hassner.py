@@ -48,7 +48,8 @@ from tfgender.models.head import (
     load_weights,
 )
 
-DEFAULT_IMAGE_SIZE = 227
+# A per-channel mean subtracted (the paper subtracted a mean image).
+NORMALIZATION = "levi_hassner_mean"
 FC_UNITS = LEVI_HASSNER_FC_UNITS  # fc6 and fc7 (choices: the flags' checks count them)
 INIT_STDDEV = 0.01  # Levi & Hassner 2015, Sec. 3.1.
 # (filters, kernel, stride, padding) of conv1..conv3.

@@ -6,7 +6,8 @@ import keras
 
 from tfgender.models import head
 
-DEFAULT_IMAGE_SIZE = 224
+# [0, 255] -> [-1, 1], the range the ImageNet weights expect.
+NORMALIZATION = "mobilenet_v2"
 # keras.applications refuses smaller inputs; 32 is also MobileNetV2's total stride.
 MIN_IMAGE_SIZE = 32
 # Sizes and width multipliers keras.applications publishes ImageNet weights for.

@@ -6,12 +6,19 @@ import keras
 
 from tfgender.models import head
 
-DEFAULT_IMAGE_SIZE = 224
 # keras.applications refuses smaller inputs; 32 is also ResNet-50's total stride, so the
 # last stage's map is 1x1 there.
 MIN_IMAGE_SIZE = 32
+# keras.applications.resnet50.preprocess_input: RGB -> BGR, the ImageNet mean subtracted.
+NORMALIZATION = "resnet50_caffe"
 # The exact name keras.applications.ResNet50 downloads for include_top=False.
 IMAGENET_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def imagenet_weights_files(image_size: int, alpha: float = 1.0) -> tuple[str, ...]:
+    """The file keras.applications keeps ResNet-50's ImageNet weights in (any size)."""
+    del image_size, alpha
+    return (IMAGENET_WEIGHTS_FILE,)
 
 
 def build_resnet50(image_size: int, *, weights_path: str | None = None,
