@@ -3,7 +3,7 @@
 # FairFace recipe's levers, one at a time, then a table of what each did to validation
 # accuracy and minutes.
 #
-# Usage: scripts/fairface_levers.sh [LEVER ...]   (default: session 4's three; BUILD_NOTES.md
+# Usage: scripts/fairface_levers.sh [LEVER ...]   (default: session 4's three; docs/log.md
 #        says which of the levers below each session ran, and which are ready but not yet run)
 #   needs: bin/convert_tfrecords --source=fairface --data_dir=../shared/data/fairface \
 #            --out_dir=data/fairface --image_size=128 --val_fraction=0.1 --test_fraction=0.1
@@ -31,7 +31,7 @@ Z5_DEEP=(--image_size=64 --random_erasing=0.5 --epochs=40 --train_minutes=12 --h
 # minutes each (--train_minutes plans the whole epochs that fit after timing epoch 2): the
 # 20-minute run the issue reports, cut to the same budget, and one lever at a time on top.
 # float32 for all: what --precision=auto measured fastest at 112 px on the Zen 4 that ran them
-# (BUILD_NOTES.md), pinned so that each size does not spend minutes calibrating.
+# (docs/log.md, session 17), pinned so that each size does not spend minutes calibrating.
 # Epochs of 125 steps (a third of the data): --train_minutes plans in whole epochs, and a
 # full pass takes about 4 minutes here, so 10 minutes would be 2 epochs for every lever.
 IM=(--model=mobilenet_v2 --weights=imagenet --precision=float32 --image_size=112
@@ -43,7 +43,7 @@ MNV2=(--model=mobilenet_v2 --learning_rate=2e-3 --head_units=256 --dropout=0.3
       --weight_decay=1e-4 --bn_momentum=0.9)
 
 # The step counts give every lever about the same minutes on this CPU (in the ratio of the
-# throughputs bin/epoch_time_study measured; BUILD_NOTES.md).
+# throughputs bin/epoch_time_study measured; docs/log.md).
 lever_flags() {
   case "$1" in
     lh112) echo "${LH[*]} --image_size=112 --steps_per_epoch=150" ;;
@@ -75,7 +75,7 @@ lever_flags() {
     lh112_nojitter) echo "${LH[*]} --image_size=112 --steps_per_epoch=150 --crop_scale= --cache_image_size=128" ;;
     # Session 7: on top of the kept recipe (batch norm, 64 px, dropout 0.2), 1,800 steps;
     # k64_w15 has the same steps, not the same minutes (measured alone it runs at half the
-    # images/s of width 1.0: BUILD_NOTES.md).
+    # images/s of width 1.0: docs/log.md).
     k64) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450" ;;
     k72) echo "${KEPT[*]} --image_size=72 --steps_per_epoch=355" ;;
     k64_adamw) echo "${KEPT[*]} --image_size=64 --steps_per_epoch=450 --optimizer=adamw --weight_decay=0 --decoupled_weight_decay=0.05" ;;
@@ -98,7 +98,7 @@ lever_flags() {
     z64e_w125) echo "${Z64[*]} --random_erasing=0.5 --width_multiplier=1.25 --train_minutes=12" ;;
     # Session 12 (Zen 5, AVX512-BF16): the same 12 minutes for each (--train_minutes plans
     # the whole epochs that fit), kept recipe against the two deeper architectures at 64 px,
-    # which this CPU runs at 396 (MobileNetV2) and 107 (ResNet50) images/s (BUILD_NOTES.md).
+    # which this CPU runs at 396 (MobileNetV2) and 107 (ResNet50) images/s (docs/log.md).
     z5) echo "${Z5[*]} --steps_per_epoch=1250" ;;
     z5_mnv2) echo "${Z5_DEEP[*]} --model=mobilenet_v2 --learning_rate=2e-3 --steps_per_epoch=500" ;;
     z5_r50) echo "${Z5_DEEP[*]} --model=resnet50 --learning_rate=1e-3 --steps_per_epoch=250" ;;
