@@ -248,3 +248,17 @@ def test_python_names_a_flagfiles_bad_line(tmp_path):
         config_from_flagfile(tf_config.TrainConfig, "smoke")
     with pytest.raises(ValueError, match="cannot read"):
         config_from_flagfile(tf_config.TrainConfig, str(tmp_path / "none.flags"), data_dir="d")
+
+
+def test_python_reads_bools_as_absl_does_and_lists_as_tuples(tmp_path):
+    from tfgender.flags import config_from_flagfile
+
+    path = tmp_path / "b.flags"
+    path.write_text("--flagfile=smoke\n--noflip\n--deterministic\n")
+    config = config_from_flagfile(tf_config.TrainConfig, str(path), data_dir="d",
+                                  head_units=[64, 32])
+    assert config.flip is False and config.deterministic is True
+    assert config.head_units == (64, 32)
+    path.write_text("--nocache\n")  # --cache is a string: absl refuses the bool form too
+    with pytest.raises(ValueError, match="--nocache"):
+        config_from_flagfile(tf_config.TrainConfig, str(path), data_dir="d")

@@ -27,8 +27,9 @@ EVALUATE = os.path.join(REPO, "bin", "evaluate")
 SIZE, CACHE = 40, 48
 
 
-def make_run(workdir, *, seed=0, steps=5, precision_name="float32") -> str:
-    """A workdir as train.py leaves it: best_model.keras, a checkpoint and summary.json."""
+def make_run(workdir, *, seed=0, steps=5, precision_name="float32", legacy=False) -> str:
+    """A workdir as train.py leaves it: best_model.keras (with its normalisation inside, or
+    ``legacy``: without, as runs saved it before), a checkpoint and summary.json."""
     os.makedirs(workdir, exist_ok=True)
     model = models.build_model("levi_hassner", SIZE, dropout=(0.0, 0.0),
                                precision_name=precision_name)
@@ -46,7 +47,8 @@ def make_run(workdir, *, seed=0, steps=5, precision_name="float32") -> str:
     spread = float(np.std(model.predict(probe, verbose=0)))
     kernel = [w for w in model.weights if len(w.shape) >= 2][-1]
     kernel.assign(kernel * (2.0 / max(spread, 1e-6)))
-    model.save(os.path.join(workdir, BEST_MODEL))
+    saved = model if legacy else models.with_normalization(model, "levi_hassner_mean")
+    saved.save(os.path.join(workdir, BEST_MODEL))
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                          os.path.join(workdir, "checkpoints"), max_to_keep=1)
     manager.save(checkpoint_number=steps)
@@ -82,7 +84,9 @@ def _direct(data_dir, workdir, split="test"):
         offset = (CACHE - SIZE) // 2
         images.append(image[offset:offset + SIZE, offset:offset + SIZE].astype(np.float32))
         labels.append(int(example[rec.LABEL]))
-    inputs = np.stack(images) - np.float32(augment.IMAGENET_RGB_MEAN)
+    inputs = np.stack(images)
+    if not models.takes_pixels(model):
+        inputs = inputs - np.float32(augment.IMAGENET_RGB_MEAN)
     logits = model.predict(inputs, verbose=0)[:, 0].astype(np.float64)
     return np.array(labels), 1.0 / (1.0 + np.exp(-logits))
 
@@ -197,9 +201,10 @@ def test_mismatched_image_size_and_missing_split_are_clear_errors(sample_records
         evaluate.evaluate(_config(sample_records, run_dir, folds=(4,)))
     with pytest.raises(evaluate.EvaluationError, match="no manifest.json"):
         evaluate.evaluate(_config(str(tmp_path), run_dir))
+    legacy = make_run(tmp_path / "legacy", legacy=True)
     with pytest.raises(predict.ModelError, match="needs --model_name and --image_size"):
         evaluate.evaluate(_config(sample_records, "", model_path=os.path.join(
-            run_dir, BEST_MODEL)))
+            legacy, BEST_MODEL)))
     bare = make_run(tmp_path / "bare")
     shutil.rmtree(os.path.join(bare, "checkpoints"))
     with pytest.raises(predict.ModelError, match="no checkpoint in"):
@@ -220,18 +225,19 @@ def test_a_model_file_with_its_name_and_size(sample_records, run_dir, tmp_path):
 
 
 def test_a_model_file_with_its_normalisation_needs_no_name(sample_records, run_dir, tmp_path):
-    import keras
-
-    bare = keras.models.load_model(os.path.join(run_dir, BEST_MODEL), compile=False)
-    path = str(tmp_path / "whole.keras")
-    models.with_normalization(bare, "levi_hassner_mean").save(path)
-    alone = evaluate.evaluate(_config(sample_records, "", model_path=path,
-                                      cache_image_size=CACHE,
+    alone = evaluate.evaluate(_config(sample_records, "",
+                                      model_path=os.path.join(run_dir, BEST_MODEL),
                                       output_json=str(tmp_path / "alone.json")))
     run = evaluate.evaluate(_config(sample_records, run_dir,
                                     output_json=str(tmp_path / "run.json")))
-    assert alone["accuracy"] == run["accuracy"]
-    assert alone["loss"] == pytest.approx(run["loss"], abs=1e-4)
+    assert (alone["accuracy"], alone["loss"]) == (run["accuracy"], run["loss"])
+    # A file saved without its normalisation gives the same logits, told the architecture.
+    legacy = make_run(tmp_path / "legacy", legacy=True)
+    old = evaluate.evaluate(_config(sample_records, "",
+                                    model_path=os.path.join(legacy, BEST_MODEL),
+                                    model_name="levi_hassner", image_size=SIZE,
+                                    output_json=str(tmp_path / "old.json")))
+    assert (old["accuracy"], old["loss"]) == (run["accuracy"], run["loss"])
 
 
 def test_adience_age_groups_and_utkface_bands():

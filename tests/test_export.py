@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from test_evaluate import CACHE, make_run
 
+from tfgender import models
 from tfgender.config import ExportConfig
 from tfgender.evaluation import export, predict, tflite
 
@@ -93,7 +94,7 @@ def test_bin_export_refuses_in_one_line(run_dir, tmp_path):
 def test_a_model_with_bfloat16_matmul_layers_exports_to_every_float_format(faces, tmp_path):
     run = make_run(tmp_path / "run", seed=2, precision_name="mixed_bfloat16_matmul")
     loaded = predict.load_model(workdir=run)
-    assert {layer.dtype_policy.name for layer in loaded.model.layers
+    assert {layer.dtype_policy.name for layer in models.walk_layers(loaded.model)
             if isinstance(layer, keras.layers.Conv2D)} == {"mixed_bfloat16"}
     rows, _ = predict.predict_images(loaded, faces)
     expected = np.array([r["probability_male"] for r in rows])

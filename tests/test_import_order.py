@@ -4,7 +4,9 @@ The stages follow the data (docs/design.md states the same order): the base modu
 sources -> TFRecords (``data``), the dataset (``input``), the networks (``models``), measuring a
 model (``evaluation``: the metrics, the eval pass, predict, export), the training loop, which
 evaluates as it goes (``training``), the studies built on it (``experiments``), and the
-command-line layer (``flags``, then ``cli``). Imports inside functions count as well.
+command-line layer (``flags``, then ``cli``). Imports inside functions count as well, and so
+does a package's ``__init__`` that importing one of its modules runs. (``models.MODELS``
+imports each architecture's module by name with importlib, inside its own package: no edge.)
 """
 
 from __future__ import annotations
@@ -57,7 +59,16 @@ def _imports(name: str, path: str, modules: dict[str, str]) -> set[str]:
             # ``from tfgender.data import convert`` imports the module tfgender.data.convert.
             out |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
                     for alias in node.names}
-    return {m for m in out if m in modules}
+    found = {m for m in out if m in modules}
+    # Importing tfgender.models.head from another package runs tfgender/models/__init__.py
+    # first: an edge to each package a module is in, but the importer's own.
+    for module in list(found):
+        parts = module.split(".")
+        for end in range(2, len(parts)):
+            parent = ".".join(parts[:end])
+            if parent in modules and not (name == parent or name.startswith(parent + ".")):
+                found.add(parent)
+    return found
 
 
 def _graph() -> dict[str, set[str]]:

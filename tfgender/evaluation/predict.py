@@ -105,7 +105,8 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
             ``summary.json`` and restore the latest checkpoint) or a checkpoint prefix.
         model_path: a ``.keras`` file to load instead (one saved without its normalisation,
             as runs before ``models.with_normalization`` saved, needs ``model_name`` and
-            ``image_size``), or a ``.tflite`` file from ``bin/export``. With neither
+            ``image_size``; the run's ``summary.json`` beside it gives the framing), or a
+            ``.tflite`` file from ``bin/export``. With neither
             ``workdir`` nor ``model_path``, the model the package ships (``tflite.py``).
         model_name: the architecture of ``model_path`` (selects the normalisation).
         image_size: the expected model input side; 0 accepts the model's.
@@ -124,7 +125,9 @@ def load_model(*, workdir: str = "", checkpoint: str = "best", model_path: str =
     if model_path:
         if not os.path.exists(model_path):
             raise ModelError(f"--model_path={model_path} does not exist")
-        model, source, run = keras.models.load_model(model_path, compile=False), model_path, {}
+        model, source = keras.models.load_model(model_path, compile=False), model_path
+        # A run's file in its run directory: the run's framing (cache size, crop) from beside it.
+        run = read_summary(os.path.dirname(os.path.abspath(model_path))).get("config", {})
         if not models.takes_pixels(model) and not (model_name and image_size):
             raise ModelError("--model_path needs --model_name and --image_size (a file saved "
                              "without its normalisation)")

@@ -126,16 +126,23 @@ def config_from_flagfile(cls, flagfile: str, **overrides):
     values = {}
     for arg in argv:
         name, has_value, text = arg.lstrip("-").partition("=")
-        if not has_value:  # --flip / --noflip
-            name, text = ((name[2:], "false") if name not in hints and name.startswith("no")
-                          else (name, "true"))
+        if not has_value:  # a bool: --flip / --noflip, as absl reads them
+            if hints.get(name) is not bool and hints.get(name[2:]) is bool \
+                    and name.startswith("no"):
+                name, text = name[2:], "false"
+            elif hints.get(name) is bool:
+                text = "true"
+            else:
+                raise ValueError(f"{flagfile}: --{name} needs a value")
         if name not in hints:
             raise ValueError(f"{flagfile}: --{name} is not an option of {cls.__name__}")
         try:
             values[name] = parse_value(cls, name, text)
         except ValueError as err:
             raise ValueError(f"{flagfile}: --{name}={text}: {err}") from None
-    values.update(overrides)
+    # Lists as the fields hold them (tuples), so a config compares and checks the same.
+    values.update({name: tuple(value) if isinstance(value, list) else value
+                   for name, value in overrides.items()})
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
                and f.default is REQUIRED and f.default_factory is REQUIRED]
     if missing:

@@ -94,7 +94,8 @@ def model_kwargs(run) -> dict:
     Returns:
         ``{option: value}`` for every ``MODEL_OPTIONS`` entry; lists as tuples.
     """
-    get = run.get if isinstance(run, dict) else (lambda name, _: getattr(run, name))
+    get = run.get if isinstance(run, dict) else (lambda name, default: getattr(run, name,
+                                                                                default))
     return {option: tuple(value) if isinstance(value, list) else value
             for field, option in MODEL_OPTIONS.items()
             if (value := get(field, _DEFAULTS[field])) is not None}
@@ -106,7 +107,8 @@ def changed_options(run) -> dict:
     options = model_kwargs(run)
     return {MODEL_OPTIONS[field]: list(value) if isinstance(value, tuple) else value
             for field in COMPUTE_OPTIONS
-            if (value := options[MODEL_OPTIONS[field]]) != _DEFAULTS[field]}
+            if (value := options.get(MODEL_OPTIONS[field], _DEFAULTS[field]))
+            != _DEFAULTS[field]}
 
 
 def config_fields(options: dict) -> dict:
@@ -128,8 +130,7 @@ def check_image_size(name: str, image_size: int) -> None:
         raise ValueError(f"image_size must be an int, got {image_size!r}")
     if image_size < minimum:
         raise ValueError(f"image_size={image_size} is too small for {name}: the minimum is "
-                         f"{minimum} (image_size >= {minimum}: a smaller input collapses the "
-                         "feature map to nothing)")
+                         f"{minimum} (a smaller input collapses the feature map to nothing)")
 
 
 def resolve_weights(name: str, weights: str | None, image_size: int,
@@ -197,28 +198,37 @@ def build_model(name: str, image_size: int, *, precision_name: str = "",
 NORMALIZE_LAYER = "normalize"
 
 
+@keras.saving.register_keras_serializable(package="tfgender")
+class Normalize(keras.layers.Layer):
+    """An architecture's input normalisation (``augment.normalize``: the same ops, so the same
+    bits) as a layer, in float32 whatever the policy, as ``bin/predict`` normalises; registered
+    with Keras, so a file holding it loads once ``tfgender.models`` is imported."""
+
+    def __init__(self, mode: str, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, inputs):
+        return augment.normalize(tf.cast(inputs, tf.float32), self.mode)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
 def with_normalization(model: keras.Model, normalization: str) -> keras.Model:
     """``model`` behind its input normalisation: one model from [0, 255] RGB pixels, what
-    ``best_model.keras`` holds, so that the file needs nothing beside it (plain Keras loads it;
-    ``bin/predict`` reads the architecture from its name and the size from its input).
-
-    Every normalisation of ``augment.NORMALIZERS`` is an affine map of a pixel's three
-    values, so it is one float32 ``Dense(3)`` layer with fixed weights (a built-in layer: no
-    custom object is needed to load the file). The weights of ``model`` are shared, not copied.
+    ``best_model.keras`` holds, so that the file needs no ``--model_name`` (``bin/predict``
+    reads the architecture from its name and the size from its input). The weights of
+    ``model`` are shared, not copied.
 
     Args:
         model: a built model that takes normalised inputs.
         normalization: a key of ``augment.NORMALIZERS`` (``MODELS[name].normalization``).
     """
-    basis = tf.constant([[[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
-                           [0.0, 0.0, 1.0]]]])
-    out = augment.normalize(basis, normalization)[0, 0].numpy()  # f(0), f(e_r), f(e_g), f(e_b)
-    bias, kernel = out[0], out[1:] - out[0]  # f(x) = x @ kernel + bias
     side = model.input_shape[1]
     inputs = keras.Input((side, side, 3), dtype="float32", name="image")
-    layer = keras.layers.Dense(3, name=NORMALIZE_LAYER, dtype="float32", trainable=False)
-    x = layer(inputs)
-    layer.set_weights([kernel, bias])
+    x = Normalize(normalization, name=NORMALIZE_LAYER)(inputs)
     return keras.Model(inputs, model(x), name=model.name)
 
 
@@ -244,6 +254,7 @@ def base_layers(model: keras.Model) -> list:
 
 
 __all__ = ["COMPUTE_OPTIONS", "MODELS", "MODEL_OPTIONS", "NORMALIZE_LAYER", "ModelSpec",
-           "WeightsError", "base_layers", "build_model", "changed_options", "check_image_size",
-           "config_fields", "model_kwargs", "resolve_weights", "set_batch_norm_momentum",
-           "set_layer_policies", "takes_pixels", "walk_layers", "with_normalization"]
+           "Normalize", "WeightsError", "base_layers", "build_model", "changed_options",
+           "check_image_size", "config_fields", "model_kwargs", "resolve_weights",
+           "set_batch_norm_momentum", "set_layer_policies", "takes_pixels", "walk_layers",
+           "with_normalization"]
