@@ -211,7 +211,6 @@ TABLE_FIELDS = ("labels", "path_column", "label_column", "label_map", "skip_unkn
                 "split_column", "group_column", "slice_columns")
 
 
-# Where evaluate, predict, export and compare_peers take a run's model from.
 # The fields that say which trained model a program loads (evaluation.predict.load_model),
 # written once for evaluate, predict, export and compare_peers (``_model_field``).
 _MODEL_FIELDS = {

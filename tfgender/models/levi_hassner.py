@@ -222,8 +222,8 @@ def build_levi_hassner(
         ``(batch, 1)`` float32 logits.
 
     Raises:
-        ValueError: ``image_size`` is too small, ``alpha`` is not positive,
-            or ``freeze_base``.
+        ValueError: ``alpha`` is not positive, or ``freeze_base`` (``models.build_model``
+            checks ``image_size`` against ``MIN_IMAGE_SIZE`` before it calls this).
         WeightsError: the weights file is not of this model.
     """
     del unused

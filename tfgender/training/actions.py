@@ -86,13 +86,11 @@ def plan_steps(config, steps_per_epoch: int, history: list[dict], strategy) -> i
 
 
 
-def save_best_model(model, out_dir: str, normalization: str = "") -> None:
-    """Writes ``best_model.keras`` (temporary name, then rename); with ``normalization`` the
-    file holds the model behind it (``models.with_normalization``): it takes [0, 255] pixels
-    and needs nothing else to be used."""
+def save_best_model(model, out_dir: str) -> None:
+    """Writes ``best_model.keras`` (temporary name, then rename)."""
     tmp = os.path.join(out_dir, ".best_model.tmp.keras")
     try:
-        (models.with_normalization(model, normalization) if normalization else model).save(tmp)
+        model.save(tmp)
     except OSError as err:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -123,6 +121,7 @@ class BestMetric:
         self.metric, self.patience = metric, patience
         self.counters, self.out_dir, self.chief = counters, out_dir, chief
         self.normalization = normalization  # saved inside best_model.keras
+        self._saved = None  # the model the file holds: built once, it shares the run's weights
 
     @property
     def value(self) -> float:
@@ -136,7 +135,10 @@ class BestMetric:
         improved = valid and better(self.metric, value, self.value)
         if improved:
             if self.chief:
-                save_best_model(model, self.out_dir, self.normalization)
+                if self._saved is None:  # with normalisation: the file takes [0, 255] pixels
+                    self._saved = (models.with_normalization(model, self.normalization)
+                                   if self.normalization else model)
+                save_best_model(self._saved, self.out_dir)
             self.counters["best_metric"].assign(value)
             self.counters["bad_epochs"].assign(0)
         else:
